@@ -1,0 +1,23 @@
+# The README's two commands: `make demo` starts the system, `make test` runs every test.
+GO ?= go
+export VAXPASS_PYTHON := $(CURDIR)/.venv/bin/python
+
+.PHONY: test setup unit fuzz bench build demo
+
+test: setup unit fuzz
+
+setup:
+	./.ci/setup
+
+unit:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+fuzz:
+	FUZZTIME=$${FUZZTIME:-8s} ./.ci/fuzz
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/vaxpass ./cmd/vaxpass

@@ -1,0 +1,393 @@
+package feed
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Handler is a DynamoDB-stream-triggered Lambda handler with partial batch responses
+// (ReportBatchItemFailures: ItemIdentifier is the failed record's SequenceNumber).
+type Handler func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
+
+// Pump errors, passed to PumpConfig.OnError (Run keeps going after them).
+var (
+	ErrHandler = errors.New("handler failed the whole batch")
+	// ErrBadBatchItemFailure: the handler named a record that was not in the batch, or
+	// none; like Lambda, the pump then treats the whole batch as failed.
+	ErrBadBatchItemFailure = errors.New("batch item failure names no record of the batch")
+	// ErrRecordsFailed: the handler reported some records as failed.
+	ErrRecordsFailed = errors.New("records failed")
+	// ErrDeadLettered: records ran out of retries and went to the dead-letter area.
+	ErrDeadLettered = errors.New("records dead-lettered after their last retry")
+)
+
+// PumpConfig tunes a Pump; zero fields take the defaults shown.
+type PumpConfig struct {
+	// BatchSize is the most records per handler call; default 100 (Lambda's default).
+	BatchSize int
+	// MaxRetries is how often a batch starting at the same failed record is retried
+	// before the records that failed in the last attempt go to the dead-letter area and
+	// the checkpoint moves past the batch (Lambda's MaximumRetryAttempts). Default 10;
+	// -1 retries forever (then one poison record blocks the feed, as in Lambda).
+	MaxRetries int
+	// RetryBaseDelay is the wait before the first retry, doubled for each further one
+	// up to RetryMaxDelay. Defaults 1s and 1m.
+	RetryBaseDelay time.Duration
+	RetryMaxDelay  time.Duration
+	// PollInterval is how long an idle pump waits before looking again; an append in
+	// this process wakes it sooner. Default 1s.
+	PollInterval time.Duration
+	// HandlerTimeout bounds one handler call, like a Lambda function's timeout; 0: none.
+	HandlerTimeout time.Duration
+	// OnError hears of failed batches and storage errors, for logging at the edge.
+	OnError func(error)
+}
+
+// BatchResult says what one batch came to.
+type BatchResult struct {
+	Received     int    // records handed to the handler
+	Succeeded    int    // records the checkpoint moved past that did not fail
+	Failed       int    // records that failed (or, for a whole-batch failure, all)
+	DeadLettered int    // failed records moved to the dead-letter area
+	Attempt      int    // 1 for a first try, 2 for the first retry, ...; 0 when nothing failed
+	Checkpoint   uint64 // the consumer's checkpoint afterwards
+}
+
+// Pump hands a feed's events to one consumer's Handler in order, the way Lambda's
+// DynamoDB event source mapping does with ReportBatchItemFailures and
+// MaximumRetryAttempts: the checkpoint advances to just before the first failed record
+// and the batch is retried from there; after MaxRetries the records that failed go to
+// the consumer's dead-letter area and the pump moves on. Checkpoint and retry count are
+// persisted: a restarted pump resumes (at-least-once; handlers must be idempotent).
+type Pump struct {
+	f        *Feed
+	consumer string
+	h        Handler
+	cfg      PumpConfig
+}
+
+// NewPump registers consumer (its checkpoint starts before the oldest retained event,
+// like TRIM_HORIZON) unless it exists, and checks cfg. Events are trimmed only once
+// every registered consumer has consumed them: RemoveConsumer retires one.
+func NewPump(f *Feed, consumer string, h Handler, cfg PumpConfig) (*Pump, error) {
+	if err := validateName("consumer", consumer, maxConsumerLen); err != nil {
+		return nil, fmt.Errorf("feed %q: pump: %w", f.name, err)
+	}
+	if h == nil {
+		return nil, fmt.Errorf("feed %q: pump: handler: %w: nil", f.name, ErrInvalidArgument)
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = 100
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 10
+	}
+	if cfg.RetryBaseDelay == 0 {
+		cfg.RetryBaseDelay = time.Second
+	}
+	if cfg.RetryMaxDelay == 0 {
+		cfg.RetryMaxDelay = time.Minute
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = time.Second
+	}
+	switch {
+	case cfg.BatchSize < 1 || cfg.BatchSize > MaxBatchSize:
+		return nil, fmt.Errorf("feed %q: pump: BatchSize %d: %w: must be 1..%d", f.name, cfg.BatchSize, ErrInvalidArgument, MaxBatchSize)
+	case cfg.MaxRetries < -1:
+		return nil, fmt.Errorf("feed %q: pump: MaxRetries %d: %w: must be -1 or more", f.name, cfg.MaxRetries, ErrInvalidArgument)
+	case cfg.RetryBaseDelay < 0:
+		return nil, fmt.Errorf("feed %q: pump: RetryBaseDelay %v: %w: must not be negative", f.name, cfg.RetryBaseDelay, ErrInvalidArgument)
+	case cfg.RetryMaxDelay < cfg.RetryBaseDelay:
+		return nil, fmt.Errorf("feed %q: pump: RetryMaxDelay %v: %w: must be at least RetryBaseDelay", f.name, cfg.RetryMaxDelay, ErrInvalidArgument)
+	case cfg.PollInterval < 0:
+		return nil, fmt.Errorf("feed %q: pump: PollInterval %v: %w: must not be negative", f.name, cfg.PollInterval, ErrInvalidArgument)
+	case cfg.HandlerTimeout < 0:
+		return nil, fmt.Errorf("feed %q: pump: HandlerTimeout %v: %w: must not be negative", f.name, cfg.HandlerTimeout, ErrInvalidArgument)
+	}
+	err := f.update(context.Background(), "register consumer", func(tx *bolt.Tx, b buckets) error {
+		if b.checkpoints.Get([]byte(consumer)) != nil {
+			return nil
+		}
+		if _, err := b.dead.CreateBucketIfNotExists([]byte(consumer)); err != nil {
+			return err
+		}
+		return b.checkpoints.Put([]byte(consumer), cursorState{}.encode())
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Pump{f: f, consumer: consumer, h: h, cfg: cfg}, nil
+}
+
+// cursorState is a consumer's persisted position.
+type cursorState struct {
+	checkpoint uint64 // the last sequence number consumed
+	failingSeq uint64 // the first failed record of the batch being retried; 0: none
+	attempts   uint32 // how often the batch starting at failingSeq failed
+}
+
+func (s cursorState) encode() []byte {
+	b := make([]byte, 20)
+	binary.BigEndian.PutUint64(b, s.checkpoint)
+	binary.BigEndian.PutUint64(b[8:], s.failingSeq)
+	binary.BigEndian.PutUint32(b[16:], s.attempts)
+	return b
+}
+
+func decodeCursor(b []byte) (cursorState, error) {
+	if len(b) != 20 {
+		return cursorState{}, fmt.Errorf("%w: checkpoint of %d bytes", ErrCorrupt, len(b))
+	}
+	return cursorState{binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:]), binary.BigEndian.Uint32(b[16:])}, nil
+}
+
+func (f *Feed) cursor(b buckets, consumer string) (cursorState, error) {
+	v := b.checkpoints.Get([]byte(consumer))
+	if v == nil {
+		return cursorState{}, fmt.Errorf("%w: consumer %q is not registered", ErrInvalidArgument, consumer)
+	}
+	return decodeCursor(v)
+}
+
+// Run handles batches until ctx is cancelled, waiting between retries of a failing
+// batch. It returns nil after a cancellation, or the error that makes going on
+// pointless (the database was closed).
+func (p *Pump) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		wake := p.f.woken() // before reading, so an append during the batch is not missed
+		res, err := p.RunOnce(ctx)
+		var wait time.Duration
+		switch {
+		case errors.Is(err, berrors.ErrDatabaseNotOpen):
+			return err
+		case err != nil:
+			if ctx.Err() == nil {
+				p.report(err)
+			}
+			wait = p.cfg.PollInterval
+		case res.Failed > res.DeadLettered:
+			p.sleep(ctx, p.backoff(res.Attempt), nil) // retry: appends do not cut it short
+			continue
+		case res.Received == p.cfg.BatchSize:
+			continue // probably more waiting
+		case res.Received > 0 && res.Failed == res.DeadLettered:
+			continue // moved on: look again at once, appends may have come meanwhile
+		default:
+			wait = p.cfg.PollInterval
+		}
+		p.sleep(ctx, wait, wake)
+	}
+	return nil
+}
+
+func (p *Pump) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-wake:
+	case <-t.C:
+	}
+}
+
+// backoff is the wait before retry number attempt (attempt 1 = the first try failed).
+func (p *Pump) backoff(attempt int) time.Duration {
+	d := p.cfg.RetryBaseDelay
+	for i := 1; i < attempt && d < p.cfg.RetryMaxDelay; i++ {
+		d *= 2
+	}
+	return min(d, p.cfg.RetryMaxDelay)
+}
+
+func (p *Pump) report(err error) {
+	if p.cfg.OnError != nil {
+		p.cfg.OnError(err)
+	}
+}
+
+// RunOnce hands the next batch after the checkpoint to the handler and records the
+// outcome. Handler failures are not errors of RunOnce (they are reported to OnError
+// and show in the BatchResult); storage errors and ErrConcurrentConsumer are.
+func (p *Pump) RunOnce(ctx context.Context) (BatchResult, error) {
+	var (
+		state cursorState
+		recs  []events.DynamoDBEventRecord
+	)
+	err := p.f.view(ctx, "read batch", func(b buckets) error {
+		var err error
+		if state, err = p.f.cursor(b, p.consumer); err != nil {
+			return err
+		}
+		recs, err = p.f.readAfter(b, state.checkpoint, p.cfg.BatchSize)
+		return err
+	})
+	if err != nil || len(recs) == 0 {
+		return BatchResult{Checkpoint: state.checkpoint}, err
+	}
+	seqs := make([]uint64, len(recs))
+	for i, r := range recs {
+		seqs[i], _ = ParseSequenceNumber(r.Change.SequenceNumber)
+	}
+
+	failed, herr := p.invoke(ctx, events.DynamoDBEvent{Records: recs}, seqs)
+	res := BatchResult{Received: len(recs)}
+	next := state
+	next.checkpoint = seqs[len(seqs)-1]
+	next.failingSeq, next.attempts = 0, 0
+	var dead []uint64
+	if failed != nil {
+		first := len(seqs) // index of the first failed record
+		for i, s := range seqs {
+			if failed[s] {
+				first = i
+				break
+			}
+		}
+		res.Failed = len(failed)
+		if state.failingSeq == seqs[first] {
+			next.attempts = state.attempts + 1
+		} else {
+			next.attempts = 1
+		}
+		next.failingSeq = seqs[first]
+		res.Attempt = int(next.attempts)
+		if p.cfg.MaxRetries >= 0 && int(next.attempts) > p.cfg.MaxRetries {
+			// Out of retries: park what failed, keep what succeeded, move on.
+			for _, s := range seqs {
+				if failed[s] {
+					dead = append(dead, s)
+				}
+			}
+			next.failingSeq, next.attempts = 0, 0
+			res.DeadLettered = len(dead)
+		} else if first == 0 {
+			next.checkpoint = state.checkpoint
+		} else {
+			next.checkpoint = seqs[first-1]
+		}
+	}
+	for _, s := range seqs {
+		if s <= next.checkpoint && !failed[s] {
+			res.Succeeded++
+		}
+	}
+	res.Checkpoint = next.checkpoint
+	// Recorded even when the pump is being stopped: finished work is not redone.
+	err = p.f.update(context.WithoutCancel(ctx), "checkpoint", func(tx *bolt.Tx, b buckets) error {
+		cur, err := p.f.cursor(b, p.consumer)
+		if err != nil {
+			return err
+		}
+		if cur != state {
+			return fmt.Errorf("consumer %q: %w", p.consumer, ErrConcurrentConsumer)
+		}
+		if len(dead) > 0 {
+			if err := p.deadLetter(b, dead, herr); err != nil {
+				return err
+			}
+		}
+		if err := b.checkpoints.Put([]byte(p.consumer), next.encode()); err != nil {
+			return err
+		}
+		if next.checkpoint != state.checkpoint {
+			_, err := trim(b, 2*p.cfg.BatchSize+trimSlack)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	if herr != nil {
+		p.report(herr)
+	}
+	if len(dead) > 0 {
+		p.report(fmt.Errorf("feed %q: consumer %q: %w: %d records", p.f.name, p.consumer, ErrDeadLettered, len(dead)))
+	}
+	return res, nil
+}
+
+// invoke calls the handler and answers the sequence numbers of failed records; nil
+// means none failed.
+func (p *Pump) invoke(ctx context.Context, ev events.DynamoDBEvent, seqs []uint64) (map[uint64]bool, error) {
+	all := func() map[uint64]bool {
+		m := make(map[uint64]bool, len(seqs))
+		for _, s := range seqs {
+			m[s] = true
+		}
+		return m
+	}
+	if p.cfg.HandlerTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.cfg.HandlerTimeout)
+		defer cancel()
+	}
+	resp, err := p.call(ctx, ev)
+	if err != nil {
+		return all(), fmt.Errorf("feed %q: consumer %q: %w: %w", p.f.name, p.consumer, ErrHandler, err)
+	}
+	if len(resp.BatchItemFailures) == 0 {
+		return nil, nil
+	}
+	inBatch := all()
+	failed := make(map[uint64]bool, len(resp.BatchItemFailures))
+	for _, bf := range resp.BatchItemFailures {
+		s, err := ParseSequenceNumber(bf.ItemIdentifier)
+		if err != nil || !inBatch[s] {
+			return inBatch, fmt.Errorf("feed %q: consumer %q: %w: %q", p.f.name, p.consumer, ErrBadBatchItemFailure, bf.ItemIdentifier)
+		}
+		failed[s] = true
+	}
+	return failed, fmt.Errorf("feed %q: consumer %q: %w: %d of %d", p.f.name, p.consumer, ErrRecordsFailed, len(failed), len(seqs))
+}
+
+// call runs the handler, turning a panic into an error as the Lambda runtime does.
+func (p *Pump) call(ctx context.Context, ev events.DynamoDBEvent) (resp events.DynamoDBEventResponse, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return p.h(ctx, ev)
+}
+
+// maxReasonBytes bounds the handler error text kept with a dead letter.
+const maxReasonBytes = 1024
+
+// ReasonItemFailure is a dead letter's Reason when the handler named the record in
+// BatchItemFailures (rather than failing the whole batch with an error).
+const ReasonItemFailure = "reported in BatchItemFailures"
+
+func (p *Pump) deadLetter(b buckets, seqs []uint64, reason error) error {
+	db := b.dead.Bucket([]byte(p.consumer))
+	if db == nil {
+		return fmt.Errorf("%w: dead-letter bucket of %q missing", ErrCorrupt, p.consumer)
+	}
+	why := ReasonItemFailure
+	if reason != nil && !errors.Is(reason, ErrRecordsFailed) {
+		why = reason.Error()
+		if len(why) > maxReasonBytes {
+			why = strings.ToValidUTF8(why[:maxReasonBytes], "")
+		}
+	}
+	now := p.f.now().UnixNano()
+	for _, s := range seqs {
+		v := b.events.Get(seqKey(s))
+		if v == nil {
+			return fmt.Errorf("%w: event %d vanished", ErrCorrupt, s)
+		}
+		if err := db.Put(seqKey(s), encodeDead(now, why, v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,205 @@
+package signing
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/vaxpass/vaxpass/shared/dcc"
+	"github.com/vaxpass/vaxpass/shared/facilitysig"
+	"github.com/vaxpass/vaxpass/shared/uvci"
+	"github.com/vaxpass/vaxpass/shared/vaccine"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
+	"github.com/vaxpass/vaxpass/shared/vnname"
+)
+
+// CentralStore is what central signing reads and writes.
+type CentralStore interface {
+	// PutFacilitySignature keeps the newest verified signature of (person, facility).
+	PutFacilitySignature(ctx context.Context, sig vaxpass.FacilitySignature) error
+	// FacilitySignatures returns the stored signatures of a person, one per facility.
+	FacilitySignatures(ctx context.Context, personID string) ([]vaxpass.FacilitySignature, error)
+	// ActiveCertificate returns the person's certificate in status issued (vaxpass.ErrNotFound if none).
+	ActiveCertificate(ctx context.Context, personID string) (vaxpass.Certificate, error)
+	// ReplaceCertificate stores next as the person's active certificate; prev, when not nil,
+	// is the certificate it replaces and is stored revoked. It is conditional on prev still
+	// being the active one (on no active one when prev is nil): vaxpass.ErrConflict otherwise.
+	ReplaceCertificate(ctx context.Context, next vaxpass.Certificate, prev *vaxpass.Certificate) error
+}
+
+// FacilityPublicKeys resolves a facility's verification key.
+type FacilityPublicKeys interface {
+	FacilityPublicKey(ctx context.Context, facilityID string) (*ecdsa.PublicKey, error)
+}
+
+// Sealer signs a DCC into an HC1 string with the central key (the DSC).
+type Sealer interface {
+	Seal(ctx context.Context, c *dcc.Certificate, issuedAt time.Time) (hc1 string, expiresAt time.Time, kid string, err error)
+}
+
+// CentralService issues the EU DCC from facility-signed doses.
+type CentralService struct {
+	Store  CentralStore
+	Keys   FacilityPublicKeys
+	Sealer Sealer
+	// Rand is the randomness of UVCIs (crypto/rand.Reader in production).
+	Rand io.Reader
+	Now  func() time.Time
+}
+
+// ErrBadFacilitySignature marks a signature that does not verify: retrying cannot help,
+// so the message belongs in the dead-letter queue for ops.
+var ErrBadFacilitySignature = errors.New("facility signature rejected")
+
+// IssueOutcome says what central signing did with one facility signature.
+type IssueOutcome string
+
+const (
+	Issued    IssueOutcome = "issued"    // a first certificate
+	Reissued  IssueOutcome = "reissued"  // a new certificate replaced (and revoked) the old one
+	Unchanged IssueOutcome = "unchanged" // the active certificate already says this
+	NotYet    IssueOutcome = "not_eligible"
+)
+
+// Process handles one facility signature from the queue: verify it, keep it, and issue the
+// person's certificate from all their facility-signed doses. It is idempotent: processing
+// the same signature again changes nothing.
+func (s *CentralService) Process(ctx context.Context, sig vaxpass.FacilitySignature) (IssueOutcome, *vaxpass.Certificate, error) {
+	pub, err := s.Keys.FacilityPublicKey(ctx, sig.FacilityID)
+	if err != nil {
+		if errors.Is(err, vaxpass.ErrNotFound) {
+			return "", nil, fmt.Errorf("%w: unknown facility", ErrBadFacilitySignature)
+		}
+		return "", nil, fmt.Errorf("facility key: %w", err)
+	}
+	content, err := facilitysig.Verify(pub, sig.Payload, sig.Signature)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrBadFacilitySignature, err)
+	}
+	if content.PersonID != sig.PersonID || content.FacilityID != sig.FacilityID {
+		return "", nil, fmt.Errorf("%w: envelope does not match the signed content", ErrBadFacilitySignature)
+	}
+	if err := s.Store.PutFacilitySignature(ctx, sig); err != nil {
+		return "", nil, fmt.Errorf("store facility signature: %w", err)
+	}
+	return s.Issue(ctx, sig.PersonID)
+}
+
+// Issue (re)computes a person's certificate from their stored facility signatures.
+func (s *CentralService) Issue(ctx context.Context, personID string) (IssueOutcome, *vaxpass.Certificate, error) {
+	sigs, err := s.Store.FacilitySignatures(ctx, personID)
+	if err != nil {
+		return "", nil, fmt.Errorf("read facility signatures: %w", err)
+	}
+	contents := make([]facilitysig.Content, 0, len(sigs))
+	for _, sg := range sigs {
+		// Stored signatures were verified when stored; decoding re-checks their form.
+		c, err := facilitysig.Decode(sg.Payload)
+		if err != nil {
+			return "", nil, fmt.Errorf("stored facility signature: %w", err)
+		}
+		contents = append(contents, c)
+	}
+	if len(contents) == 0 {
+		return NotYet, nil, nil
+	}
+	person := slices.MaxFunc(contents, func(a, b facilitysig.Content) int { return a.SignedAt.Compare(b.SignedAt) })
+	var doses []vaccine.Dose
+	for _, c := range contents {
+		for _, d := range c.Doses {
+			doses = append(doses, vaccine.Dose{Vaccine: vaccine.Code(d.Vaccine), DoseNumber: d.DoseNumber, VaccinatedOn: d.VaccinatedOn})
+		}
+	}
+	a, err := vaccine.Assess(doses)
+	if err != nil {
+		return "", nil, fmt.Errorf("assess doses: %w", err)
+	}
+	if !a.Eligible {
+		return NotYet, nil, nil
+	}
+
+	prev, err := s.Store.ActiveCertificate(ctx, personID)
+	var prevPtr *vaxpass.Certificate
+	switch {
+	case err == nil:
+		prevPtr = &prev
+	case !errors.Is(err, vaxpass.ErrNotFound):
+		return "", nil, fmt.Errorf("read active certificate: %w", err)
+	}
+
+	draft, err := dcc.Build(dcc.Person{FullName: person.FullName, DOB: person.DOB}, a.Certified, uvci.Prefix+"X")
+	if err != nil {
+		return "", nil, fmt.Errorf("build certificate: %w", err)
+	}
+	hash := contentHash(draft, person.Nationality, a.DosesReceived)
+	if prevPtr != nil && prev.ContentHash == hash {
+		return Unchanged, prevPtr, nil
+	}
+
+	ci, err := uvci.New(s.Rand)
+	if err != nil {
+		return "", nil, fmt.Errorf("new UVCI: %w", err)
+	}
+	// The draft passed schema validation with a placeholder ci of the same form; only ci changes.
+	cert := draft
+	cert.V[0].CI = ci
+	now := s.Now().UTC().Truncate(time.Second)
+	hc1, exp, kid, err := s.Sealer.Seal(ctx, cert, now)
+	if err != nil {
+		return "", nil, fmt.Errorf("seal certificate: %w", err)
+	}
+	next := vaxpass.Certificate{
+		UVCI: ci, PersonID: personID, HC1: hc1, Status: vaxpass.CertIssued,
+		IssuedAt: now, ExpiresAt: exp, KID: kid, ContentHash: hash,
+		Fields:  fieldsOf(cert, a, person.Nationality),
+		NameKey: vnname.Key(person.FullName), DOB: person.DOB,
+		Version: 1,
+	}
+	outcome := Issued
+	if prevPtr != nil {
+		next.Replaces = prev.UVCI
+		outcome = Reissued
+	}
+	if err := s.Store.ReplaceCertificate(ctx, next, prevPtr); err != nil {
+		return "", nil, fmt.Errorf("store certificate: %w", err)
+	}
+	return outcome, &next, nil
+}
+
+// contentHash fingerprints what a certificate says, leaving out ci (it is new for every
+// certificate) and iat/exp (renewal changes them).
+func contentHash(c *dcc.Certificate, nationality string, dosesReceived int) string {
+	cp := *c
+	cp.V = slices.Clone(c.V)
+	cp.V[0].CI = ""
+	b, _ := json.Marshal(struct {
+		C  dcc.Certificate
+		N  string
+		DR int
+	}{cp, nationality, dosesReceived})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+func fieldsOf(c *dcc.Certificate, a vaccine.Assessment, nationality string) vaxpass.Fields {
+	v := c.V[0]
+	name := c.Nam.FN
+	if c.Nam.GN != "" {
+		name += " " + c.Nam.GN
+	}
+	cd := a.Certified
+	return vaxpass.Fields{
+		FullName: name, DateOfBirth: c.DOB, Nationality: nationality,
+		Disease: "COVID-19", DosesReceived: a.DosesReceived,
+		DateOfVaccination: v.DT, DoseNumber: v.DN, TotalDoses: v.SD,
+		Vaccine: cd.Vaccine.ProphylaxisDisplay, VaccineProduct: cd.Vaccine.ProductDisplay,
+		Manufacturer: cd.Vaccine.ManufacturerDisplay, CertificateID: v.CI,
+	}
+}

@@ -1,0 +1,39 @@
+// Package vaxpass holds the entities the pipeline stores and passes between stages --
+// a stored dose, a facility, a facility signature, a certificate -- and the errors every
+// stage and adapter shares. It has no dependencies beyond the domain packages.
+package vaxpass
+
+import (
+	"errors"
+	"time"
+)
+
+// Errors shared by use cases and adapters; the edge maps them to status codes once.
+var (
+	// ErrNotFound: no such record, person, facility or certificate.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a conditional write lost against a concurrent one; retry from a fresh read.
+	ErrConflict = errors.New("conflict")
+	// ErrUnauthorized: a missing or unknown credential.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrInvalid: the caller sent something malformed; wrapped errors say what.
+	ErrInvalid = errors.New("invalid input")
+)
+
+// Facility is a vaccination site: it uploads doses with its API key and signs them with its key.
+type Facility struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// APIKeyHash is SHA-256 of the API key; the key itself is never stored.
+	APIKeyHash []byte `json:"api_key_hash"`
+	// KeyID names the facility's signing key in the key store (KMS key ARN or local file).
+	KeyID     string    `json:"key_id"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// CertificateStatus values of the contract.
+const (
+	CertIssued  = "issued"
+	CertRevoked = "revoked"
+	CertExpired = "expired"
+)

@@ -1,0 +1,81 @@
+// Package worker is the Lambda handler of the central signing queue: each message is a
+// facility signature; central signing verifies it and issues the person's certificate.
+// It reports partial batch failures so only the failed messages come back.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/vaxpass/vaxpass/shared/signing"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
+)
+
+// Issuer is the central signing use case.
+type Issuer interface {
+	Process(ctx context.Context, sig vaxpass.FacilitySignature) (signing.IssueOutcome, *vaxpass.Certificate, error)
+}
+
+// Handler handles SQS batches of the central signing queue.
+type Handler struct {
+	Issuer Issuer
+	Log    *slog.Logger
+}
+
+// Message is the body of a central signing message.
+type Message struct {
+	Signature vaxpass.FacilitySignature `json:"signature"`
+}
+
+// Encode renders a message body.
+func Encode(sig vaxpass.FacilitySignature) ([]byte, error) {
+	return json.Marshal(Message{Signature: sig})
+}
+
+// Decode parses a message body strictly.
+func Decode(body string) (vaxpass.FacilitySignature, error) {
+	var m Message
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return m.Signature, fmt.Errorf("decode central signing message: %w", err)
+	}
+	if m.Signature.PersonID == "" || m.Signature.FacilityID == "" {
+		return m.Signature, errors.New("decode central signing message: no person or facility")
+	}
+	return m.Signature, nil
+}
+
+// Handle processes each message; a failure (transient, or a signature that does not
+// verify) is reported for that message alone. Messages that keep failing reach the
+// dead-letter queue through the queue's redrive policy, where ops can inspect them.
+func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	for _, m := range ev.Records {
+		sig, err := Decode(m.Body)
+		if err == nil {
+			_, _, err = h.Issuer.Process(ctx, sig)
+		}
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return resp, err
+			}
+			h.logger().Warn("central signing failed", "message_id", m.MessageId, "err", err)
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		}
+	}
+	return resp, nil
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.Default()
+}
