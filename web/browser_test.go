@@ -97,7 +97,7 @@ func (f *fakeAPI) lookup(_ context.Context, req events.APIGatewayV2HTTPRequest) 
 			"doses_received":      3,
 			"date_of_vaccination": "2021-11-20",
 			"dose_number":         3,
-			"series_doses":        3,
+			"total_doses":         3,
 			"vaccine":             "SARS-CoV-2 mRNA vaccine",
 			"vaccine_product":     "Comirnaty",
 			"manufacturer":        "BioNTech Manufacturing GmbH",

@@ -258,7 +258,7 @@ func TestScriptUsesContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := string(js)
-	for _, f := range append(contractFields, "id_number", "full_name", "dob", "qr_png", "expires_at", "/v1/passports/lookup", "Retry-After") {
+	for _, f := range append(contractFields, "id_number", "full_name", "dob", "qr_png", "expires_at", "total_doses", "/v1/passports/lookup", "Retry-After") {
 		if !strings.Contains(src, "'"+f+"'") && !strings.Contains(src, "."+f) {
 			t.Errorf("app.js never uses %q", f)
 		}

@@ -252,11 +252,10 @@ type jsonWalker struct {
 
 type walkFrame struct {
 	object  bool
-	wantKey bool                // in an object: the next string token is a key
-	keys    map[string]struct{} // case-folded keys seen, for duplicate detection
-	key     string              // current key (object) …
-	index   int                 // … or current index (array), -1 before the first element
-	prefix  string              // path of the container itself
+	wantKey bool   // in an object: the next string token is a key
+	key     string // current key (object) …
+	index   int    // … or current index (array), -1 before the first element
+	prefix  string // path of the container itself
 }
 
 func newJSONWalker(b []byte) *jsonWalker {
@@ -310,7 +309,7 @@ func (w *jsonWalker) step() (path string, isKey bool, key string, done bool, err
 	if d, ok := tok.(json.Delim); ok {
 		switch d {
 		case '{':
-			w.stack = append(w.stack, &walkFrame{object: true, wantKey: true, keys: map[string]struct{}{}, prefix: path})
+			w.stack = append(w.stack, &walkFrame{object: true, wantKey: true, prefix: path})
 		case '[':
 			w.stack = append(w.stack, &walkFrame{index: -1, prefix: path})
 		}
@@ -331,24 +330,213 @@ func (w *jsonWalker) finishValue() bool {
 	return false
 }
 
-// checkKeys rejects an object with the same key twice. Syntax errors are left to the real
-// decode, which reports them with the same offsets.
+// checkKeys rejects an object with the same key twice (case-insensitively, as encoding/json
+// matches keys). It is a small structural scanner, not a validator: on anything malformed it
+// stops and leaves the report to the real decode, which gives the same offsets. Paths are
+// built only for the error.
 func checkKeys(b []byte) error {
-	w := newJSONWalker(b)
+	s := keyScanner{b: b}
+	if err := s.value(0); err != nil && err != errStopScan {
+		return err
+	}
+	return nil
+}
+
+// errStopScan ends the duplicate scan at malformed input, for the decoder to report.
+var errStopScan = errors.New("stop scan")
+
+// maxScanDepth matches encoding/json's nesting limit; deeper input fails there anyway.
+const maxScanDepth = 10000
+
+type keyScanner struct {
+	b    []byte
+	i    int
+	path []pathElem
+}
+
+type pathElem struct {
+	key   string
+	index int // used when isKey is false
+	isKey bool
+}
+
+func (s *keyScanner) pathString() string {
+	var sb strings.Builder
+	for _, e := range s.path {
+		if e.isKey {
+			if sb.Len() > 0 {
+				sb.WriteByte('.')
+			}
+			sb.WriteString(e.key)
+		} else {
+			sb.WriteByte('[')
+			sb.WriteString(strconv.Itoa(e.index))
+			sb.WriteByte(']')
+		}
+	}
+	return sb.String()
+}
+
+func (s *keyScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\r', '\n':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// str reads a string at s.i; with decode it returns the text, unescaped.
+func (s *keyScanner) str(decode bool) (string, error) {
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return "", errStopScan
+	}
+	start := s.i
+	escaped := false
+	for s.i++; s.i < len(s.b); s.i++ {
+		switch s.b[s.i] {
+		case '\\':
+			escaped = true
+			s.i++
+		case '"':
+			s.i++
+			if !decode {
+				return "", nil
+			}
+			if !escaped {
+				return string(s.b[start+1 : s.i-1]), nil
+			}
+			var text string
+			if err := json.Unmarshal(s.b[start:s.i], &text); err != nil {
+				return "", errStopScan
+			}
+			return text, nil
+		}
+	}
+	return "", errStopScan
+}
+
+func (s *keyScanner) value(depth int) error {
+	if depth > maxScanDepth {
+		return errStopScan
+	}
+	s.ws()
+	if s.i >= len(s.b) {
+		return errStopScan
+	}
+	switch s.b[s.i] {
+	case '{':
+		return s.object(depth)
+	case '[':
+		return s.array(depth)
+	case '"':
+		_, err := s.str(false)
+		return err
+	default: // number, true, false, null: the decoder checks them
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case ',', ']', '}', ' ', '\t', '\r', '\n':
+				return nil
+			}
+			s.i++
+		}
+		return nil
+	}
+}
+
+func (s *keyScanner) object(depth int) error {
+	s.i++ // '{'
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return nil
+	}
+	var keys []string
+	var many map[string]struct{} // past a few keys, a case-folded set
 	for {
-		path, isKey, key, done, err := w.step()
-		if err != nil || done {
+		s.ws()
+		key, err := s.str(true)
+		if err != nil {
+			return err
+		}
+		dup := false
+		if many != nil {
+			_, dup = many[strings.ToLower(key)]
+			many[strings.ToLower(key)] = struct{}{}
+		} else {
+			for _, k := range keys {
+				if strings.EqualFold(k, key) {
+					dup = true
+					break
+				}
+			}
+			keys = append(keys, key)
+			if len(keys) > 16 {
+				many = make(map[string]struct{}, 2*len(keys))
+				for _, k := range keys {
+					many[strings.ToLower(k)] = struct{}{}
+				}
+			}
+		}
+		s.path = append(s.path, pathElem{key: key, isKey: true})
+		if dup {
+			p := s.pathString()
+			return invalidJSON(p, fmt.Sprintf("field %s appears more than once", p))
+		}
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return errStopScan
+		}
+		s.i++
+		if err := s.value(depth + 1); err != nil {
+			return err
+		}
+		s.path = s.path[:len(s.path)-1]
+		s.ws()
+		if s.i >= len(s.b) {
+			return errStopScan
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
 			return nil
+		default:
+			return errStopScan
 		}
-		if !isKey {
-			continue
+	}
+}
+
+func (s *keyScanner) array(depth int) error {
+	s.i++ // '['
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		return nil
+	}
+	s.path = append(s.path, pathElem{})
+	for index := 0; ; index++ {
+		s.path[len(s.path)-1].index = index
+		if err := s.value(depth + 1); err != nil {
+			return err
 		}
-		frame := w.stack[len(w.stack)-1]
-		folded := strings.ToLower(key)
-		if _, dup := frame.keys[folded]; dup {
-			return invalidJSON(path, fmt.Sprintf("field %s appears more than once", path))
+		s.ws()
+		if s.i >= len(s.b) {
+			return errStopScan
 		}
-		frame.keys[folded] = struct{}{}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			s.path = s.path[:len(s.path)-1]
+			return nil
+		default:
+			return errStopScan
+		}
 	}
 }
 

@@ -190,3 +190,54 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 	})
 }
+
+// refDuplicate finds a case-insensitively repeated key the slow way, with encoding/json's
+// tokenizer, for differential testing of checkKeys.
+func refDuplicate(b []byte) (string, bool) {
+	w := newJSONWalker(b)
+	seen := map[*walkFrame]map[string]bool{}
+	for {
+		path, isKey, key, done, err := w.step()
+		if err != nil || done {
+			return "", false
+		}
+		if !isKey {
+			continue
+		}
+		frame := w.stack[len(w.stack)-1]
+		if seen[frame] == nil {
+			seen[frame] = map[string]bool{}
+		}
+		folded := strings.ToLower(key)
+		if seen[frame][folded] {
+			return path, true
+		}
+		seen[frame][folded] = true
+	}
+}
+
+func FuzzCheckKeys(f *testing.F) {
+	for _, c := range decodeCases {
+		if !c.base64 {
+			f.Add(c.body)
+		}
+	}
+	f.Add(`{"a\u0062":1,"ab":2}`)
+	f.Add(`[{"x":[{"y":1,"Y":2}]}]`)
+	f.Add(`{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":0,"k11":1,"k12":2,"k13":3,"k14":4,"k15":5,"k16":6,"K3":7}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		err := checkKeys([]byte(body))
+		if !json.Valid([]byte(body)) {
+			return // malformed input: only "no panic, no hang" is asked of the scanner
+		}
+		wantPath, wantDup := refDuplicate([]byte(body))
+		var re *RequestError
+		gotDup := errors.As(err, &re)
+		if gotDup != wantDup {
+			t.Fatalf("%q: checkKeys dup=%v (%v), reference dup=%v at %q", body, gotDup, err, wantDup, wantPath)
+		}
+		if gotDup && re.Field != wantPath {
+			t.Fatalf("%q: path %q, reference %q", body, re.Field, wantPath)
+		}
+	})
+}

@@ -94,14 +94,12 @@
     return String(value);
   }
 
-  // doseNumber shows the certified dose as "dn/sd" (EU DCC), from a ready "2/2" string or
-  // from dose_number plus the total of the series when the API sends it.
+  // doseNumber shows the certified dose as "dn/sd" (EU DCC): dose_number with total_doses
+  // (the API's sd), or a ready "2/2" string.
   function doseNumber(fields) {
     var dn = fields.dose_number;
     if (typeof dn === 'string') { return dn; }
-    var sd = fields.series_doses;
-    if (sd === undefined) { sd = fields.total_doses; }
-    if (sd === undefined) { sd = fields.sd; }
+    var sd = fields.total_doses;
     if (typeof dn === 'number' && typeof sd === 'number') { return dn + '/' + sd; }
     return display(dn);
   }
