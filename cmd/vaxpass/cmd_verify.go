@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vaxpass/vaxpass/shared/dcc"
 	"github.com/vaxpass/vaxpass/shared/hcert"
 	"github.com/vaxpass/vaxpass/shared/qr"
 	"github.com/vaxpass/vaxpass/shared/trust"
+	"github.com/vaxpass/vaxpass/shared/verification"
 )
 
 func init() {
@@ -29,67 +28,6 @@ const verifyTrustListFile = "trustlist.pem"
 
 // verifyMaxTrustListBytes bounds the trust list file; the EU gateway's full list is ~2 MB.
 const verifyMaxTrustListBytes = 16 << 20
-
-// verifyVerdict is what `vaxpass verify` prints: one JSON object.
-//
-// Step names the check that failed (see verifyStep); reason is the full message.
-// The decoded fields are present once the signature has verified, also when a
-// later check failed (an expired certificate still shows when it expired); content
-// that no trusted key vouches for is never shown.
-type verifyVerdict struct {
-	Valid     bool            `json:"valid"`
-	Step      string          `json:"step,omitempty"`
-	Reason    string          `json:"reason,omitempty"`
-	KID       string          `json:"kid,omitempty"` // base64, as on trust lists
-	Algorithm string          `json:"alg,omitempty"`
-	Issuer    string          `json:"issuer,omitempty"`
-	IssuedAt  string          `json:"issued_at,omitempty"`
-	ExpiresAt string          `json:"expires_at,omitempty"`
-	Type      string          `json:"type,omitempty"` // vaccination, test or recovery
-	DCC       json.RawMessage `json:"dcc,omitempty"`
-}
-
-// verifySteps maps the verifier's sentinel errors to the step names of the
-// verdict, most specific first.
-var verifySteps = []struct {
-	err  error
-	step string
-}{
-	{hcert.ErrPrefix, "prefix"},
-	{hcert.ErrBase45, "base45"},
-	{hcert.ErrInflate, "inflate"},
-	{hcert.ErrCOSE, "cose"},
-	{hcert.ErrTrust, "trust"},
-	{hcert.ErrUnknownKID, "unknown_kid"},
-	{hcert.ErrSignature, "signature"},
-	{hcert.ErrClaims, "claims"},
-	{hcert.ErrNotYetValid, "not_yet_valid"},
-	{hcert.ErrExpired, "expired"},
-	{hcert.ErrDSCValidity, "dsc_validity"},
-	{hcert.ErrExpiration, "expiration"},
-	{hcert.ErrKeyUsage, "key_usage"},
-	{dcc.ErrSchema, "schema"},
-	{dcc.ErrValueSet, "value_set"},
-	{hcert.ErrPayload, "payload"},
-	{hcert.ErrDCC, "dcc"},
-}
-
-func verifyStep(err error) string {
-	for _, s := range verifySteps {
-		if errors.Is(err, s.err) {
-			return s.step
-		}
-	}
-	return "verify"
-}
-
-// verifyPayload is the DCC content check: the official JSON schema, then the value sets.
-func verifyPayload(doc []byte) error {
-	if err := dcc.ValidateJSON(doc); err != nil {
-		return err
-	}
-	return dcc.CheckValueSets(doc)
-}
 
 // runVerify is `vaxpass verify [--trust FILE.pem] [--qr FILE.png] [--at RFC3339] HC1|-`.
 func runVerify(ctx context.Context, e env, args []string) int {
@@ -155,21 +93,13 @@ func runVerify(ctx context.Context, e env, args []string) int {
 		return 1
 	}
 
-	v := verifyVerdict{}
 	hc1, step, err := verifyReadHC1(e.stdin, fs.Arg(0), *qrFile)
-	if err == nil {
-		verifier := hcert.Verifier{Trust: list, Now: now, CheckPayload: verifyPayload}
-		var res *hcert.Result
-		res, err = verifier.Verify(ctx, hc1)
-		step = verifyStep(err)
-		if res != nil {
-			v.fill(res, hc1)
-		}
-	}
-	if err == nil {
-		v.Valid = true
+	var v verification.Verdict
+	if err != nil {
+		v = verification.Invalid(step, err)
 	} else {
-		v.Step, v.Reason = step, err.Error()
+		svc := verification.Service{Trust: list, Now: now}
+		v = svc.Verify(ctx, hc1)
 	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetEscapeHTML(false) // "<" in fnt/gnt stays readable
@@ -181,60 +111,6 @@ func runVerify(ctx context.Context, e env, args []string) int {
 		return 1
 	}
 	return 0
-}
-
-// fill copies the decoded fields of a Result whose signature verified.
-func (v *verifyVerdict) fill(r *hcert.Result, hc1 string) {
-	v.KID = base64.StdEncoding.EncodeToString(r.KID)
-	v.Algorithm = r.Algorithm.String()
-	v.Issuer = r.Issuer
-	if !r.IssuedAt.IsZero() {
-		v.IssuedAt = r.IssuedAt.UTC().Format(time.RFC3339)
-	}
-	if !r.ExpiresAt.IsZero() {
-		v.ExpiresAt = r.ExpiresAt.UTC().Format(time.RFC3339)
-	}
-	if r.Type.Valid() {
-		v.Type = r.Type.String()
-	}
-	doc := r.DCC
-	if doc == nil {
-		// The verifier stops at the first failed check (expiry, say) before
-		// converting the DCC; the signature has verified, so show the content.
-		doc = verifyDecodeDCC(hc1)
-	}
-	if json.Valid(doc) {
-		v.DCC = doc
-	}
-}
-
-// verifyDecodeDCC runs the decoding steps again to get the DCC JSON; nil when any fails.
-func verifyDecodeDCC(hc1 string) []byte {
-	text, err := hcert.Unprefix(hc1)
-	if err != nil {
-		return nil
-	}
-	z, err := hcert.DecodeBase45(text)
-	if err != nil {
-		return nil
-	}
-	raw, err := hcert.Inflate(z)
-	if err != nil {
-		return nil
-	}
-	msg, err := hcert.ParseCOSE(raw)
-	if err != nil {
-		return nil
-	}
-	cwt, err := hcert.ParseClaims(msg.Payload)
-	if err != nil {
-		return nil
-	}
-	doc, err := hcert.DCCToJSON(cwt.DCC)
-	if err != nil {
-		return nil
-	}
-	return doc
 }
 
 // verifyReadHC1 returns the HC1 text from the argument, from stdin ("-": one trailing

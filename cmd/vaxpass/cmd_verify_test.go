@@ -18,6 +18,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/hcert"
 	"github.com/vaxpass/vaxpass/shared/qr"
 	"github.com/vaxpass/vaxpass/shared/trust"
+	"github.com/vaxpass/vaxpass/shared/verification"
 )
 
 // verifyDCC is a schema-valid Vietnamese vaccination DCC (fields as the issuer
@@ -102,7 +103,7 @@ func trustFile(t *testing.T, asJSON bool, dscs ...*x509.Certificate) string {
 type verifyRun struct {
 	code           int
 	stdout, stderr string
-	verdict        verifyVerdict
+	verdict        verification.Verdict
 }
 
 func runVerifyCmd(t *testing.T, stdin string, args ...string) verifyRun {

@@ -3,10 +3,10 @@ package api
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +16,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/apigw"
 	"github.com/vaxpass/vaxpass/shared/lookup"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
+	"github.com/vaxpass/vaxpass/shared/verification"
 )
 
 // Limits of the public API.
@@ -35,14 +36,7 @@ type Looker interface {
 // Verifier checks an HC1 string: signature against the trust list, expiry, schema, value
 // sets and revocation. Invalid certificates are a verdict, not an error.
 type Verifier interface {
-	Verify(ctx context.Context, hc1 string) Verdict
-}
-
-// Verdict is the answer of POST /v1/verify.
-type Verdict struct {
-	Valid  bool           `json:"valid"`
-	Reason string         `json:"reason,omitempty"`
-	Fields map[string]any `json:"fields,omitempty"`
+	Verify(ctx context.Context, hc1 string) verification.Verdict
 }
 
 // Public is the public API: no key, rate limited per client.
@@ -83,8 +77,12 @@ type LookupAnswer struct {
 	Fields    vaxpass.Fields `json:"fields"`
 }
 
-// QRPath is where the QR image of a certificate is served.
-func QRPath(uvci string) string { return "/v1/passports/" + url.PathEscape(uvci) + "/qr.png" }
+// QRPath is where the QR image of a certificate is served. The UVCI travels base64url
+// encoded: its check character may be "/", which API Gateway would decode out of a
+// percent-escaped path segment before routing.
+func QRPath(uvci string) string {
+	return "/v1/passports/" + base64.RawURLEncoding.EncodeToString([]byte(uvci)) + "/qr.png"
+}
 
 func (p *Public) postLookup(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	var q lookup.Query
@@ -108,11 +106,11 @@ func (p *Public) postLookup(ctx context.Context, req events.APIGatewayV2HTTPRequ
 }
 
 func (p *Public) getQR(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	id := apigw.PathParameter(req, "uvci")
-	if id == "" || len(id) > 80 {
-		return apigw.FieldError(http.StatusBadRequest, "uvci", "invalid_format", "uvci must be 1 to 80 characters"), nil
+	raw, err := base64.RawURLEncoding.DecodeString(apigw.PathParameter(req, "uvci"))
+	if err != nil || len(raw) == 0 || len(raw) > 80 {
+		return apigw.FieldError(http.StatusBadRequest, "uvci", "invalid_format", "not a certificate image path"), nil
 	}
-	cert, err := p.Lookup.ByUVCI(ctx, id)
+	cert, err := p.Lookup.ByUVCI(ctx, string(raw))
 	if err == nil && cert.Status != vaxpass.CertIssued {
 		err = vaxpass.ErrNotFound
 	}

@@ -34,7 +34,8 @@ var (
 
 // LoadBatchSize is how many people one write transaction of LoadRegistry holds. Each
 // transaction rewrites every B+tree page it touches, and random IDs touch pages all over
-// the tree, so bigger batches load faster (50,000 people: about 10 MB in memory).
+// the tree, so bigger batches load faster (measured loading 1,000,000 people: 10,000 per
+// batch took 31 s of CPU, 50,000 took 15-18 s).
 const LoadBatchSize = 50_000
 
 // RegistryLoadStats counts what LoadRegistry did.
@@ -138,6 +139,9 @@ func writePeople(tx *bolt.Tx, batch []match.Person, st *RegistryLoadStats) error
 		if err != nil {
 			return err
 		}
+	}
+	if added == 0 {
+		return nil // nothing new to count: an unchanged re-load writes nothing
 	}
 	meta := tx.Bucket(bucketMeta)
 	count := uint64(0)

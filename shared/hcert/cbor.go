@@ -33,11 +33,11 @@ const (
 
 // encMode encodes claims deterministically (RFC 8949 4.2.1 core deterministic
 // encoding: shortest forms, sorted map keys), built once.
-var encMode = func() cbor.EncMode {
+var encMode = func() cbor.UserBufferEncMode {
 	opt := cbor.CoreDetEncOptions()
 	opt.Time = cbor.TimeRFC3339 // a time.Time in a payload becomes a plain string
 	opt.TimeTag = cbor.EncTagNone
-	m, err := opt.EncMode()
+	m, err := opt.UserBufferEncMode()
 	if err != nil {
 		panic(err)
 	}

@@ -39,7 +39,10 @@ type hcertClaim struct {
 var sigStructurePrefix = []byte{0x84, 0x6a, 'S', 'i', 'g', 'n', 'a', 't', 'u', 'r', 'e', '1'}
 
 // scratch buffers reused across Sign calls.
-type signScratch struct{ tbs, msg, z []byte }
+type signScratch struct {
+	claims           bytes.Buffer
+	tbs, msg, z, out []byte
+}
 
 var signScratchPool = sync.Pool{New: func() any { return new(signScratch) }}
 
@@ -67,18 +70,19 @@ func Sign(ctx context.Context, signer Signer, c Claims, payload any) (string, er
 	if len(kid) == 0 {
 		return "", fmt.Errorf("%w: signer has an empty kid", ErrSign)
 	}
-	claims, err := encMode.Marshal(cwtClaims{
+	s := signScratchPool.Get().(*signScratch)
+	defer signScratchPool.Put(s)
+	s.claims.Reset()
+	err = encMode.MarshalToBuffer(cwtClaims{
 		Issuer:    c.Issuer,
 		ExpiresAt: c.ExpiresAt.Unix(),
 		IssuedAt:  c.IssuedAt.Unix(),
 		HCert:     hcertClaim{DCC: payload},
-	})
+	}, &s.claims)
 	if err != nil {
 		return "", fmt.Errorf("%w: encode payload: %w", ErrSign, err)
 	}
-
-	s := signScratchPool.Get().(*signScratch)
-	defer signScratchPool.Put(s)
+	claims := s.claims.Bytes()
 
 	// Protected header {1: alg, 4: kid}, keys in deterministic order.
 	var phBuf [64]byte
@@ -109,9 +113,8 @@ func Sign(ctx context.Context, signer Signer, c Claims, payload any) (string, er
 	s.msg = appendBytes(s.msg, sig)
 
 	s.z = appendZlib(s.z[:0], s.msg)
-	out := make([]byte, 0, len(Prefix)+base45.EncodedLen(len(s.z)))
-	out = base45.AppendEncode(append(out, Prefix...), s.z)
-	return string(out), nil
+	s.out = base45.AppendEncode(append(s.out[:0], Prefix...), s.z)
+	return string(s.out), nil
 }
 
 // signatureSize returns the COSE signature length of alg, 0 for RSA (key-sized).

@@ -94,7 +94,7 @@ func Codes(err error) []string {
 func Normalize(s string) string {
 	clean := true
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == ' ' || c == '.' || c == '-' || c == '\t' || c >= utf8.RuneSelf {
+		if c := s[i]; c <= ' ' || c == '.' || c == '-' || c >= utf8.RuneSelf {
 			clean = false
 			break
 		}

@@ -384,10 +384,10 @@ func (g *generator) vaccinate(p *person, recLines, truthLines *[]byte) (Class, i
 	for k := 0; k < n; k++ {
 		d := doses[k]
 		g.seq++
-		start := len(rec)
 		rec = append(rec, `{"source_id":"`...)
+		idStart := len(rec)
 		rec = g.appendSourceID(rec, p, d.facility)
-		sourceID := rec[start+len(`{"source_id":"`):]
+		idEnd := len(rec)
 		rec = append(rec, `","full_name":`...)
 		rec = appendJSONString(rec, det.name)
 		rec = append(rec, `,"dob":"`...)
@@ -415,7 +415,7 @@ func (g *generator) vaccinate(p *person, recLines, truthLines *[]byte) (Class, i
 		rec = append(rec, "\"}\n"...)
 
 		tr = append(tr, `{"source_id":"`...)
-		tr = append(tr, sourceID...)
+		tr = append(tr, rec[idStart:idEnd]...)
 		tr = append(tr, `","registry_id":"`...)
 		tr = append(tr, p.id[:]...)
 		tr = append(tr, `","class":"`...)

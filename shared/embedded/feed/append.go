@@ -117,14 +117,18 @@ func normaliseImage(field string, raw json.RawMessage, check bool) (json.RawMess
 	if len(raw) > MaxImageBytes {
 		return nil, fmt.Errorf("%w: %s: %d bytes of JSON exceeds %d", ErrInvalidChange, field, len(raw), MaxImageBytes)
 	}
-	if check {
-		var m map[string]events.DynamoDBAttributeValue
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return nil, fmt.Errorf("%w: %s: not a DynamoDB attribute map: %v", ErrInvalidChange, field, err)
-		}
-		if m == nil {
+	if !check { // from json.Marshal: valid and compact already
+		if string(raw) == "{}" {
 			return nil, nil
 		}
+		return raw, nil
+	}
+	var m map[string]events.DynamoDBAttributeValue
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("%w: %s: not a DynamoDB attribute map: %v", ErrInvalidChange, field, err)
+	}
+	if m == nil {
+		return nil, nil
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {

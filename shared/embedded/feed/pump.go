@@ -29,14 +29,21 @@ var (
 	ErrDeadLettered = errors.New("records dead-lettered after their last retry")
 )
 
+// Special values of PumpConfig.MaxRetries.
+const (
+	RetryForever = -1
+	NoRetries    = -2
+)
+
 // PumpConfig tunes a Pump; zero fields take the defaults shown.
 type PumpConfig struct {
 	// BatchSize is the most records per handler call; default 100 (Lambda's default).
 	BatchSize int
 	// MaxRetries is how often a batch starting at the same failed record is retried
 	// before the records that failed in the last attempt go to the dead-letter area and
-	// the checkpoint moves past the batch (Lambda's MaximumRetryAttempts). Default 10;
-	// -1 retries forever (then one poison record blocks the feed, as in Lambda).
+	// the checkpoint moves past the batch (Lambda's MaximumRetryAttempts). Zero means
+	// the default, 10; NoRetries gives up after the first failure; RetryForever never
+	// gives up (then one poison record blocks the feed, as in Lambda).
 	MaxRetries int
 	// RetryBaseDelay is the wait before the first retry, doubled for each further one
 	// up to RetryMaxDelay. Defaults 1s and 1m.
@@ -87,8 +94,11 @@ func NewPump(f *Feed, consumer string, h Handler, cfg PumpConfig) (*Pump, error)
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = 100
 	}
-	if cfg.MaxRetries == 0 {
+	switch cfg.MaxRetries {
+	case 0:
 		cfg.MaxRetries = 10
+	case NoRetries:
+		cfg.MaxRetries = 0
 	}
 	if cfg.RetryBaseDelay == 0 {
 		cfg.RetryBaseDelay = time.Second
@@ -102,8 +112,8 @@ func NewPump(f *Feed, consumer string, h Handler, cfg PumpConfig) (*Pump, error)
 	switch {
 	case cfg.BatchSize < 1 || cfg.BatchSize > MaxBatchSize:
 		return nil, fmt.Errorf("feed %q: pump: BatchSize %d: %w: must be 1..%d", f.name, cfg.BatchSize, ErrInvalidArgument, MaxBatchSize)
-	case cfg.MaxRetries < -1:
-		return nil, fmt.Errorf("feed %q: pump: MaxRetries %d: %w: must be -1 or more", f.name, cfg.MaxRetries, ErrInvalidArgument)
+	case cfg.MaxRetries < RetryForever:
+		return nil, fmt.Errorf("feed %q: pump: MaxRetries %d: %w: must be positive, NoRetries or RetryForever", f.name, cfg.MaxRetries, ErrInvalidArgument)
 	case cfg.RetryBaseDelay < 0:
 		return nil, fmt.Errorf("feed %q: pump: RetryBaseDelay %v: %w: must not be negative", f.name, cfg.RetryBaseDelay, ErrInvalidArgument)
 	case cfg.RetryMaxDelay < cfg.RetryBaseDelay:
@@ -239,48 +249,13 @@ func (p *Pump) RunOnce(ctx context.Context) (BatchResult, error) {
 	}
 
 	failed, herr := p.invoke(ctx, events.DynamoDBEvent{Records: recs}, seqs)
-	res := BatchResult{Received: len(recs)}
-	next := state
-	next.checkpoint = seqs[len(seqs)-1]
-	next.failingSeq, next.attempts = 0, 0
-	var dead []uint64
-	if failed != nil {
-		first := len(seqs) // index of the first failed record
-		for i, s := range seqs {
-			if failed[s] {
-				first = i
-				break
-			}
-		}
-		res.Failed = len(failed)
-		if state.failingSeq == seqs[first] {
-			next.attempts = state.attempts + 1
-		} else {
-			next.attempts = 1
-		}
-		next.failingSeq = seqs[first]
-		res.Attempt = int(next.attempts)
-		if p.cfg.MaxRetries >= 0 && int(next.attempts) > p.cfg.MaxRetries {
-			// Out of retries: park what failed, keep what succeeded, move on.
-			for _, s := range seqs {
-				if failed[s] {
-					dead = append(dead, s)
-				}
-			}
-			next.failingSeq, next.attempts = 0, 0
-			res.DeadLettered = len(dead)
-		} else if first == 0 {
-			next.checkpoint = state.checkpoint
-		} else {
-			next.checkpoint = seqs[first-1]
-		}
-	}
+	next, dead, attempt := advance(state, seqs, failed, ctx.Err() != nil, p.cfg.MaxRetries)
+	res := BatchResult{Received: len(recs), Failed: len(failed), DeadLettered: len(dead), Attempt: attempt, Checkpoint: next.checkpoint}
 	for _, s := range seqs {
 		if s <= next.checkpoint && !failed[s] {
 			res.Succeeded++
 		}
 	}
-	res.Checkpoint = next.checkpoint
 	// Recorded even when the pump is being stopped: finished work is not redone.
 	err = p.f.update(context.WithoutCancel(ctx), "checkpoint", func(tx *bolt.Tx, b buckets) error {
 		cur, err := p.f.cursor(b, p.consumer)
@@ -314,6 +289,46 @@ func (p *Pump) RunOnce(ctx context.Context) (BatchResult, error) {
 		p.report(fmt.Errorf("feed %q: consumer %q: %w: %d records", p.f.name, p.consumer, ErrDeadLettered, len(dead)))
 	}
 	return res, nil
+}
+
+// advance decides a consumer's next state after a batch: without failures the
+// checkpoint moves past the batch; otherwise to just before the first failed record,
+// counting an attempt of the batch starting there, until maxRetries (-1: no limit) are
+// used up: then the failed records are dead-lettered and the checkpoint moves past the
+// batch. Failures of a pump being stopped use up no attempt: they are most likely the
+// cancellation's. attempt is the number of the failed try (0 when none failed).
+func advance(state cursorState, seqs []uint64, failed map[uint64]bool, stopping bool, maxRetries int) (next cursorState, dead []uint64, attempt int) {
+	last := seqs[len(seqs)-1]
+	if len(failed) == 0 {
+		return cursorState{checkpoint: last}, nil, 0
+	}
+	first := 0 // index of the first failed record
+	for first < len(seqs) && !failed[seqs[first]] {
+		first++
+	}
+	if first == len(seqs) { // invoke names only records of the batch; be safe anyway
+		return cursorState{checkpoint: last}, nil, 0
+	}
+	before := state.checkpoint
+	if first > 0 {
+		before = seqs[first-1]
+	}
+	if stopping {
+		return cursorState{checkpoint: before, failingSeq: state.failingSeq, attempts: state.attempts}, nil, int(state.attempts) + 1
+	}
+	attempts := uint32(1)
+	if state.failingSeq == seqs[first] {
+		attempts = state.attempts + 1
+	}
+	if maxRetries >= 0 && int(attempts) > maxRetries {
+		for _, s := range seqs {
+			if failed[s] {
+				dead = append(dead, s)
+			}
+		}
+		return cursorState{checkpoint: last}, dead, int(attempts)
+	}
+	return cursorState{checkpoint: before, failingSeq: seqs[first], attempts: attempts}, nil, int(attempts)
 }
 
 // invoke calls the handler and answers the sequence numbers of failed records; nil

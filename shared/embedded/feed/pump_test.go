@@ -239,9 +239,8 @@ func TestPumpWholeBatchDeadLettered(t *testing.T) {
 	putDoses(t, db, f, 3)
 	p := newPump(t, f, "matcher", func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 		return events.DynamoDBEventResponse{}, errors.New("always down" + strings.Repeat(" and out", 1000))
-	}, PumpConfig{MaxRetries: 1})
-	runOnce(t, p)
-	if got := runOnce(t, p); got != (BatchResult{Received: 3, Failed: 3, DeadLettered: 3, Attempt: 2, Checkpoint: 3}) {
+	}, PumpConfig{MaxRetries: NoRetries})
+	if got := runOnce(t, p); got != (BatchResult{Received: 3, Failed: 3, DeadLettered: 3, Attempt: 1, Checkpoint: 3}) {
 		t.Fatalf("result = %+v", got)
 	}
 	dead, err := f.ListDead(context.Background(), "matcher", 0, 10)
@@ -256,7 +255,7 @@ func TestPumpUnlimitedRetries(t *testing.T) {
 	putDoses(t, db, f, 2)
 	rec := newRecorder()
 	rec.fail[1] = true
-	p := newPump(t, f, "matcher", rec.handle(t), PumpConfig{MaxRetries: -1})
+	p := newPump(t, f, "matcher", rec.handle(t), PumpConfig{MaxRetries: RetryForever})
 	for range 30 {
 		if got := runOnce(t, p); got.Checkpoint != 0 || got.DeadLettered != 0 {
 			t.Fatalf("gave up: %+v", got)
@@ -466,7 +465,7 @@ func TestNewPumpValidation(t *testing.T) {
 		{"", PumpConfig{}, "consumer"},
 		{"a b", PumpConfig{}, "consumer"},
 		{"c", PumpConfig{BatchSize: MaxBatchSize + 1}, "BatchSize"},
-		{"c", PumpConfig{MaxRetries: -2}, "MaxRetries"},
+		{"c", PumpConfig{MaxRetries: -3}, "MaxRetries"},
 		{"c", PumpConfig{RetryBaseDelay: -1}, "RetryBaseDelay"},
 		{"c", PumpConfig{RetryBaseDelay: time.Minute, RetryMaxDelay: time.Second}, "RetryMaxDelay"},
 		{"c", PumpConfig{PollInterval: -1}, "PollInterval"},
@@ -496,5 +495,59 @@ func TestBackoff(t *testing.T) {
 		if got := p.backoff(attempt); got != want {
 			t.Errorf("backoff(%d) = %v, want %v", attempt, got, want)
 		}
+	}
+}
+
+func TestAdvance(t *testing.T) {
+	seqs := []uint64{11, 12, 13, 14}
+	fail := func(s ...uint64) map[uint64]bool {
+		m := map[uint64]bool{}
+		for _, x := range s {
+			m[x] = true
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		desc       string
+		state      cursorState
+		failed     map[uint64]bool
+		stopping   bool
+		maxRetries int
+		next       cursorState
+		dead       []uint64
+		attempt    int
+	}{
+		{"all succeeded", cursorState{checkpoint: 10}, nil, false, 2, cursorState{checkpoint: 14}, nil, 0},
+		{"success clears a retry", cursorState{checkpoint: 10, failingSeq: 11, attempts: 2}, nil, false, 2, cursorState{checkpoint: 14}, nil, 0},
+		{"first failure", cursorState{checkpoint: 10}, fail(13, 14), false, 2, cursorState{checkpoint: 12, failingSeq: 13, attempts: 1}, nil, 1},
+		{"first record fails", cursorState{checkpoint: 10}, fail(11), false, 2, cursorState{checkpoint: 10, failingSeq: 11, attempts: 1}, nil, 1},
+		{"same record fails again", cursorState{checkpoint: 10, failingSeq: 11, attempts: 1}, fail(11), false, 2, cursorState{checkpoint: 10, failingSeq: 11, attempts: 2}, nil, 2},
+		{"progress resets the count", cursorState{checkpoint: 10, failingSeq: 11, attempts: 2}, fail(12), false, 2, cursorState{checkpoint: 11, failingSeq: 12, attempts: 1}, nil, 1},
+		{"retries used up", cursorState{checkpoint: 10, failingSeq: 11, attempts: 2}, fail(11, 13), false, 2, cursorState{checkpoint: 14}, []uint64{11, 13}, 3},
+		{"no retries at all", cursorState{checkpoint: 10}, fail(12), false, 0, cursorState{checkpoint: 14}, []uint64{12}, 1},
+		{"unlimited retries", cursorState{checkpoint: 10, failingSeq: 11, attempts: 1000}, fail(11), false, -1, cursorState{checkpoint: 10, failingSeq: 11, attempts: 1001}, nil, 1001},
+		{"stopping uses up no attempt", cursorState{checkpoint: 10, failingSeq: 11, attempts: 2}, fail(12, 13), true, 2, cursorState{checkpoint: 11, failingSeq: 11, attempts: 2}, nil, 3},
+	} {
+		next, dead, attempt := advance(tc.state, seqs, tc.failed, tc.stopping, tc.maxRetries)
+		if next != tc.next || !sameSeqs(dead, tc.dead) || attempt != tc.attempt {
+			t.Errorf("%s: advance = %+v, %v, %d; want %+v, %v, %d", tc.desc, next, dead, attempt, tc.next, tc.dead, tc.attempt)
+		}
+	}
+}
+
+func TestPumpStoppedMidBatchKeepsItsRetries(t *testing.T) {
+	db := openDB(t, t.TempDir())
+	f := openFeed(t, db, Config{})
+	putDoses(t, db, f, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	p := newPump(t, f, "matcher", func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		cancel() // shutdown arrives; the handler gives up on the batch
+		return events.DynamoDBEventResponse{}, ctx.Err()
+	}, PumpConfig{MaxRetries: 1})
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := stats(t, f).Consumers["matcher"]; st != (ConsumerStats{Lag: 3}) {
+		t.Fatalf("a shutdown counted as a failed attempt: %+v", st)
 	}
 }
