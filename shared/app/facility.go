@@ -30,7 +30,8 @@ func (l *Local) AddFacility(ctx context.Context, id, name string) (string, error
 	if err != nil {
 		return "", err
 	}
-	keyID, err := l.Keys.CreateFacilityKey(id)
+	// EnsureFacilityKey, not Create: a retry after a failed store write reuses the key.
+	keyID, _, err := l.Keys.EnsureFacilityKey(id)
 	if err != nil {
 		return "", fmt.Errorf("facility signing key: %w", err)
 	}

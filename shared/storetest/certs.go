@@ -401,7 +401,8 @@ func testListCertificates(t *testing.T, s Store) {
 			}
 			cursor = next
 		}
-		if !equalStrings(got, keys) {
+		// Every certificate exactly once; the order is the adapter's (a scan).
+		if got = sortedCopy(got); !equalStrings(got, keys) {
 			t.Errorf("limit %d: listed %v, want %v", limit, got, keys)
 		}
 	}

@@ -23,8 +23,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/vaxpass/vaxpass/shared/api"
-	"github.com/vaxpass/vaxpass/shared/doseitem"
 	"github.com/vaxpass/vaxpass/shared/dose"
+	"github.com/vaxpass/vaxpass/shared/doseitem"
 	"github.com/vaxpass/vaxpass/shared/ingest"
 	"github.com/vaxpass/vaxpass/shared/lookup"
 	"github.com/vaxpass/vaxpass/shared/match"
@@ -63,7 +63,8 @@ type Store interface {
 	// CertificatesExpiringBefore pages through the issued certificates whose ExpiresAt
 	// is before t, by ExpiresAt then UVCI; cursor "" starts, next "" ends.
 	CertificatesExpiringBefore(ctx context.Context, t time.Time, cursor string, limit int) (certs []vaxpass.Certificate, next string, err error)
-	// ListCertificates pages through every certificate by upper-case UVCI.
+	// ListCertificates pages through every certificate, each once, in an order of the
+	// adapter's choosing (a scan); cursor "" starts, next "" ends.
 	ListCertificates(ctx context.Context, cursor string, limit int) (certs []vaxpass.Certificate, next string, err error)
 	// CertificateCounts counts certificates by status as seen at now (issued, expired,
 	// revoked).
@@ -72,7 +73,8 @@ type Store interface {
 
 // ChangeEventReader is implemented by adapters that can read their own doses change
 // stream; the suite then checks the events each write emits. ChangeEvents returns every
-// retained event, oldest first.
+// retained event, oldest first, including those of every write that has returned (an
+// adapter over an asynchronous stream waits until the stream has caught up).
 type ChangeEventReader interface {
 	ChangeEvents(ctx context.Context) ([]events.DynamoDBEventRecord, error)
 }

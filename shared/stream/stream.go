@@ -31,7 +31,8 @@ type Handler struct {
 // a batch item failure, and because a stream is ordered, the records after it are retried
 // with it (Lambda resumes from the first failed sequence number).
 func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
-	var resp events.DynamoDBEventResponse
+	// A non-nil slice marshals as [], never null: some Lambda emulators (ministack) reject null.
+	resp := events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{}}
 	for _, rec := range ev.Records {
 		if rec.EventName != string(events.DynamoDBOperationTypeInsert) && rec.EventName != string(events.DynamoDBOperationTypeModify) {
 			continue

@@ -56,7 +56,8 @@ func Decode(body string) (vaxpass.FacilitySignature, error) {
 // verify) is reported for that message alone. Messages that keep failing reach the
 // dead-letter queue through the queue's redrive policy, where ops can inspect them.
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	var resp events.SQSEventResponse
+	// A non-nil slice marshals as [], never null: some Lambda emulators (ministack) reject null.
+	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for _, m := range ev.Records {
 		sig, err := Decode(m.Body)
 		if err == nil {

@@ -1,0 +1,90 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/vaxpass/vaxpass/shared/signing"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
+	"github.com/vaxpass/vaxpass/shared/worker"
+)
+
+type fakeIssuer struct {
+	got  []string
+	fail map[string]error
+}
+
+func (f *fakeIssuer) Process(_ context.Context, sig vaxpass.FacilitySignature) (signing.IssueOutcome, *vaxpass.Certificate, error) {
+	f.got = append(f.got, sig.PersonID)
+	if err := f.fail[sig.PersonID]; err != nil {
+		return "", nil, err
+	}
+	return signing.Issued, nil, nil
+}
+
+func loadEvent(t *testing.T) events.SQSEvent {
+	t.Helper()
+	b, err := os.ReadFile("../../events/sqs-central-signing.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.SQSEvent
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func TestPartialBatchFailures(t *testing.T) {
+	iss := &fakeIssuer{fail: map[string]error{"079200000001": signing.ErrBadFacilitySignature}}
+	resp, err := (&worker.Handler{Issuer: iss}).Handle(context.Background(), loadEvent(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed []string
+	for _, f := range resp.BatchItemFailures {
+		failed = append(failed, f.ItemIdentifier)
+	}
+	want := []string{"3f1c1f7e-0d64-4c55-9a0b-6f1f0b0a0002", "3f1c1f7e-0d64-4c55-9a0b-6f1f0b0a0003"}
+	if len(failed) != 2 || failed[0] != want[0] || failed[1] != want[1] {
+		t.Fatalf("failed = %q, want the bad signature and the poison body: %q", failed, want)
+	}
+	if len(iss.got) != 2 {
+		t.Fatalf("processed %q: every decodable message is processed, one failure never stops the batch", iss.got)
+	}
+}
+
+func TestAllGoodMarshalsEmptyList(t *testing.T) {
+	ev := loadEvent(t)
+	ev.Records = ev.Records[:1]
+	resp, err := (&worker.Handler{Issuer: &fakeIssuer{}}).Handle(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(resp)
+	if string(b) != `{"batchItemFailures":[]}` {
+		t.Fatalf("response JSON %s, want an empty list, never null", b)
+	}
+}
+
+func TestCancelledContextFailsTheBatch(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	iss := &fakeIssuer{fail: map[string]error{"001088012345": context.Canceled}}
+	if _, err := (&worker.Handler{Issuer: iss}).Handle(ctx, loadEvent(t)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Handle = %v, want the cancellation (the whole batch comes back)", err)
+	}
+}
+
+func TestDecodeRejectsUnknownFieldsAndMissingIDs(t *testing.T) {
+	for _, body := range []string{`{"signature":{"person_id":"1"}}`, `{"signature":{}}`, `{"sig":{}}`, `[]`} {
+		if _, err := worker.Decode(body); err == nil {
+			t.Errorf("Decode(%s) accepted", body)
+		}
+	}
+}
