@@ -19,6 +19,13 @@ type MatchWriter interface {
 	SaveMatch(ctx context.Context, d vaxpass.Dose) error
 }
 
+// BatchWriter saves many match results in one write (one transaction or request): each
+// errs[i] is doses[i]'s own outcome (nil, or wrapping vaxpass.ErrConflict), err a store
+// failure. A store that has it makes the change feed's batches far cheaper.
+type BatchWriter interface {
+	SaveMatchBatch(ctx context.Context, doses []vaxpass.Dose) (errs []error, err error)
+}
+
 // Service is the matching use case.
 type Service struct {
 	Doses   MatchWriter
@@ -74,4 +81,51 @@ func Apply(d *vaxpass.Dose, res match.Result, now time.Time) {
 	}
 	d.SignedAt = time.Time{}
 	d.UpdatedAt = now
+}
+
+// MatchDoses matches a batch of change-event images, saving the results together when the
+// store is a BatchWriter. errs[i] is the transient failure of doses[i], if any.
+func (s *Service) MatchDoses(ctx context.Context, doses []vaxpass.Dose) (outcomes []Outcome, errs []error) {
+	outcomes = make([]Outcome, len(doses))
+	errs = make([]error, len(doses))
+	bw, ok := s.Doses.(BatchWriter)
+	if !ok {
+		for i, d := range doses {
+			outcomes[i], errs[i] = s.MatchDose(ctx, d)
+		}
+		return outcomes, errs
+	}
+	now := s.Now().UTC()
+	var batch []vaxpass.Dose
+	var idx []int
+	for i, d := range doses {
+		if !d.NeedsMatch() {
+			continue
+		}
+		res, err := s.Matcher.Match(d.Record)
+		if err != nil {
+			errs[i] = fmt.Errorf("match %s/%s: %w", d.FacilityID, d.SourceID, err)
+			continue
+		}
+		Apply(&d, res, now)
+		batch = append(batch, d)
+		idx = append(idx, i)
+	}
+	if len(batch) == 0 {
+		return outcomes, errs
+	}
+	itemErrs, err := bw.SaveMatchBatch(ctx, batch)
+	for j, i := range idx {
+		switch {
+		case err != nil:
+			errs[i] = fmt.Errorf("save matches: %w", err)
+		case errors.Is(itemErrs[j], vaxpass.ErrConflict):
+			outcomes[i] = Superseded
+		case itemErrs[j] != nil:
+			errs[i] = fmt.Errorf("save match %s/%s: %w", batch[j].FacilityID, batch[j].SourceID, itemErrs[j])
+		default:
+			outcomes[i] = Matched
+		}
+	}
+	return outcomes, errs
 }

@@ -68,3 +68,39 @@ func TestMatchWritesOnceAndRematchesCorrections(t *testing.T) {
 		t.Fatalf("after correction %+v person %q signed %v; want MISMATCH/NAME, no person, signature cleared", got.Match, got.PersonID, got.SignedAt)
 	}
 }
+
+func TestMatchDosesSavesABatchTogether(t *testing.T) {
+	ctx := context.Background()
+	db, err := embedded.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st, _ := embedded.OpenStore(db, embedded.StoreOptions{})
+	reg := registry.NewMemory(1)
+	reg.Add(match.Person{IDNumber: "001088012345", FullName: "Nguyễn Văn An", DOB: "1988-03-14", Gender: "male"})
+	svc := &matching.Service{Doses: st, Matcher: &match.Matcher{Registry: reg}, Now: time.Now}
+	var ds []vaxpass.Dose
+	for _, id := range []string{"001088012345", "", "079088999999"} {
+		ds = append(ds, vaxpass.Dose{FacilityID: "site", Record: dose.Record{SourceID: "s" + id, FullName: "Nguyễn Văn An", DOB: "1988-03-14",
+			Gender: "male", IDNumber: id, Vaccine: "PFIZER", DoseNumber: 1, VaccinatedOn: "2021-06-01"}, Match: match.Result{Status: match.Pending}, Version: 1})
+	}
+	if _, err := st.PutNew(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	outs, errs := svc.MatchDoses(ctx, ds)
+	want := []match.Status{match.Verified, match.NoID, match.NotFound}
+	for i := range ds {
+		got, _ := st.GetDose(ctx, ds[i].Key())
+		if errs[i] != nil || outs[i] != matching.Matched || got.Match.Status != want[i] {
+			t.Errorf("dose %d: %v %v stored %s, want %s", i, outs[i], errs[i], got.Match.Status, want[i])
+		}
+	}
+	// The same images again (a re-delivered batch): each loses its conditional write.
+	outs, _ = svc.MatchDoses(ctx, ds)
+	for i, o := range outs {
+		if o != matching.Superseded {
+			t.Errorf("re-delivered dose %d: %v", i, o)
+		}
+	}
+}

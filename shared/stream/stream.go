@@ -15,9 +15,10 @@ import (
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
-// DoseMatcher is the matching use case.
+// DoseMatcher is the matching use case: it matches a batch of images in stream order;
+// errs[i] is the transient failure of doses[i], if any.
 type DoseMatcher interface {
-	MatchDose(ctx context.Context, d vaxpass.Dose) (matching.Outcome, error)
+	MatchDoses(ctx context.Context, doses []vaxpass.Dose) (outcomes []matching.Outcome, errs []error)
 }
 
 // Handler handles DynamoDB stream batches of the doses table.
@@ -33,7 +34,10 @@ type Handler struct {
 func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 	// A non-nil slice marshals as [], never null: some Lambda emulators (ministack) reject null.
 	resp := events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{}}
-	for _, rec := range ev.Records {
+	var doses []vaxpass.Dose
+	var recs []*events.DynamoDBEventRecord
+	for i := range ev.Records {
+		rec := &ev.Records[i]
 		if rec.EventName != string(events.DynamoDBOperationTypeInsert) && rec.EventName != string(events.DynamoDBOperationTypeModify) {
 			continue
 		}
@@ -42,14 +46,25 @@ func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 			h.logger().Error("stream record is not a dose item; skipped", "event_id", rec.EventID, "sequence", rec.Change.SequenceNumber, "err", err)
 			continue
 		}
-		if _, err := h.Matcher.MatchDose(ctx, d); err != nil {
-			if errors.Is(err, context.Canceled) {
-				return resp, err
-			}
-			h.logger().Warn("match failed; will retry", "event_id", rec.EventID, "sequence", rec.Change.SequenceNumber, "facility", d.FacilityID, "err", err)
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: rec.Change.SequenceNumber})
-			return resp, nil
+		doses = append(doses, d)
+		recs = append(recs, rec)
+	}
+	if len(doses) == 0 {
+		return resp, nil
+	}
+	_, errs := h.Matcher.MatchDoses(ctx, doses)
+	for i, err := range errs {
+		if err == nil {
+			continue
 		}
+		if errors.Is(err, context.Canceled) {
+			return resp, err
+		}
+		// The stream resumes from the first failed record: the ones after it come again,
+		// and matching them again is a no-op for those already saved.
+		h.logger().Warn("match failed; will retry", "event_id", recs[i].EventID, "sequence", recs[i].Change.SequenceNumber, "facility", doses[i].FacilityID, "err", err)
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: recs[i].Change.SequenceNumber})
+		return resp, nil
 	}
 	return resp, nil
 }
