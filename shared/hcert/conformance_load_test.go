@@ -49,7 +49,7 @@ type suiteFile struct {
 	test    rawTest
 }
 
-func loadSuite(t *testing.T) []suiteFile {
+func loadSuite(t testing.TB) []suiteFile {
 	t.Helper()
 	var files []suiteFile
 	err := filepath.WalkDir(suiteDir, func(p string, d fs.DirEntry, err error) error {

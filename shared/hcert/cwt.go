@@ -102,8 +102,9 @@ func numericDate(b cbor.RawMessage, name string) (time.Time, error) {
 		}
 	case float64:
 		if !math.IsNaN(x) && math.Abs(x) < lim {
-			sec, frac := math.Modf(x)
-			return time.Unix(int64(sec), int64(math.Round(frac*1e9))).UTC(), nil
+			// Microseconds, as Python's datetime.fromtimestamp (the EU runner)
+			// rounds: a float64 near 1.6e9 holds no finer digits anyway.
+			return time.UnixMicro(int64(math.Round(x * 1e6))).UTC(), nil
 		}
 	default:
 		return time.Time{}, fmt.Errorf("%w: %s is a %T, want an integer or float NumericDate", ErrClaims, name, v)

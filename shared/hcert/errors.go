@@ -15,6 +15,8 @@ var (
 	ErrCOSE = errors.New("hcert: COSE")
 	// ErrClaims: the COSE payload is not a well-formed HCERT CWT claims map.
 	ErrClaims = errors.New("hcert: CWT claims")
+	// ErrTrust: the TrustResolver itself failed (or none is configured).
+	ErrTrust = errors.New("hcert: trust lookup")
 	// ErrUnknownKID: no trusted DSC has the message's key identifier.
 	ErrUnknownKID = errors.New("hcert: unknown kid")
 	// ErrSignature: the signature does not verify with any DSC of that kid.
@@ -36,4 +38,7 @@ var (
 	ErrPayload = errors.New("hcert: payload check")
 	// ErrSign: issuing failed (bad claims, payload encoding or the signer).
 	ErrSign = errors.New("hcert: sign")
+
+	// errSignatureSize is wrapped with ErrSign for a Signer reply of the wrong length.
+	errSignatureSize = errors.New("signature has the wrong size for the algorithm")
 )

@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 
 	"github.com/veraison/go-cose"
@@ -60,6 +59,3 @@ func (s *SoftwareSigner) Sign(ctx context.Context, toBeSigned []byte) ([]byte, e
 	ss.FillBytes(sig[32:])
 	return sig, nil
 }
-
-// errSignatureSize is returned for a Signer reply of the wrong length.
-var errSignatureSize = errors.New("signature has the wrong size for the algorithm")

@@ -120,9 +120,6 @@ type TrustResolver interface {
 	LookupKID(ctx context.Context, kid []byte) ([]*x509.Certificate, error)
 }
 
-// ErrTrust wraps a failure of the TrustResolver itself.
-var ErrTrust = errors.New("hcert: trust lookup")
-
 // Verifier decodes and verifies HC1 strings.
 type Verifier struct {
 	// Trust resolves kids to DSCs. Required.
