@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -236,7 +237,7 @@ type CertView struct {
 
 func (f *Facility) getDose(ctx context.Context, fac vaxpass.Facility, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	sid := apigw.PathParameter(req, "source_id")
-	if sid == "" || len(sid) > dose.MaxSourceID {
+	if sid == "" || utf8.RuneCountInString(sid) > dose.MaxSourceID {
 		return events.APIGatewayV2HTTPResponse{}, fieldError("source_id", dose.CodeFormat, "must be 1 to 64 characters")
 	}
 	d, err := f.Doses.GetDose(ctx, vaxpass.DoseKey{FacilityID: fac.ID, SourceID: sid})
@@ -293,6 +294,9 @@ func (f *Facility) getWorklist(ctx context.Context, fac vaxpass.Facility, req ev
 		views := make([]DoseView, len(doses))
 		for i, d := range doses {
 			views[i] = DoseView{Record: d.Record, Match: d.Match}
+			if views[i].Match.Reasons == nil {
+				views[i].Match.Reasons = []string{}
+			}
 		}
 		page := struct {
 			Records []DoseView `json:"records"`
