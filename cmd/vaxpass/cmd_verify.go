@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/hcert"
 	"github.com/vaxpass/vaxpass/shared/qr"
+	"github.com/vaxpass/vaxpass/shared/revocation"
 	"github.com/vaxpass/vaxpass/shared/trust"
 	"github.com/vaxpass/vaxpass/shared/verification"
 )
@@ -38,13 +40,16 @@ func runVerify(ctx context.Context, e env, args []string) int {
 	trustFile := fs.String("trust", "", "trust list: a PEM bundle of DSCs, or the JSON of GET /v1/trustlist (default: <data>/"+verifyTrustListFile+")")
 	qrFile := fs.String("qr", "", "read the HC1 string from the QR code in this PNG or JPEG image")
 	at := fs.String("at", "", "verify as at this time (RFC 3339) instead of now")
+	revFile := fs.String("revocations", "", "revocation list (the JSON of GET /v1/revocations) (default: "+verifyRevocationsFile+" beside the trust list, when present)")
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: vaxpass verify [--trust FILE.pem] [--at RFC3339] HC1|-\n"+
-			"       vaxpass verify [--trust FILE.pem] [--at RFC3339] --qr FILE.png\n\n"+
+		fmt.Fprintf(e.stderr, "usage: vaxpass verify [--trust FILE.pem] [--revocations FILE] [--at RFC3339] HC1|-\n"+
+			"       vaxpass verify [--trust FILE.pem] [--revocations FILE] [--at RFC3339] --qr FILE.png\n\n"+
 			"Decodes and verifies an HC1 string (the argument, or stdin for -) or the QR code\n"+
 			"in an image, and prints a JSON verdict. Without --trust the trust list is\n"+
-			"<data>/%s. Exit status: 0 valid, 1 not valid (or the check could not run),\n"+
-			"2 usage error.\n\n", verifyTrustListFile)
+			"<data>/%s; the revocation list %s beside it (or --revocations FILE)\n"+
+			"is checked when present, and a listed certificate's reason is \"revoked\".\n"+
+			"Exit status: 0 valid, 1 not valid (or the check could not run), 2 usage error.\n\n",
+			verifyTrustListFile, verifyRevocationsFile)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +97,16 @@ func runVerify(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "verify: %v\n", err)
 		return 1
 	}
+	// The revocation list, like the trust list, is setup: a broken one is an error.
+	revPath, revRequired := *revFile, true
+	if revPath == "" {
+		revPath, revRequired = filepath.Join(filepath.Dir(path), verifyRevocationsFile), false
+	}
+	revoked, err := verifyLoadRevocations(revPath, revRequired)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "verify: %v\n", err)
+		return 1
+	}
 
 	hc1, step, err := verifyReadHC1(e.stdin, fs.Arg(0), *qrFile)
 	var v verification.Verdict
@@ -99,6 +114,9 @@ func runVerify(ctx context.Context, e env, args []string) int {
 		v = verification.Invalid(step, err)
 	} else {
 		svc := verification.Service{Trust: list, Now: now}
+		if revoked != nil {
+			svc.Revocations = revoked
+		}
 		v = svc.Verify(ctx, hc1)
 	}
 	enc := json.NewEncoder(e.stdout)
@@ -111,6 +129,31 @@ func runVerify(ctx context.Context, e env, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// verifyRevocationsFile is the published revocation list, beside the trust list.
+const verifyRevocationsFile = "revocations.json"
+
+// verifyLoadRevocations reads a published revocation list; a missing file that was not
+// asked for by name is no list (nil), not an error.
+func verifyLoadRevocations(path string, required bool) (*revocation.Set, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) && !required {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("revocation list: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, revocation.MaxListBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("revocation list %s: %w", path, err)
+	}
+	set, err := revocation.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("revocation list %s: %w", path, err)
+	}
+	return set, nil
 }
 
 // verifyReadHC1 returns the HC1 text from the argument, from stdin ("-": one trailing

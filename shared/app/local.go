@@ -82,6 +82,8 @@ type Local struct {
 	Matching        *matching.Service
 	Verifier        *verification.Service
 	Limiter         *apigw.Limiter
+	// Ops are renewal, corrections, revocation and the audit trail (ops_certs.go).
+	Ops *Ops
 }
 
 // OpenLocal opens (creating on first use) the data directory and assembles the system.
@@ -171,6 +173,9 @@ func (l *Local) assemble() error {
 		Limiter:   l.Limiter, Now: opt.Now, Log: opt.Log,
 	}
 	pub.Routes(l.Router)
+	if l.Ops, err = AttachOps(l); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -217,7 +222,7 @@ func (l *Local) Run(ctx context.Context, addr string, ready func(net.Addr)) erro
 	defer cancel()
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 8)
 	goRun := func(name string, f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -230,6 +235,8 @@ func (l *Local) Run(ctx context.Context, addr string, ready func(net.Addr)) erro
 	}
 	goRun("matcher pump", l.RunMatcher)
 	goRun("central signing pump", l.RunCentralSigning)
+	goRun("scheduled renewal", l.Ops.RunRenewal)
+	goRun("revocation list", l.Ops.RunRevocationPublisher)
 	if l.opt.FacilitySignEvery > 0 {
 		goRun("daily facility signing", l.runDailySigning)
 	}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/vaxpass/vaxpass/shared/api"
+	"github.com/vaxpass/vaxpass/shared/audit"
+)
+
+func init() {
+	register("audit", "query and export the audit trail (corrections, revocations, renewals, reprocessing)", runAudit)
+}
+
+// runAudit is `vaxpass audit [--from T] [--to T] [--action A] [--actor X] [--format jsonl|csv]`.
+func runAudit(ctx context.Context, e env, args []string) int {
+	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	var g globalFlags
+	g.register(fs)
+	from := fs.String("from", "", "only entries at or after this time (RFC 3339 or YYYY-MM-DD)")
+	to := fs.String("to", "", "only entries before this time (RFC 3339 or YYYY-MM-DD)")
+	action := fs.String("action", "", "only this action: correction, revocation, renewal, renewal_run, reprocess, ...")
+	actor := fs.String("actor", "", "only entries of this actor")
+	format := fs.String("format", audit.FormatJSONL, "jsonl or csv")
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: vaxpass audit [--from T] [--to T] [--action A] [--actor X] [--format jsonl|csv] [--data DIR]\n\n"+
+			"Writes the matching audit entries to stdout, oldest first. The trail holds IDs\n"+
+			"(dose keys, UVCIs, run IDs), never names, dates of birth or HC1 strings. Stop\n"+
+			"`vaxpass serve` on the data directory first, or use GET /v1/ops/audit.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(e.stderr, "audit: "+format+"\n", a...)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if g.backend != "embedded" {
+		return usageErr("--backend %s is not supported by this build yet (only embedded)", g.backend)
+	}
+	q := audit.Query{Action: *action, Actor: *actor, Limit: 1000}
+	var err error
+	if q.From, err = api.ParseAuditTime(*from); err != nil {
+		return usageErr("--from: want RFC 3339 or YYYY-MM-DD")
+	}
+	if q.To, err = api.ParseAuditTime(*to); err != nil {
+		return usageErr("--to: want RFC 3339 or YYYY-MM-DD")
+	}
+	if err := q.Validate(); err != nil {
+		return usageErr("%v", err)
+	}
+	w, err := audit.NewWriter(e.stdout, *format)
+	if err != nil {
+		return usageErr("--format: want jsonl or csv")
+	}
+	sys, ops, code := openOps(e, "audit", g.dataDir)
+	if sys == nil {
+		return code
+	}
+	defer sys.Close()
+	if err := audit.All(ctx, ops.Audit, q, w.Write); err != nil {
+		fmt.Fprintf(e.stderr, "audit: %v\n", err)
+		return 1
+	}
+	if err := w.Flush(); err != nil {
+		fmt.Fprintf(e.stderr, "audit: %v\n", err)
+		return 1
+	}
+	return 0
+}

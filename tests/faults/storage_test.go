@@ -1,0 +1,318 @@
+package faults
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vaxpass/vaxpass/shared/synth"
+)
+
+// mountTmpfs mounts a tmpfs of its own (size as mount(8) says it, "64m") on a new
+// directory and unmounts it when the test ends. Without the right to mount -- not root,
+// or no CAP_SYS_ADMIN -- the test is skipped, saying so.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size="+size+",mode=0755"); err != nil {
+		t.Skipf("storage fault test skipped: cannot mount a tmpfs (%v); it needs root with CAP_SYS_ADMIN "+
+			"(a read-only remount and a full file system cannot be simulated for root otherwise: root ignores permissions). "+
+			"The read-only code path is covered by shared/embedded's TestOpenReadOnly when not run as root.", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(mnt, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", mnt, err)
+		}
+	})
+	return mnt
+}
+
+// remount makes a mounted tmpfs read-only or writable again.
+func remount(t *testing.T, mnt string, readOnly bool) {
+	t.Helper()
+	flags := uintptr(syscall.MS_REMOUNT | syscall.MS_NOSUID | syscall.MS_NODEV)
+	if readOnly {
+		flags |= syscall.MS_RDONLY
+	}
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", flags, ""); err != nil {
+		t.Fatalf("remount %s (read-only %v): %v", mnt, readOnly, err)
+	}
+}
+
+// fillUp writes a file until the file system is full and returns its path; removing it
+// frees the space.
+func fillUp(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 1<<20)
+	for size := len(chunk); size >= 512; {
+		if _, err := f.Write(chunk[:size]); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill the file system: %v", err)
+			}
+			size /= 2
+		}
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if free := st.Bavail * uint64(st.Bsize); free > 64<<10 {
+		t.Fatalf("the file system still has %d bytes free after filling", free)
+	}
+	return path
+}
+
+// splitRegistry writes the registry's people in two files: the first share, and the
+// rest. The generator writes people and their records in the same order, so the records
+// of the second file's people are the records after those of the first.
+func splitRegistry(t *testing.T, pop *population, firstShare float64) (first, second string, inSecond map[string]bool) {
+	t.Helper()
+	f, err := os.Open(pop.registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) < 3 || lines[0] != synth.RegistryHeader {
+		t.Fatalf("registry of %d lines, header %q", len(lines), lines[0])
+	}
+	people := lines[1:]
+	cut := int(float64(len(people)) * firstShare)
+	inSecond = map[string]bool{}
+	for _, l := range people[cut:] {
+		id, _, _ := strings.Cut(l, ",")
+		inSecond[id] = true
+	}
+	dir := t.TempDir()
+	first, second = filepath.Join(dir, "registry-1.csv"), filepath.Join(dir, "registry-2.csv")
+	write := func(path string, ls []string) {
+		if err := os.WriteFile(path, []byte(synth.RegistryHeader+"\n"+strings.Join(ls, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(first, people[:cut])
+	write(second, people[cut:])
+	return first, second, inSecond
+}
+
+// batchesOf is batches() over the records keep selects.
+func (p *population) batchesOf(keep func(i int) bool) []batch {
+	var out []batch
+	for _, b := range p.batches() {
+		var sel []int
+		for _, i := range b.records {
+			if keep(i) {
+				sel = append(sel, i)
+			}
+		}
+		if len(sel) > 0 {
+			out = append(out, batch{facility: b.facility, records: sel})
+		}
+	}
+	return out
+}
+
+// requireFailure checks that a CLI run failed with a non-zero exit and an error naming
+// the problem.
+func requireFailure(t *testing.T, what string, r cliResult, names ...string) {
+	t.Helper()
+	if r.code == 0 {
+		t.Errorf("%s succeeded (exit 0); want a failure\nstdout: %s\nstderr: %s", what, r.stdout, r.stderr)
+		return
+	}
+	for _, n := range names {
+		if !strings.Contains(r.stderr, n) {
+			t.Errorf("%s: exit %d, but the error does not say %q:\n%s", what, r.code, n, r.stderr)
+		}
+	}
+	t.Logf("%s: exit %d: %s", what, r.code, strings.TrimSpace(tail(r.stderr, 3)))
+}
+
+// storageRun is the client side of a storage fault run.
+type storageRun struct {
+	t    *testing.T
+	pop  *population
+	data string
+	keys []string
+	led  *ledger
+	srv  *server
+}
+
+func (r *storageRun) state() runState { return runState{pop: r.pop, sent: r.led.sent, acked: r.led.acked} }
+
+func (r *storageRun) uploadAcked(bs []batch) {
+	r.t.Helper()
+	for _, b := range bs {
+		r.led.markSent(r.pop, b)
+		rep, _, err := r.srv.upload(r.pop, b, r.keys[b.facility])
+		if err != nil {
+			r.t.Fatalf("upload: %v", err)
+		}
+		for _, bad := range r.led.record(r.pop, b, rep) {
+			r.t.Error(bad)
+		}
+	}
+}
+
+// finish uploads the remaining batches, has every facility sign, drains and checks the
+// whole invariant.
+func (r *storageRun) finish(rest []batch) {
+	r.t.Helper()
+	r.uploadAcked(rest)
+	r.srv.waitMatched(r.keys, 5*time.Minute)
+	r.srv.signAll(r.keys)
+	r.srv.stop()
+	skew := visibilityTimeout + time.Second
+	drain(r.t, r.data, skew)
+	requireInvariant(r.t, r.data, r.state(), finished, time.Now().Add(skew))
+}
+
+// storagePeople is the population of the storage fault runs: a fifth of the bulk run's.
+func storagePeople(t *testing.T) int { return max(500, faultPeople(t)/5) }
+
+// TestReadOnlyDataDir remounts the data directory's file system read-only after a
+// partial run: serve, registry load and facility add must each fail at once with an
+// error that says the directory is not writable, exit non-zero, and change nothing.
+// Writable again, the run finishes and passes the invariant.
+func TestReadOnlyDataDir(t *testing.T) {
+	t.Parallel()
+	mnt := mountTmpfs(t, "256m")
+	people := storagePeople(t)
+	pop := generate(t, people, people*recordsPerPerson, 21)
+	r := &storageRun{t: t, pop: pop, data: filepath.Join(mnt, "data"), led: newLedger()}
+	r.keys = setUp(t, r.data, pop)
+	batches := pop.batches()
+	half := len(batches) / 2
+	r.srv = startServer(t, r.data)
+	r.uploadAcked(batches[:half])
+	r.srv.waitMatched(r.keys, 5*time.Minute)
+	r.srv.stop()
+
+	remount(t, mnt, true)
+	const notWritable = "data directory is not writable"
+	requireFailure(t, "serve on a read-only data directory", runCLI(t, "serve", "--data", r.data, "--addr", "127.0.0.1:0", "--sign-every", "0"), notWritable, "read-only file system")
+	requireFailure(t, "registry load into a read-only data directory", runCLI(t, "registry", "load", pop.registry, "--data", r.data), notWritable, "read-only file system")
+	requireFailure(t, "facility add in a read-only data directory", runCLI(t, "facility", "add", "--id", "late-site", "--name", "Late site", "--data", r.data), notWritable, "read-only file system")
+	remount(t, mnt, false)
+
+	// Nothing of the failed commands was half-done: the facility can be added now (it
+	// would exist already otherwise), and the safety half holds.
+	cli(t, "facility", "add", "--id", "late-site", "--name", "Late site", "--data", r.data)
+	requireInvariant(t, r.data, r.state(), atCrash, time.Now())
+	r.srv = startServer(t, r.data)
+	r.finish(batches[half:])
+}
+
+// TestDiskFull fills the data directory's file system three times: while a facility
+// uploads and signs (the server stays up, answers an error and logs "no space left on
+// device"), under registry load and facility add (exit non-zero, the same words), and
+// while central signing drains its queue. After each, space is freed and the run goes
+// on; it must end with the whole invariant, and the upload refused while the disk was
+// full must come back entirely "accepted" when re-sent: no record of it was half-stored.
+func TestDiskFull(t *testing.T) {
+	t.Parallel()
+	mnt := mountTmpfs(t, "256m")
+	people := storagePeople(t)
+	pop := generate(t, people, people*recordsPerPerson, 22)
+	regA, regB, inB := splitRegistry(t, pop, 0.8)
+	r := &storageRun{t: t, pop: pop, data: filepath.Join(mnt, "data"), led: newLedger()}
+	cli(t, "registry", "load", regA, "--data", r.data)
+	r.keys = make([]string, facilityCount)
+	for i := range r.keys {
+		r.keys[i] = strings.TrimSpace(cli(t, "facility", "add", "--id", facilityID(i), "--name", fmt.Sprintf("Fault site %d", i), "--data", r.data))
+	}
+	batchesA := pop.batchesOf(func(i int) bool { return !inB[pop.truth[i].RegistryID] })
+	batchesB := pop.batchesOf(func(i int) bool { return inB[pop.truth[i].RegistryID] })
+	if len(batchesA) < 3 || len(batchesB) == 0 {
+		t.Fatalf("%d and %d batches: too few for the run", len(batchesA), len(batchesB))
+	}
+	half := len(batchesA) / 2
+	r.srv = startServer(t, r.data)
+	r.uploadAcked(batchesA[:half])
+	r.srv.waitMatched(r.keys, 5*time.Minute)
+
+	// 1. Full while the server runs: an upload and a signing run are refused.
+	filler := fillUp(t, mnt)
+	refused := batchesA[half]
+	r.led.markSent(pop, refused)
+	_, status, err := r.srv.upload(pop, refused, r.keys[refused.facility])
+	if err == nil || status < 500 {
+		t.Errorf("upload on a full disk: status %d, %v; want a 5xx error", status, err)
+	}
+	st, body, err := r.srv.request("POST", "/v1/signatures", r.keys[0], nil)
+	if err != nil || st < 500 {
+		t.Errorf("POST /v1/signatures on a full disk: status %d, %v: %.200s; want a 5xx error", st, err, body)
+	}
+	time.Sleep(100 * time.Millisecond) // the log lines are written after the answers
+	if log := r.srv.log.String(); !strings.Contains(log, "no space left on device") {
+		t.Errorf("the server log does not name the problem (no space left on device):\n%s", tail(log, 10))
+	}
+	if !r.srv.running() {
+		t.Fatalf("the server died on a full disk: %v\n%s", r.srv.err, tail(r.srv.log.String(), 20))
+	}
+	r.srv.stop()
+
+	// 2. Full under the CLI.
+	requireFailure(t, "registry load on a full disk", runCLI(t, "registry", "load", regB, "--data", r.data), "no space left on device")
+	requireFailure(t, "facility add on a full disk", runCLI(t, "facility", "add", "--id", "late-site", "--name", "Late site", "--data", r.data), "no space left on device")
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	requireInvariant(t, r.data, r.state(), atCrash, time.Now())
+	cli(t, "registry", "load", regB, "--data", r.data)
+	cli(t, "facility", "add", "--id", "late-site", "--name", "Late site", "--data", r.data)
+
+	// The refused upload, re-sent: every record new.
+	r.srv = startServer(t, r.data)
+	rep, _, err := r.srv.upload(pop, refused, r.keys[refused.facility])
+	if err != nil {
+		t.Fatalf("re-sent upload: %v", err)
+	}
+	for _, bad := range r.led.record(pop, refused, rep) {
+		t.Error(bad)
+	}
+	if rep.Accepted != len(refused.records) {
+		t.Errorf("the upload refused on the full disk, re-sent: %d accepted, %d duplicates of %d: part of it had been stored", rep.Accepted, rep.Duplicates, len(refused.records))
+	}
+	r.uploadAcked(batchesA[half+1:])
+	r.uploadAcked(batchesB)
+	r.srv.waitMatched(r.keys, 5*time.Minute)
+
+	// 3. Full while central signing drains the queue the facilities just filled.
+	r.srv.signAll(r.keys)
+	filler = fillUp(t, mnt)
+	time.Sleep(300 * time.Millisecond)
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if !r.srv.running() {
+		t.Fatalf("the server died on a full disk: %v\n%s", r.srv.err, tail(r.srv.log.String(), 20))
+	}
+	r.finish(nil)
+	_ = io.Discard
+	_ = http.StatusOK
+}

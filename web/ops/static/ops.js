@@ -1,0 +1,369 @@
+/* Ops dashboard: asks for the ops key, keeps it in sessionStorage (this tab only), fetches
+   GET /v1/stats with it and draws the numbers. No external resource, no inline code; all
+   text goes in through textContent. */
+(function () {
+  'use strict';
+
+  var KEY = 'vaxpass.opsKey';
+  var SVGNS = 'http://www.w3.org/2000/svg';
+  var numberFormat = new Intl.NumberFormat('vi-VN');
+  var percentFormat = new Intl.NumberFormat('vi-VN', { style: 'percent', maximumFractionDigits: 1 });
+
+  var STATUS_LABELS = {
+    VERIFIED: ['Xác thực', 'Verified'],
+    PENDING: ['Chờ khớp', 'Pending'],
+    MISMATCH: ['Sai lệch', 'Mismatch'],
+    NOT_FOUND: ['Không tìm thấy', 'Not found'],
+    INVALID_ID: ['ID không hợp lệ', 'Invalid ID'],
+    NO_ID: ['Thiếu ID', 'No ID']
+  };
+  var ATTENTION = ['MISMATCH', 'NOT_FOUND', 'INVALID_ID', 'NO_ID'];
+  var CERT_COLUMNS = [
+    ['valid', 'Còn hiệu lực', 'Valid', 'ok'],
+    ['expiring', 'Sắp hết hạn', 'Expiring', 'warn'],
+    ['expired', 'Hết hạn', 'Expired', ''],
+    ['revoked', 'Thu hồi', 'Revoked', 'bad']
+  ];
+
+  function $(id) { return document.getElementById(id); }
+  function fmt(n) { return numberFormat.format(n); }
+
+  function el(tag, className, text) {
+    var e = document.createElement(tag);
+    if (className) { e.className = className; }
+    if (text !== undefined && text !== null) { e.textContent = text; }
+    return e;
+  }
+
+  function bilingual(parent, vi, en) {
+    parent.appendChild(document.createTextNode(vi + ' '));
+    var s = el('span', 'en', en);
+    s.lang = 'en';
+    parent.appendChild(s);
+    return parent;
+  }
+
+  function show(id, on) { $(id).hidden = !on; }
+
+  function showLogin(message) {
+    show('dashboard', false);
+    show('session', false);
+    show('loading', false);
+    show('load-error', false);
+    show('login', true);
+    var err = $('login-error');
+    if (message) {
+      err.textContent = '';
+      bilingual(err, message[0], message[1]);
+      err.hidden = false;
+    } else {
+      err.hidden = true;
+    }
+    $('key').focus();
+  }
+
+  function showLoadError(vi, en) {
+    var box = $('load-error');
+    box.textContent = '';
+    bilingual(box, vi, en);
+    box.hidden = false;
+    show('loading', false);
+  }
+
+  function load() {
+    var key = sessionStorage.getItem(KEY);
+    if (!key) {
+      showLogin(null);
+      return;
+    }
+    show('login', false);
+    show('load-error', false);
+    show('loading', $('dashboard').hidden);
+    $('refresh').disabled = true;
+    fetch('/v1/stats', {
+      headers: { 'Authorization': 'Bearer ' + key, 'Accept': 'application/json' },
+      cache: 'no-store',
+      credentials: 'omit',
+      referrerPolicy: 'no-referrer'
+    }).then(function (res) {
+      if (res.status === 401) {
+        sessionStorage.removeItem(KEY);
+        showLogin(['Khóa vận hành không được chấp nhận.', 'The ops key was not accepted.']);
+        return null;
+      }
+      if (!res.ok) {
+        showLoadError('Không tải được số liệu (mã ' + res.status + '). Vui lòng thử lại.',
+          'Could not load the figures (status ' + res.status + '). Please try again.');
+        return null;
+      }
+      return res.json();
+    }).then(function (snap) {
+      if (snap) { render(snap); }
+    }).catch(function () {
+      showLoadError('Không kết nối được máy chủ. Vui lòng thử lại.', 'Could not reach the server. Please try again.');
+    }).then(function () {
+      $('refresh').disabled = false;
+    });
+  }
+
+  function setNumber(id, n) {
+    var e = $(id);
+    e.textContent = fmt(n);
+    e.setAttribute('data-n', String(n));
+  }
+
+  function render(snap) {
+    var total = snap.total;
+    var statuses = snap.statuses;
+    setNumber('kpi-doses', total.doses);
+    setNumber('kpi-verified', total.by_status.VERIFIED || 0);
+    $('kpi-verified-share').textContent = total.doses ? percentFormat.format((total.by_status.VERIFIED || 0) / total.doses) : '\u00a0';
+    var attention = 0;
+    ATTENTION.forEach(function (s) { attention += total.by_status[s] || 0; });
+    setNumber('kpi-attention', attention);
+    setNumber('kpi-valid', total.certificates.valid);
+    setNumber('kpi-expiring', total.certificates.expiring);
+    var note = $('kpi-expiring-note');
+    note.textContent = '';
+    bilingual(note, 'trong ' + snap.expiring_within_days + ' ngày', 'within ' + snap.expiring_within_days + ' days');
+    setNumber('kpi-revoked', total.certificates.revoked);
+
+    $('asof').textContent = formatTime(snap.generated_at);
+    $('asof').setAttribute('datetime', snap.generated_at);
+
+    renderChart(snap.issuance || []);
+    renderTable($('provinces'), statuses, snap.provinces.map(function (p) {
+      var unknown = p.code === 'unknown';
+      return {
+        key: p.code, code: unknown ? '' : p.code,
+        name: unknown ? 'Không xác định / Unknown' : (p.name || p.code),
+        unknown: unknown, row: p
+      };
+    }), ['Tỉnh, thành phố', 'Province'], total);
+    renderTable($('facilities'), statuses, snap.facilities.map(function (f) {
+      return { key: f.id, code: f.id, name: f.name || '', row: f };
+    }), ['Cơ sở', 'Site'], null);
+    applyFilter();
+
+    show('loading', false);
+    show('session', true);
+    show('dashboard', true);
+  }
+
+  function formatTime(iso) {
+    try {
+      return new Date(iso).toLocaleString('vi-VN', {
+        timeZone: 'Asia/Ho_Chi_Minh', hour: '2-digit', minute: '2-digit',
+        day: '2-digit', month: '2-digit', year: 'numeric'
+      });
+    } catch (e) {
+      return iso;
+    }
+  }
+
+  function columns(statuses) {
+    var cols = [{ key: 'doses', vi: 'Mũi tiêm', en: 'Doses', get: function (r) { return r.doses; } }];
+    statuses.forEach(function (s, i) {
+      var label = STATUS_LABELS[s] || [s, s];
+      cols.push({
+        key: 'status:' + s, vi: label[0], en: label[1], status: s, first: i === 0,
+        get: function (r) { return r.by_status[s] || 0; }
+      });
+    });
+    CERT_COLUMNS.forEach(function (c, i) {
+      cols.push({
+        key: 'cert:' + c[0], vi: c[1], en: c[2], tone: c[3], groupStart: i === 0,
+        get: function (r) { return r.certificates[c[0]]; }
+      });
+    });
+    return cols;
+  }
+
+  function numberCell(col, row) {
+    var n = col.get(row);
+    var td = el('td', null, fmt(n));
+    td.setAttribute('data-col', col.key);
+    td.setAttribute('data-n', String(n));
+    var classes = [];
+    if (col.groupStart || col.first) { classes.push('group-start'); }
+    if (n === 0) {
+      classes.push('zero');
+    } else if (col.status === 'VERIFIED' || col.tone === 'ok') {
+      classes.push('ok');
+    } else if (col.tone) {
+      classes.push(col.tone);
+    } else if (col.status && ATTENTION.indexOf(col.status) >= 0) {
+      classes.push('warn');
+    }
+    td.className = classes.join(' ');
+    return td;
+  }
+
+  function renderTable(table, statuses, rows, nameHeader, total) {
+    var cols = columns(statuses);
+    table.textContent = '';
+    var thead = el('thead');
+    var hr = el('tr');
+    var th = bilingual(el('th', 'name'), nameHeader[0], nameHeader[1]);
+    th.scope = 'col';
+    hr.appendChild(th);
+    cols.forEach(function (c) {
+      var h = bilingual(el('th', (c.groupStart || c.first) ? 'group-start' : null), c.vi, c.en);
+      h.scope = 'col';
+      h.setAttribute('data-col', c.key);
+      hr.appendChild(h);
+    });
+    thead.appendChild(hr);
+    table.appendChild(thead);
+
+    var tbody = el('tbody');
+    rows.forEach(function (r) {
+      var tr = el('tr', r.unknown ? 'unknown' : null);
+      tr.setAttribute('data-key', r.key);
+      tr.setAttribute('data-search', fold(r.key + ' ' + r.name));
+      var name = el('td', 'name');
+      name.setAttribute('data-col', 'name');
+      if (r.code) { name.appendChild(el('span', 'code', r.code)); }
+      name.appendChild(document.createTextNode(r.name));
+      name.title = (r.code ? r.code + ' ' : '') + r.name;
+      tr.appendChild(name);
+      cols.forEach(function (c) { tr.appendChild(numberCell(c, r.row)); });
+      tbody.appendChild(tr);
+    });
+    table.appendChild(tbody);
+
+    if (total) {
+      var tfoot = el('tfoot');
+      var fr = el('tr');
+      fr.setAttribute('data-key', 'total');
+      var label = bilingual(el('td', 'name'), 'Cả nước', 'Whole country');
+      label.setAttribute('data-col', 'name');
+      fr.appendChild(label);
+      cols.forEach(function (c) { fr.appendChild(numberCell(c, total)); });
+      tfoot.appendChild(fr);
+      table.appendChild(tfoot);
+    }
+  }
+
+  // fold lower-cases and strips diacritics, so "ha noi" finds "Hà Nội".
+  function fold(s) {
+    return s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/đ/g, 'd').replace(/Đ/g, 'd').toLowerCase();
+  }
+
+  function applyFilter() {
+    var q = fold($('fac-filter').value.trim());
+    var rows = $('facilities').querySelectorAll('tbody tr');
+    for (var i = 0; i < rows.length; i++) {
+      rows[i].hidden = q !== '' && rows[i].getAttribute('data-search').indexOf(q) < 0;
+    }
+  }
+
+  // ---- chart ----
+
+  function svg(tag, attrs, text) {
+    var e = document.createElementNS(SVGNS, tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, String(attrs[k])); });
+    if (text !== undefined) { e.textContent = text; }
+    return e;
+  }
+
+  function dayNumber(iso) { return Math.round(Date.UTC(+iso.slice(0, 4), +iso.slice(5, 7) - 1, +iso.slice(8, 10)) / 86400000); }
+  function isoOf(day) { return new Date(day * 86400000).toISOString().slice(0, 10); }
+
+  function niceStep(max, ticks) {
+    var raw = Math.max(max, 1) / ticks;
+    var mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    var steps = [1, 2, 2.5, 5, 10];
+    for (var i = 0; i < steps.length; i++) {
+      if (steps[i] * mag >= raw) { return Math.max(1, steps[i] * mag); }
+    }
+    return 10 * mag;
+  }
+
+  function renderChart(days) {
+    var box = $('chart');
+    box.textContent = '';
+    var W = 1200, H = 280, left = 64, right = 16, top = 14, bottom = 34;
+    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-labelledby': 'chart-title' });
+    box.appendChild(root);
+    var note = $('chart-note');
+    note.textContent = '';
+    if (days.length === 0) {
+      root.appendChild(svg('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle', 'class': 'empty' }, 'Chưa có chứng nhận nào / No certificates yet'));
+      return;
+    }
+    // Every day from the first to the last, zero where nothing was issued.
+    var first = dayNumber(days[0].date), last = dayNumber(days[days.length - 1].date);
+    var counts = {};
+    var sum = 0, max = 0;
+    days.forEach(function (d) { counts[dayNumber(d.date)] = d.issued; sum += d.issued; max = Math.max(max, d.issued); });
+    var n = last - first + 1;
+    bilingual(note, 'Tổng ' + fmt(sum) + ' chứng nhận, ' + formatDay(days[0].date) + ' – ' + formatDay(days[days.length - 1].date),
+      fmt(sum) + ' certificates in all');
+    root.setAttribute('data-total', String(sum));
+
+    var step = niceStep(max, 5);
+    var yMax = Math.ceil(max / step) * step;
+    var plotW = W - left - right, plotH = H - top - bottom;
+    var y = function (v) { return top + plotH - (v / yMax) * plotH; };
+    for (var t = 0; t <= yMax; t += step) {
+      root.appendChild(svg('line', { x1: left, x2: W - right, y1: y(t), y2: y(t), 'class': 'grid' }));
+      root.appendChild(svg('text', { x: left - 8, y: y(t) + 4, 'text-anchor': 'end', 'class': 'tick' }, fmt(t)));
+    }
+    var slot = plotW / n;
+    var barW = Math.max(1, slot * 0.78);
+    for (var i = 0; i < n; i++) {
+      var v = counts[first + i] || 0;
+      if (v === 0) { continue; }
+      var bar = svg('rect', { x: (left + i * slot + (slot - barW) / 2).toFixed(2), y: y(v).toFixed(2), width: barW.toFixed(2), height: (top + plotH - y(v)).toFixed(2), 'class': 'bar' });
+      bar.setAttribute('data-date', isoOf(first + i));
+      bar.setAttribute('data-n', String(v));
+      bar.appendChild(svg('title', {}, formatDay(isoOf(first + i)) + ': ' + fmt(v)));
+      root.appendChild(bar);
+    }
+    root.appendChild(svg('line', { x1: left, x2: W - right, y1: top + plotH, y2: top + plotH, 'class': 'axis' }));
+    // x labels: month starts over long ranges, about eight evenly spaced days otherwise.
+    var labels = [];
+    if (n > 62) {
+      for (var d = 0; d < n; d++) {
+        var iso = isoOf(first + d);
+        if (iso.slice(8) === '01' || d === 0) { labels.push([d, iso.slice(5, 7) + '/' + iso.slice(0, 4)]); }
+      }
+      var every = Math.ceil(labels.length / 12);
+      labels = labels.filter(function (_, k) { return k % every === 0; });
+    } else {
+      var gap = Math.max(1, Math.ceil(n / 8));
+      for (var k = 0; k < n; k += gap) { labels.push([k, formatDay(isoOf(first + k)).slice(0, 5)]); }
+    }
+    labels.forEach(function (l) {
+      var x = left + l[0] * slot + slot / 2;
+      root.appendChild(svg('line', { x1: x, x2: x, y1: top + plotH, y2: top + plotH + 5, 'class': 'axis' }));
+      root.appendChild(svg('text', { x: x, y: H - 12, 'text-anchor': 'middle', 'class': 'tick' }, l[1]));
+    });
+  }
+
+  function formatDay(iso) { return iso.slice(8, 10) + '/' + iso.slice(5, 7) + '/' + iso.slice(0, 4); }
+
+  // ---- events ----
+
+  document.addEventListener('DOMContentLoaded', function () {
+    $('login-form').addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var key = $('key').value.trim();
+      if (!key) {
+        showLogin(['Hãy nhập khóa vận hành.', 'Enter the ops key.']);
+        return;
+      }
+      sessionStorage.setItem(KEY, key);
+      $('key').value = '';
+      load();
+    });
+    $('refresh').addEventListener('click', load);
+    $('signout').addEventListener('click', function () {
+      sessionStorage.removeItem(KEY);
+      showLogin(null);
+    });
+    $('fac-filter').addEventListener('input', applyFilter);
+    load();
+  });
+})();
