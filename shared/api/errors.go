@@ -36,7 +36,9 @@ func failure(log *slog.Logger, route string, err error) events.APIGatewayV2HTTPR
 	case errors.Is(err, vaxpass.ErrNotFound):
 		return apigw.Error(http.StatusNotFound, codeNotFound, "not found")
 	case errors.Is(err, vaxpass.ErrInvalid):
-		return apigw.Error(http.StatusBadRequest, codeInvalid, err.Error())
+		// Use cases wrap ErrInvalid with text for logs; the caller gets a plain answer
+		// (handlers name the field themselves with a RequestError where they can).
+		return apigw.Error(http.StatusBadRequest, codeInvalid, "the request cannot be processed: check its fields")
 	case errors.Is(err, vaxpass.ErrConflict):
 		return apigw.Error(http.StatusConflict, codeConflict, "the record changed meanwhile; try again")
 	}

@@ -101,7 +101,11 @@ func (r *Record) Validate(today time.Time) []FieldError {
 		return false
 	}
 
-	text("source_id", r.SourceID, MaxSourceID, true)
+	if text("source_id", r.SourceID, MaxSourceID, true) && strings.ContainsAny(r.SourceID, "/?%") {
+		// API Gateway decodes the path before routing, so GET /v1/doses/{source_id} could
+		// never read such a record back.
+		add("source_id", CodeFormat, "must not contain /, ? or % (it is part of the record's URL)")
+	}
 	text("full_name", r.FullName, MaxName, true)
 	if text("dob", r.DOB, 10, true) {
 		if _, err := ParsePartialDate(r.DOB); err != nil {
