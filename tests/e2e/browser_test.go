@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/vaxpass/vaxpass/shared/dose"
+	"github.com/vaxpass/vaxpass/shared/qr"
 	"github.com/vaxpass/vaxpass/shared/vaccine"
 )
 
@@ -258,6 +259,22 @@ func TestLookupPage(t *testing.T) {
 		}
 		if elementHidden(t, ctx, "qr") || !elementHidden(t, ctx, "message") {
 			t.Error("QR image hidden, or a message shown next to the certificate")
+		}
+		// The image the page shows holds a valid certificate of that person.
+		src := browserRun(t, ctx, "qr src", chromedp.Evaluate[string](`document.getElementById('qr').getAttribute('src')`))
+		public := srv.client("")
+		status, png, _ := public.do("GET", src, nil, "")
+		if status != http.StatusOK {
+			t.Fatalf("GET %s (the page's QR image): status %d", src, status)
+		}
+		hc1, err := qr.DecodeBytes(png)
+		if err != nil {
+			t.Fatalf("the page's QR image does not decode: %v", err)
+		}
+		var v verdict
+		public.call("POST", "/v1/verify", map[string]string{"hc1": hc1}, http.StatusOK, &v)
+		if !v.Valid || len(v.DCC.V) != 1 || v.DCC.V[0].CI != cert.UVCI || v.DCC.DOB != query.DOB {
+			t.Errorf("the page's QR code verifies as %+v; want valid, certificate %s", v, cert.UVCI)
 		}
 		screenshot(t, ctx, dir, "lookup-real-certificate.png")
 	})

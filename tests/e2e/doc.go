@@ -11,11 +11,14 @@
 //   - TestLookupPage: the lookup page in Chromium against a real server (skipped when no
 //     chromium binary exists). Screenshots go to $VAXPASS_ARTIFACTS/e2e (default
 //     ./artifacts/e2e in the repository).
-//   - TestCrashSafety: SIGKILL during matching and during signing, restart, nothing lost,
-//     nothing issued twice.
+//   - TestCrashSafety: SIGKILL during matching (an upload in flight), during a signing run
+//     and right after one, restart, nothing lost, nothing issued twice.
+//   - TestSourceIDRoundTrip: every source_id an upload accepts can be read back with
+//     GET /v1/doses/{source_id}; error answers carry no internal text.
 //
 // Data directories live on /dev/shm when it exists (VAXPASS_E2E_TMPDIR overrides): the
 // tests kill processes, they do not cut the power, so what the kernel holds survives as it
 // would on disk, and skipping the disk's fsync latency keeps the package within its time
-// budget. There is no production code in this package.
+// budget. VAXPASS_E2E_BIN tests a binary built elsewhere instead of building one.
+// There is no production code in this package.
 package e2e
