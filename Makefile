@@ -1,6 +1,8 @@
 # The README's two commands: `make demo` starts the system, `make test` runs every test.
 GO ?= go
 export VAXPASS_PYTHON := $(CURDIR)/.venv/bin/python
+# Issue 3's acceptance size: `vaxpass match` over 1,000,000 people and records in CI.
+export VAXPASS_MATCH_PEOPLE ?= 1000000
 
 .PHONY: test setup unit fuzz bench build demo
 
