@@ -4,9 +4,9 @@ export VAXPASS_PYTHON := $(CURDIR)/.venv/bin/python
 # Issue 3's acceptance size: `vaxpass match` over 1,000,000 people and records in CI.
 export VAXPASS_MATCH_PEOPLE ?= 1000000
 
-.PHONY: test setup unit fuzz bench build demo
+.PHONY: test setup unit fuzz bench build demo test-aws
 
-test: setup unit fuzz
+test: setup unit fuzz test-aws
 
 setup:
 	./.ci/setup
@@ -28,3 +28,9 @@ build:
 # start; the facility's API key is printed on stdout.
 demo: build
 	./bin/vaxpass serve --demo --data ./data --addr 127.0.0.1:8080
+
+# The emulator part (README "On the emulator"): pinned ministack + SAM CLI venvs cached in
+# ~/.cache/vaxpass, template lint, AWS adapter tests against the emulator, sam build +
+# sam deploy of template.yaml, DSC publication, end-to-end test of the deployed API.
+test-aws:
+	./.ci/emulator/run

@@ -290,7 +290,7 @@ func TestAWSConfigFromOutputs(t *testing.T) {
 	}
 	// Every output it reads is one the template declares.
 	tpl := readTemplate(t)
-	for _, k := range []string{"DosesTable", "CertificatesTable", "FacilitiesTable", "RegistryTable", "OpsTable", "CentralQueueUrl", "CentralDeadLetterQueueUrl", "DscKeyArn", "TrustBucket", "StackName", "ApiId", "ApiUrl", "OpsFunction", "RenewalFunction", "FacilitySigningFunction"} {
+	for _, k := range []string{"DosesTable", "CertificatesTable", "FacilitiesTable", "RegistryTable", "OpsTable", "CentralQueueUrl", "CentralDeadLetterQueueUrl", "DscKeyArn", "TrustBucket", "StackName", "ApiId", "ApiUrl", "OpsFunction", "RenewalFunction", "FacilitySigningFunction", "CentralSigningFunction"} {
 		if !regexp.MustCompile(`(?m)^  ` + k + `:\n`).MatchString(tpl[strings.Index(tpl, "\nOutputs:"):]) {
 			t.Errorf("template has no output %s", k)
 		}

@@ -29,6 +29,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -40,11 +41,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/vaxpass/vaxpass/shared/app"
 	"github.com/vaxpass/vaxpass/shared/awsddb"
@@ -461,6 +465,8 @@ func TestDeployedStack(t *testing.T) {
 	step("certificate issued by central signing (SQS -> KMS)")
 	s.checkCertificate(t, cert, person)
 	step("certificate verified: API, trust list, DSC chain, KMS key, QR")
+	s.checkKeyPolicies(t, facility)
+	step("key policies: each signing role signs with its own keys only")
 
 	// Second half: signed by the daily schedule's payload, invoked directly.
 	s.uploadAndMatch(t, apiKey, pop, half, len(pop.records))
@@ -604,6 +610,63 @@ func (s *stack) checkCertificate(t *testing.T, c lookupAnswer, person match.Pers
 	text, err := qr.DecodeBytes(png.body)
 	if err != nil || text != c.HC1 {
 		t.Errorf("QR decodes to %.30q (%v), want the HC1", text, err)
+	}
+}
+
+// checkKeyPolicies checks least privilege on the keys, signing with the functions' own
+// roles: facility signing may sign with this stack's facility keys and not with the DSC
+// key; central signing with the DSC key and not with a facility key. It needs to assume the
+// roles, which their trust policies refuse on AWS (Lambda only): there it is skipped.
+func (s *stack) checkKeyPolicies(t *testing.T, facilityID string) {
+	t.Helper()
+	ctx := context.Background()
+	f, err := s.sys.Store.GetFacility(ctx, facilityID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := lambda.NewFromConfig(s.cfg)
+	roleOf := func(output string) string {
+		out, err := fn.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(s.outputs[output])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.Role)
+	}
+	canSign := func(role, key string) (bool, error) {
+		creds, err := sts.NewFromConfig(s.cfg).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(role), RoleSessionName: aws.String("vaxpass-e2e")})
+		if err != nil {
+			return false, err
+		}
+		cfg := s.cfg.Copy()
+		cfg.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(creds.Credentials.AccessKeyId), aws.ToString(creds.Credentials.SecretAccessKey), aws.ToString(creds.Credentials.SessionToken))
+		_, err = kms.NewFromConfig(cfg).Sign(ctx, &kms.SignInput{KeyId: aws.String(key), Message: []byte("least privilege"), MessageType: kmstypes.MessageTypeRaw, SigningAlgorithm: kmstypes.SigningAlgorithmSpecEcdsaSha256})
+		var denied interface{ ErrorCode() string }
+		if errors.As(err, &denied) && denied.ErrorCode() == "AccessDeniedException" {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	for _, c := range []struct {
+		function, key, keyName string
+		want                   bool
+	}{
+		{"FacilitySigningFunction", f.KeyID, "its facility key", true},
+		{"FacilitySigningFunction", s.outputs["DscKeyArn"], "the DSC key", false},
+		{"CentralSigningFunction", s.outputs["DscKeyArn"], "the DSC key", true},
+		{"CentralSigningFunction", f.KeyID, "a facility key", false},
+	} {
+		got, err := canSign(roleOf(c.function), c.key)
+		if err != nil {
+			var code interface{ ErrorCode() string }
+			if errors.As(err, &code) && code.ErrorCode() == "AccessDenied" {
+				t.Logf("key policy check skipped: cannot assume the functions' roles here (%v)", err)
+				return
+			}
+			t.Fatalf("%s signing with %s: %v", c.function, c.keyName, err)
+		}
+		if got != c.want {
+			t.Errorf("%s may sign with %s: %v, want %v", c.function, c.keyName, got, c.want)
+		}
 	}
 }
 
