@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -288,7 +289,7 @@ func (c *Corrections) patchDose(ctx context.Context, req events.APIGatewayV2HTTP
 		return failure(c.log(), route, err), nil
 	}
 	sid := apigw.PathParameter(req, "source_id")
-	if sid == "" || len(sid) > dose.MaxSourceID {
+	if sid == "" || utf8.RuneCountInString(sid) > dose.MaxSourceID {
 		return apigw.FieldError(http.StatusBadRequest, "source_id", dose.CodeFormat, "source_id must be 1 to 64 characters"), nil
 	}
 	var body correctionRequest

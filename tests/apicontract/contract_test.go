@@ -186,6 +186,17 @@ func TestContract(t *testing.T) {
 		return v.Certificate != nil
 	})
 
+	// ---- corrections (after the last signing call: a corrected record is signed again
+	// only when the facility next signs) ----
+	var corrected dose.Record
+	for _, r := range upload.Records {
+		if r.IDNumber != q.IDNumber {
+			corrected = r
+			break
+		}
+	}
+	h.checkCorrections(t, corrected)
+
 	// ---- public: lookup, QR, verify, trust list ----
 	var found struct {
 		UVCI  string `json:"uvci"`
@@ -233,8 +244,10 @@ func TestContract(t *testing.T) {
 	// ---- gateway-level answers every operation can give ----
 	ops := []struct{ method, path string }{
 		{"POST", "/v1/doses"}, {"POST", "/v1/imports"}, {"GET", "/v1/doses/" + pathEscape(sid)},
+		{"PATCH", "/v1/doses/" + pathEscape(sid)},
 		{"GET", "/v1/worklist?status=MISMATCH"}, {"POST", "/v1/signatures"},
 		{"POST", "/v1/passports/lookup"}, {"GET", found.QRPNG}, {"POST", "/v1/verify"}, {"GET", "/v1/trustlist"},
+		{"GET", "/v1/revocations"}, {"POST", "/v1/ops/revocations"}, {"GET", "/v1/ops/audit"},
 	}
 	host := h.srv.Listener.Addr().String()
 	for _, op := range ops {
@@ -262,8 +275,20 @@ func TestContract(t *testing.T) {
 	h.do(t, call{name: "qr when limited", method: "GET", path: found.QRPNG, request: reqValid, status: 429})
 	h.do(t, call{name: "verify when limited", method: "POST", path: "/v1/verify", header: jsonHeader, body: []byte(`{"hc1":"HC1:X"}`), request: reqValid, status: 429})
 	h.do(t, call{name: "trust list is not limited", method: "GET", path: "/v1/trustlist", request: reqValid, status: 200})
+	h.do(t, call{name: "revocation list is not limited", method: "GET", path: "/v1/revocations", request: reqValid, status: 200})
 	h.clock.Advance(time.Hour)
 	h.do(t, call{name: "lookup after the budget refills", method: "POST", path: "/v1/passports/lookup", header: jsonHeader, body: lookupBody, request: reqValid, status: 200})
+
+	// ---- ops: revocation, the published list, the audit trail ----
+	h.checkRevocation(t, found.UVCI, found.HC1, found.QRPNG, lookupBody)
+	var view2 struct {
+		Certificate *struct{ Status string }
+	}
+	h.do(t, call{name: "get a record whose certificate is revoked", method: "GET", path: "/v1/doses/" + pathEscape(sid), header: h.auth(), request: reqValid, status: 200}).json(t, &view2)
+	if view2.Certificate != nil && view2.Certificate.Status != "revoked" {
+		t.Errorf("the dose's certificate after revocation: %+v; want revoked or none", view2.Certificate)
+	}
+	h.checkAudit(t, corrected.SourceID, found.UVCI, []string{q.FullName, q.IDNumber, found.HC1, corrected.FullName, corrected.IDNumber})
 
 	// ---- requests no operation takes ----
 	for _, c := range []call{
@@ -271,6 +296,10 @@ func TestContract(t *testing.T) {
 		{name: "wrong method", method: "DELETE", path: "/v1/doses", header: h.auth(), status: 405},
 		{name: "wrong method on the trust list", method: "PUT", path: "/v1/trustlist", status: 405},
 		{name: "badly encoded unknown path", method: "GET", path: "/v1/%25zz", status: 400},
+		{name: "wrong method on a record", method: "DELETE", path: "/v1/doses/" + pathEscape(sid), header: h.auth(), status: 405},
+		{name: "wrong method on revocations", method: "GET", path: "/v1/ops/revocations", header: h.opsAuth(), status: 405},
+		{name: "wrong method on the audit trail", method: "POST", path: "/v1/ops/audit", header: h.opsAuth(), status: 405},
+		{name: "wrong method on the revocation list", method: "POST", path: "/v1/revocations", status: 405},
 	} {
 		h.do(t, c)
 	}
@@ -279,6 +308,8 @@ func TestContract(t *testing.T) {
 		// 409 needs two writers racing on one record; no single caller can bring it about.
 		"importSpreadsheet": {409},
 		"signAll":           {409},
+		"correctDose":       {409},
+		"revokeCertificate": {409},
 	})
 }
 
