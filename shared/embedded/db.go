@@ -44,13 +44,10 @@ func Open(dir string) (*DB, error) {
 		return nil, fmt.Errorf("embedded: create data directory %s: %w", dir, classify(err))
 	}
 	path := filepath.Join(dir, FileName)
-	b, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: lockTimeout,
-		// A hash-map freelist that is not written on every commit: far faster commits on a
-		// database of millions of keys; the freelist is rebuilt by scanning on open.
-		FreelistType:   bolt.FreelistMapType,
-		NoFreelistSync: true,
-	})
+	if err := createWhole(path); err != nil {
+		return nil, fmt.Errorf("embedded: create %s: %w", path, classify(err))
+	}
+	b, err := bolt.Open(path, 0o600, boltOptions())
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", path, classify(err))
 	}
@@ -67,6 +64,61 @@ func Open(dir string) (*DB, error) {
 		return nil, fmt.Errorf("embedded: initialise %s: %w", path, classify(err))
 	}
 	return db, nil
+}
+
+func boltOptions() *bolt.Options {
+	return &bolt.Options{
+		Timeout: lockTimeout,
+		// A hash-map freelist that is not written on every commit: far faster commits on a
+		// database of millions of keys; the freelist is rebuilt by scanning on open.
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: true,
+	}
+}
+
+// createWhole creates the database file when it does not exist, never leaving half of
+// one: bbolt writes a new file's first pages in one write, and a disk that fills up (or
+// a crash) half-way leaves a file it cannot open again -- "file size too small", or meta
+// pages pointing past the end of the file, a SIGBUS on the next open. So a new database
+// is initialised under a temporary name and linked into place complete (a link, not a
+// rename: it never replaces a file another process created meanwhile).
+func createWhole(path string) error {
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there already, or bolt.Open reports why not
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".new-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	f.Close()
+	defer os.Remove(tmp)
+	b, err := bolt.Open(tmp, 0o600, boltOptions())
+	if err != nil {
+		return err
+	}
+	if err := b.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+		// No hard links here (some network file systems): rename, unless another
+		// process created the file meanwhile.
+		if _, statErr := os.Lstat(path); statErr == nil {
+			return nil
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return err
+		}
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return err
+	}
+	return nil
 }
 
 // classify adds ErrLocked or ErrReadOnly to the errors that mean that.

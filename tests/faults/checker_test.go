@@ -23,17 +23,19 @@ import (
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
-// finishedInProcess runs a small population through the system in process (app.Local,
-// no server) to the end, for tests of the checker itself. The population's last record
-// is not sent.
-func finishedInProcess(t *testing.T, people int, seed uint64) (string, runState) {
+// runInProcess runs a population through the system in process (app.Local, no server)
+// to the end; wire, when not nil, changes the wiring of every app.Local it opens. The
+// population's last record is not sent.
+func runInProcess(t *testing.T, pop *population, wire func(*app.Local)) (string, runState) {
 	t.Helper()
 	ctx := context.Background()
-	pop := generate(t, people, people*recordsPerPerson, seed)
 	dir := t.TempDir()
 	l, err := app.OpenLocal(app.Options{DataDir: dir, FacilitySignEvery: -1})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wire != nil {
+		wire(l)
 	}
 	f, err := os.Open(pop.registry)
 	if err != nil {
@@ -87,15 +89,18 @@ func finishedInProcess(t *testing.T, people int, seed uint64) (string, runState)
 		}
 	}
 	l.Close()
-	drain(t, dir, 0)
+	drainWith(t, dir, 0, wire)
 	if l, err = app.OpenLocal(app.Options{DataDir: dir, FacilitySignEvery: -1}); err != nil {
 		t.Fatal(err)
+	}
+	if wire != nil {
+		wire(l)
 	}
 	if err := l.SignAllFacilities(ctx); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
-	drain(t, dir, 0)
+	drainWith(t, dir, 0, wire)
 	return dir, runState{pop: pop, sent: led.sent, acked: led.acked}
 }
 
@@ -166,7 +171,7 @@ func someCertificate(t *testing.T, l *app.Local) vaxpass.Certificate {
 func TestInvariantCheckerCatches(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	base, run := finishedInProcess(t, 300, 11)
+	base, run := runInProcess(t, generate(t, 300, 300*recordsPerPerson, 11), nil)
 	rep := requireInvariant(t, base, run, finished, time.Now())
 	if rep.Eligible == 0 || rep.Certified != rep.Eligible {
 		t.Fatalf("the clean run: %s", rep)

@@ -77,6 +77,8 @@ type runState struct {
 	pop   *population
 	sent  map[doseKey]bool
 	acked map[doseKey]bool
+	// trust verifies the certificates; nil: the data directory's trust list file.
+	trust *trust.List
 }
 
 // checkInvariant opens a stopped server's data directory and checks the invariant. now
@@ -91,13 +93,15 @@ func checkInvariant(ctx context.Context, dataDir string, run runState, mode chec
 	rep.Eligible = exp.eligible()
 
 	// The data directory's own trust list, as a verifier downloads it.
-	tlJSON, err := os.ReadFile(filepath.Join(dataDir, filekeys.TrustListJSONFile))
-	if err != nil {
-		return rep, fmt.Errorf("trust list: %w", err)
-	}
-	tl, err := trust.ParseJSON(tlJSON)
-	if err != nil {
-		return rep, fmt.Errorf("trust list: %w", err)
+	tl := run.trust
+	if tl == nil {
+		tlJSON, err := os.ReadFile(filepath.Join(dataDir, filekeys.TrustListJSONFile))
+		if err != nil {
+			return rep, fmt.Errorf("trust list: %w", err)
+		}
+		if tl, err = trust.ParseJSON(tlJSON); err != nil {
+			return rep, fmt.Errorf("trust list: %w", err)
+		}
 	}
 	verifier := &verification.Service{Trust: tl, Now: func() time.Time { return now }}
 
@@ -307,10 +311,19 @@ func requireInvariant(t *testing.T, dataDir string, run runState, mode checkMode
 // app.Local pumps `serve` runs -- until the change feed and the central queue are empty.
 func drain(t *testing.T, dataDir string, skew time.Duration) {
 	t.Helper()
+	drainWith(t, dataDir, skew, nil)
+}
+
+// drainWith is drain with the wiring changed by wire (when not nil).
+func drainWith(t *testing.T, dataDir string, skew time.Duration, wire func(*app.Local)) {
+	t.Helper()
 	now := func() time.Time { return time.Now().Add(skew) }
 	l, err := app.OpenLocal(app.Options{DataDir: dataDir, Now: now, PollInterval: 20 * time.Millisecond, FacilitySignEvery: -1})
 	if err != nil {
 		t.Fatalf("drain: open: %v", err)
+	}
+	if wire != nil {
+		wire(l)
 	}
 	defer l.Close()
 	ctx, cancel := context.WithCancel(context.Background())

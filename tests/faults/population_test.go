@@ -70,7 +70,7 @@ type population struct {
 	raw      []json.RawMessage
 	records  []dose.Record
 	truth    []synth.Truth
-	facility []int          // facility index of each record
+	facility []int           // facility index of each record
 	index    map[doseKey]int // record index by key
 }
 
