@@ -205,6 +205,16 @@ func reprocessOne(ctx context.Context, e env, sys *app.Local, svc *reprocess.Ser
 		}
 	}
 	signing := !sel.DryRun && drain && (sel.Stage == reprocess.StageFacilitySign || sel.RunID != "")
+	if signing {
+		// Signatures an interrupted run (or drain) left in the queue are handled first, one
+		// at a time in send order, so that this run finds them stored rather than signing
+		// those people again.
+		if err := sys.DrainCentralQueue(ctx); err != nil {
+			bar.Done()
+			fmt.Fprintf(e.stderr, "reprocess: central signing's queue: %v\n", err)
+			return 1
+		}
+	}
 	sum, err := svc.Run(ctx, sel, opt)
 	bar.Done()
 	if err == nil && signing && sum.Stage == reprocess.StageFacilitySign {
@@ -269,7 +279,7 @@ func describeSummary(s reprocess.Summary) string {
 	return b.String()
 }
 
-// runReprocessList is `vaxpass reprocess list`: the stored runs, newest last.
+// runReprocessList is `vaxpass reprocess list`: the stored runs, oldest first.
 func runReprocessList(ctx context.Context, e env, args []string) int {
 	fs := flag.NewFlagSet("reprocess list", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)

@@ -2,11 +2,11 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -37,7 +37,8 @@ type DeadLetter struct {
 	ReceiveCount int       `json:"receive_count,omitempty"`
 	SentAt       time.Time `json:"sent_at,omitzero"`
 	DeadAt       time.Time `json:"dead_at"`
-	Reason       string    `json:"reason,omitempty"`
+	// Reason is why the consumer gave up (its error); the API leaves it out.
+	Reason string `json:"reason,omitempty"`
 }
 
 // DeadLetters lists and redrives the dead letters of the central signing queue
@@ -99,22 +100,39 @@ func (o *OpsReprocess) postReprocess(ctx context.Context, req events.APIGatewayV
 	// The audit trail names the authenticated actor, whatever the body says.
 	sel.Actor = OpsActor(ctx)
 	if err := sel.Normalize(); err != nil {
-		return failure(o.log(), route, err), nil
+		return failure(o.log(), route, selectorError(err)), nil
 	}
 	if sel.DryRun {
 		ctx, cancel := context.WithTimeout(ctx, DryRunTime)
 		defer cancel()
 		sum, err := o.Runs.DryRun(ctx, sel)
 		if err != nil && ctx.Err() == nil {
-			return failure(o.log(), route, err), nil
+			return failure(o.log(), route, selectorError(err)), nil
+		}
+		// A unit's failure text is internal (the CLI shows it to the operator); here
+		// only which records failed.
+		for i := range sum.Failures {
+			sum.Failures[i].Outcome = "failed"
 		}
 		return apigw.JSON(http.StatusOK, sum), nil
 	}
 	run, err := o.Runs.Start(ctx, sel)
+	if errors.Is(err, reprocess.ErrRunFinished) {
+		return apigw.Error(http.StatusConflict, codeConflict, "the run is finished; start a new one"), nil
+	}
 	if err != nil {
-		return failure(o.log(), route, err), nil
+		return failure(o.log(), route, selectorError(err)), nil
 	}
 	return apigw.JSON(http.StatusAccepted, publicRun(run)), nil
+}
+
+// selectorError names the selector field at fault (reasons never repeat the value).
+func selectorError(err error) error {
+	var fe *reprocess.FieldError
+	if errors.As(err, &fe) {
+		return fieldError(fe.Field, "invalid_value", fe.Error())
+	}
+	return err
 }
 
 func (o *OpsReprocess) listRuns(ctx context.Context, _ events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
@@ -144,6 +162,9 @@ func (o *OpsReprocess) listDead(ctx context.Context, req events.APIGatewayV2HTTP
 	if queue == "" {
 		queue = "central"
 	}
+	if queue != "central" && queue != "matcher" {
+		return failure(o.log(), route, fieldError("queue", "invalid_value", "queue must be central or matcher")), nil
+	}
 	limit := DeadLetterPage
 	if s, ok := q["limit"]; ok {
 		n, err := strconv.Atoi(s)
@@ -155,6 +176,9 @@ func (o *OpsReprocess) listDead(ctx context.Context, req events.APIGatewayV2HTTP
 	letters, err := o.DeadLetters.ListDead(ctx, queue, q["after"], limit)
 	if err != nil {
 		return failure(o.log(), route, err), nil
+	}
+	for i := range letters {
+		letters[i].Reason = "" // the consumer's error text is internal (the CLI shows it)
 	}
 	next := ""
 	if len(letters) == limit {
@@ -177,8 +201,8 @@ func (o *OpsReprocess) redrive(ctx context.Context, req events.APIGatewayV2HTTPR
 	if err := apigw.DecodeJSON(req, &body, apigw.DecodeOptions{MaxBytes: maxRedriveBody, DisallowUnknownFields: true}); err != nil {
 		return failure(o.log(), route, err), nil
 	}
-	if strings.TrimSpace(body.Queue) == "" {
-		return failure(o.log(), route, fieldError("queue", "required", "queue is required: central or matcher")), nil
+	if body.Queue != "central" && body.Queue != "matcher" {
+		return failure(o.log(), route, fieldError("queue", "invalid_value", "queue is required: central or matcher")), nil
 	}
 	moved, failed, err := o.DeadLetters.Redrive(ctx, body.Queue, body.IDs)
 	if err != nil {

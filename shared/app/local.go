@@ -84,6 +84,8 @@ type Local struct {
 	Limiter         *apigw.Limiter
 	// Ops are renewal, corrections, revocation and the audit trail (ops_certs.go).
 	Ops *Ops
+	// Reprocessing is reprocessing, dead letters and the dashboard (ops_reprocess.go).
+	Reprocessing *Reprocessing
 }
 
 // OpenLocal opens (creating on first use) the data directory and assembles the system.
@@ -176,6 +178,7 @@ func (l *Local) assemble() error {
 	if l.Ops, err = AttachOps(l); err != nil {
 		return err
 	}
+	l.Reprocessing = AttachReprocessing(l, l.Ops)
 	return nil
 }
 
@@ -200,7 +203,7 @@ func (c centralQueue) SendSignature(ctx context.Context, sig vaxpass.FacilitySig
 // page for everything else.
 func (l *Local) HTTPHandler() http.Handler {
 	bridge := &apigw.Bridge{Routes: l.Router, Now: l.opt.Now, Logger: l.opt.Log}
-	page := web.Handler()
+	page := l.Reprocessing.Handler(web.Handler())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
 			bridge.ServeHTTP(w, r)
@@ -237,6 +240,7 @@ func (l *Local) Run(ctx context.Context, addr string, ready func(net.Addr)) erro
 	goRun("central signing pump", l.RunCentralSigning)
 	goRun("scheduled renewal", l.Ops.RunRenewal)
 	goRun("revocation list", l.Ops.RunRevocationPublisher)
+	goRun("ops dashboard and reprocessing", l.Reprocessing.Run)
 	if l.opt.FacilitySignEvery > 0 {
 		goRun("daily facility signing", l.runDailySigning)
 	}

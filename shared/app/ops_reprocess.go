@@ -67,9 +67,19 @@ func (l *Local) DrainCentralQueue(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	empty := func() (bool, error) {
+		c, err := l.Queue.Counts(ctx)
+		if err != nil {
+			return false, fmt.Errorf("central queue counts: %w", err)
+		}
+		return c.Visible+c.InFlight+c.Delayed == 0, nil
+	}
+	if ok, err := empty(); ok || err != nil {
+		return err
+	}
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
@@ -80,15 +90,13 @@ func (l *Local) DrainCentralQueue(ctx context.Context) error {
 			return err
 		case <-tick.C:
 		}
-		c, err := l.Queue.Counts(ctx)
-		if err != nil {
+		ok, err := empty()
+		if ok || err != nil {
 			cancel()
-			<-done
-			return fmt.Errorf("central queue counts: %w", err)
-		}
-		if c.Visible+c.InFlight+c.Delayed == 0 {
-			cancel()
-			return <-done
+			if perr := <-done; err == nil {
+				err = perr
+			}
+			return err
 		}
 	}
 }

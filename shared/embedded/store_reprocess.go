@@ -29,10 +29,12 @@ var (
 const (
 	// ReprocessMaxScan bounds one ScanDoses page (one read transaction).
 	ReprocessMaxScan = 10_000
-	// reprocessCountChunk is how many index keys one read transaction of CountDoses counts:
-	// long read transactions hold back writers that need to grow the file.
-	reprocessCountChunk = 1 << 20
 )
+
+// reprocessCountChunk is how many index keys one read transaction of CountDoses counts:
+// long read transactions hold back writers that need to grow the file. (A variable so
+// that tests can cross chunk boundaries with a few keys.)
+var reprocessCountChunk = 1 << 20
 
 // ScanDoses implements reprocess.DoseStore: in (facility_id, source_id) byte order after
 // the key after (the zero key: from the start), at most limit doses whose stored match

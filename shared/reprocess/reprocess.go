@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,7 +37,8 @@ type DoseStore interface {
 	// ScanDoses returns, in (facility_id, source_id) byte order after the key after (the
 	// zero key: from the start), at most limit doses whose match status is in statuses
 	// and whose facility is in facilities (either empty: any); done reports that no dose
-	// of that selection follows the last one returned.
+	// of that selection follows the last one returned (false may be followed by an empty
+	// page). The embedded store has its own; ScanByStatus gives one to other stores.
 	ScanDoses(ctx context.Context, statuses []match.Status, facilities []string, after vaxpass.DoseKey, limit int) (doses []vaxpass.Dose, done bool, err error)
 	// CountDoses counts the doses ScanDoses would return over the whole selection.
 	CountDoses(ctx context.Context, statuses []match.Status, facilities []string) (int64, error)
@@ -389,14 +391,37 @@ func (s *Service) locate(ctx context.Context, sel Selector) (Selector, Run, bool
 	}
 	for i := len(runs) - 1; i >= 0; i-- {
 		run := runs[i]
+		if run.State == Abandoned && !run.Audited && sameWork(sel.Stage, sel.Filter, run.Stage, run.Filter) {
+			if _, err := s.auditRun(ctx, &run); err != nil {
+				return sel, run, false, fmt.Errorf("run %s: audit: %w", run.ID, err)
+			}
+			run.Audited = true
+			if err := s.saveRun(ctx, &run, nil); err != nil {
+				return sel, run, false, err
+			}
+			continue
+		}
 		open := run.State == Running || (run.State == Done && !run.Audited)
 		if !open || !sameWork(sel.Stage, sel.Filter, run.Stage, run.Filter) {
 			continue
 		}
 		if sel.Restart && run.State == Running {
+			// Abandoned, the run is audited with what it changed so far, the interrupted
+			// batch's changes included.
+			changes, err := s.settle(ctx, &run)
+			if err != nil {
+				return sel, run, false, err
+			}
 			run.State = Abandoned
-			run.Audited = true // nothing to audit: an abandoned run's changes stay in its journal
-			run.UpdatedAt = s.now()
+			run.FinishedAt = s.now()
+			run.UpdatedAt = run.FinishedAt
+			if err := s.saveRun(ctx, &run, changes); err != nil {
+				return sel, run, false, err
+			}
+			if _, err := s.auditRun(ctx, &run); err != nil {
+				return sel, run, false, fmt.Errorf("run %s: audit: %w", run.ID, err)
+			}
+			run.Audited = true
 			if err := s.saveRun(ctx, &run, nil); err != nil {
 				return sel, run, false, err
 			}
@@ -405,6 +430,38 @@ func (s *Service) locate(ctx context.Context, sel Selector) (Selector, Run, bool
 		return sel, run, true, nil
 	}
 	return sel, Run{}, false, nil
+}
+
+// settle counts the changes the in-flight batch of an interrupted run made, without
+// doing its work, and clears it: the run is about to be abandoned.
+func (s *Service) settle(ctx context.Context, run *Run) (map[string]string, error) {
+	if run.InFlight == nil {
+		return nil, nil
+	}
+	st, err := s.stageFor(run.Stage)
+	if err != nil {
+		return nil, err
+	}
+	changes := map[string]string{}
+	for i := range run.InFlight.Units {
+		u := &run.InFlight.Units[i]
+		post, err := st.state(ctx, u)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: read %s: %w", run.ID, u.ID, err)
+		}
+		if post.FP == u.Pre.FP {
+			continue
+		}
+		ch := Change{ID: u.ID, Outcome: st.changeLabel(u.Pre, post)}
+		if run.Stage == StageCentralSign {
+			ch.UVCI = post.Label
+		}
+		run.Counts.Changed++
+		run.Counts.outcome(ch.Outcome)
+		changes[u.ID] = encodeJournal(ch)
+	}
+	run.InFlight = nil
+	return changes, nil
 }
 
 func (s *Service) newRun(ctx context.Context, sel Selector) (Run, error) {
@@ -490,6 +547,8 @@ func (s *Service) listRuns(ctx context.Context) ([]Run, error) {
 		}
 		runs = append(runs, run)
 	}
+	// Run IDs sort by the second they started; within one second, by start time.
+	slices.SortStableFunc(runs, func(a, b Run) int { return a.StartedAt.Compare(b.StartedAt) })
 	return runs, nil
 }
 
@@ -620,10 +679,10 @@ func (r *runner) work(ctx context.Context, b Batch) error {
 				c.outcome(res.skip)
 				continue
 			}
-			label := res.outcome
-			if label == "" {
-				label = r.st.changeLabel(u.Pre, post)
-			}
+			// Named from the states, not from what apply answered: a batch redone after
+			// an interruption finds its units' work done, and must name it as the first
+			// attempt would have.
+			label := r.st.changeLabel(u.Pre, post)
 			ch := Change{ID: u.ID, Outcome: label}
 			if r.run.Stage == StageCentralSign {
 				ch.UVCI = post.Label
@@ -714,7 +773,7 @@ func (s *Service) auditRun(ctx context.Context, run *Run) (int, error) {
 		}
 		after = ids[len(ids)-1]
 	}
-	params := map[string]string{"stage": string(run.Stage), "selector": run.Filter.String()}
+	params := map[string]string{"stage": string(run.Stage), "selector": run.Filter.String(), "state": string(run.State)}
 	if run.Resumes > 0 {
 		params["resumes"] = fmt.Sprint(run.Resumes)
 	}

@@ -98,6 +98,18 @@ var (
 // knownStatuses are the statuses a filter may name.
 var knownStatuses = []match.Status{match.Pending, match.Verified, match.NoID, match.InvalidID, match.NotFound, match.Mismatch}
 
+// FieldError is a selector field that breaks the rules: Field names it ("status[2]"),
+// Reason says why without repeating the value. It wraps vaxpass.ErrInvalid.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Unwrap makes a FieldError a vaxpass.ErrInvalid.
+func (e *FieldError) Unwrap() error { return vaxpass.ErrInvalid }
+
 // DecodeSelector parses a selector strictly (unknown fields rejected, at most
 // MaxSelectorBytes) and normalises it (Normalize).
 func DecodeSelector(r io.Reader) (Selector, error) {
@@ -140,15 +152,15 @@ func describeJSON(err error) string {
 func (s *Selector) Normalize() error {
 	var errs []error
 	bad := func(field, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s: %s", vaxpass.ErrInvalid, field, fmt.Sprintf(format, a...)))
+		errs = append(errs, &FieldError{Field: field, Reason: fmt.Sprintf(format, a...)})
 	}
 	if s.RunID != "" && !runIDRe.MatchString(s.RunID) {
-		bad("run_id", "%q is not a run ID (rp-YYYYMMDDTHHMMSSZ-xxxxxxxx)", s.RunID)
+		bad("run_id", "is not a run ID (rp-YYYYMMDDTHHMMSSZ-xxxxxxxx)")
 	}
 	if s.Stage == "" && s.RunID == "" {
 		bad("stage", "is required: one of %s", stageList())
 	} else if s.Stage != "" && !slices.Contains(Stages, s.Stage) {
-		bad("stage", "%q is not one of %s", s.Stage, stageList())
+		bad("stage", "must be one of %s", stageList())
 	}
 	if err := s.Filter.normalize(); err != nil {
 		errs = append(errs, err)
@@ -188,25 +200,25 @@ func checkText(s string, maxRunes int) string {
 func (f *Filter) normalize() error {
 	var errs []error
 	bad := func(field, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s: %s", vaxpass.ErrInvalid, field, fmt.Sprintf(format, a...)))
+		errs = append(errs, &FieldError{Field: field, Reason: fmt.Sprintf(format, a...)})
 	}
 	for i, st := range f.Statuses {
 		st = match.Status(strings.ToUpper(strings.TrimSpace(string(st))))
 		if !slices.Contains(knownStatuses, st) {
-			bad(fmt.Sprintf("status[%d]", i), "%q is not a match status (%s)", f.Statuses[i], statusList())
+			bad(fmt.Sprintf("status[%d]", i), "is not a match status (%s)", statusList())
 		}
 		f.Statuses[i] = st
 	}
-	for i, id := range f.Facilities {
-		f.Facilities[i] = strings.TrimSpace(id)
+	for i := range f.Facilities {
+		f.Facilities[i] = strings.TrimSpace(f.Facilities[i])
 		if !facilityIDRe.MatchString(f.Facilities[i]) {
-			bad(fmt.Sprintf("facility[%d]", i), "%q is not a facility ID (1-64 of A-Z a-z 0-9 _ -)", id)
+			bad(fmt.Sprintf("facility[%d]", i), "is not a facility ID (1-64 of A-Z a-z 0-9 _ -)")
 		}
 	}
-	for i, c := range f.Communes {
-		f.Communes[i] = strings.TrimSpace(c)
+	for i := range f.Communes {
+		f.Communes[i] = strings.TrimSpace(f.Communes[i])
 		if f.Communes[i] == "" || len(f.Communes[i]) > maxItemLength || strings.ContainsFunc(f.Communes[i], func(r rune) bool { return r < 0x21 || r == 0x7f }) {
-			bad(fmt.Sprintf("commune[%d]", i), "%q is not a commune code", c)
+			bad(fmt.Sprintf("commune[%d]", i), "is not a commune code (1-64 printable characters)")
 		}
 	}
 	for name, n := range map[string]int{"status": len(f.Statuses), "facility": len(f.Facilities), "commune": len(f.Communes)} {
@@ -222,18 +234,18 @@ func (f *Filter) normalize() error {
 		f.DateField = VaccinatedOn
 	case VaccinatedOn, ReceivedAt:
 	default:
-		bad("date_field", "%q is not %s or %s", f.DateField, VaccinatedOn, ReceivedAt)
+		bad("date_field", "must be %s or %s", VaccinatedOn, ReceivedAt)
 	}
 	for field, v := range map[string]string{"from": f.From, "to": f.To} {
 		if v == "" {
 			continue
 		}
 		if _, err := time.Parse(time.DateOnly, v); err != nil {
-			bad(field, "%q is not a day YYYY-MM-DD", v)
+			bad(field, "is not a day YYYY-MM-DD")
 		}
 	}
 	if f.From != "" && f.To != "" && f.From > f.To {
-		bad("from", "%s is after to %s", f.From, f.To)
+		bad("from", "is after to")
 	}
 	return errors.Join(errs...)
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/identity"
@@ -117,57 +118,87 @@ type Service struct {
 	// ExpiringWithin is the window of "expiring" (default DefaultExpiringWithin).
 	ExpiringWithin time.Duration
 
-	mu     sync.Mutex
-	cached *Snapshot
+	mu      sync.Mutex // guards cached
+	cached  *Snapshot
+	compute sync.Mutex // one scan at a time
+	// background is set while RunRefresh keeps the snapshot fresh: requests are then
+	// always served from the cache (a scan of a big store takes minutes).
+	background atomic.Bool
 }
 
-// Snapshot returns the cached snapshot while it is younger than MaxAge, else computes
-// one. Concurrent callers wait for a single computation.
+// Snapshot returns the cached snapshot while it is younger than MaxAge (or always, while
+// RunRefresh works), else computes one. Concurrent callers wait for a single scan.
 func (s *Service) Snapshot(ctx context.Context) (Snapshot, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	maxAge := s.MaxAge
-	if maxAge == 0 {
-		maxAge = time.Minute
+	if snap, ok := s.fresh(); ok {
+		return snap, nil
 	}
-	if s.cached != nil && maxAge > 0 && s.now().Sub(s.cached.GeneratedAt) < maxAge {
-		return *s.cached, nil
+	s.compute.Lock()
+	defer s.compute.Unlock()
+	if snap, ok := s.fresh(); ok { // computed while this caller waited
+		return snap, nil
 	}
 	snap, err := s.Compute(ctx)
 	if err != nil {
 		return Snapshot{}, err
 	}
-	s.cached = &snap
+	s.store(snap)
 	return snap, nil
+}
+
+func (s *Service) fresh() (Snapshot, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cached == nil {
+		return Snapshot{}, false
+	}
+	maxAge := s.MaxAge
+	if maxAge == 0 {
+		maxAge = time.Minute
+	}
+	if s.background.Load() || (maxAge > 0 && s.now().Sub(s.cached.GeneratedAt) < maxAge) {
+		return *s.cached, true
+	}
+	return Snapshot{}, false
+}
+
+func (s *Service) store(snap Snapshot) {
+	s.mu.Lock()
+	s.cached = &snap
+	s.mu.Unlock()
 }
 
 // Refresh computes a snapshot now and caches it (a background job keeps the cache warm
 // with it, so that requests do not wait for a scan).
 func (s *Service) Refresh(ctx context.Context) error {
+	s.compute.Lock()
+	defer s.compute.Unlock()
 	snap, err := s.Compute(ctx)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.cached = &snap
-	s.mu.Unlock()
+	s.store(snap)
 	return nil
 }
 
 // RunRefresh refreshes the snapshot every period until ctx ends; a failed refresh keeps
-// the previous snapshot and is reported to onError (may be nil).
+// the previous snapshot and is reported to onError (may be nil). The pause after a refresh
+// is at least twice as long as the refresh took, so on a store too big for the period the
+// scan takes at most a third of one core instead of running back to back.
 func (s *Service) RunRefresh(ctx context.Context, every time.Duration, onError func(error)) error {
 	if every <= 0 {
 		return fmt.Errorf("stats: refresh period %v: must be positive", every)
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
+	s.background.Store(true)
+	defer s.background.Store(false)
 	for {
+		start := time.Now()
 		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil && onError != nil {
 			onError(err)
 		}
+		t := time.NewTimer(max(every, 2*time.Since(start)))
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
 		case <-t.C:
 		}

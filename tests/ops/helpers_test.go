@@ -75,7 +75,7 @@ func cli(t *testing.T, bin string, args ...string) (stdout, stderr string) {
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // world is a generated population loaded into a data directory: registry, facilities,
-// ingested records, first match, facility signing and central signing done.
+// ingested records and the first match done.
 type world struct {
 	gen     string // the generator's output directory
 	records []dose.Record
@@ -89,8 +89,8 @@ func facilityOf(sourceID string) string {
 }
 
 // buildWorld generates people (as many records) with seed into dir/gen and loads them
-// into data, through the pipeline's own steps.
-func buildWorld(t *testing.T, bin, dir, data string, people int, seed uint64) *world {
+// into data, through the pipeline's own steps, on the clock now (nil: time.Now).
+func buildWorld(t *testing.T, bin, dir, data string, people int, seed uint64, now func() time.Time) *world {
 	t.Helper()
 	w := &world{gen: filepath.Join(dir, "gen")}
 	cli(t, bin, "registry", "generate", "--people", strconv.Itoa(people), "--seed", strconv.FormatUint(seed, 10), "--out", w.gen)
@@ -99,7 +99,10 @@ func buildWorld(t *testing.T, bin, dir, data string, people int, seed uint64) *w
 
 	ctx := context.Background()
 	start := time.Now()
-	sys, err := app.OpenLocal(app.Options{DataDir: data, Log: quietLog()})
+	if now == nil {
+		now = time.Now
+	}
+	sys, err := app.OpenLocal(app.Options{DataDir: data, Log: quietLog(), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +122,7 @@ func buildWorld(t *testing.T, bin, dir, data string, people int, seed uint64) *w
 		}
 		byFacility[f] = append(byFacility[f], ingest.Item{Record: r})
 	}
-	in := &ingest.Service{Doses: sys.Store, Now: time.Now}
+	in := &ingest.Service{Doses: sys.Store, Now: now}
 	for _, f := range order {
 		items := byFacility[f]
 		for len(items) > 0 {
@@ -144,7 +147,22 @@ func buildWorld(t *testing.T, bin, dir, data string, people int, seed uint64) *w
 	}
 	t.Logf("first match of %d records: %v", len(w.records), time.Since(start).Round(time.Millisecond))
 
-	start = time.Now()
+	return w
+}
+
+// signWorld runs facility signing for every facility and central signing for all.
+func signWorld(t *testing.T, data string) {
+	t.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	sys, err := app.OpenLocal(app.Options{DataDir: data, Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	if _, err := app.AttachOps(sys); err != nil {
+		t.Fatal(err)
+	}
 	if err := sys.SignAllFacilities(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +170,6 @@ func buildWorld(t *testing.T, bin, dir, data string, people int, seed uint64) *w
 		t.Fatal(err)
 	}
 	t.Logf("facility and central signing: %v", time.Since(start).Round(time.Millisecond))
-	return w
 }
 
 func firstRejected(rep ingest.Report) any {
@@ -220,4 +237,11 @@ func copyDir(t *testing.T, from, to string) {
 	if err != nil {
 		t.Fatalf("copy %s: %v", from, err)
 	}
+}
+
+// runCLI runs the CLI and returns its combined output and exit error, for runs that are
+// meant to fail.
+func runCLI(bin string, args ...string) (string, error) {
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	return string(out), err
 }

@@ -56,7 +56,8 @@ func TestReprocessAfterRegistryUpdate(t *testing.T) {
 	bin := buildCLI(t)
 	dir := t.TempDir()
 	base := filepath.Join(dir, "base")
-	w := buildWorld(t, bin, dir, base, n, 11)
+	w := buildWorld(t, bin, dir, base, n, 11, nil)
+	signWorld(t, base)
 	before := readState(t, base)
 
 	update := filepath.Join(dir, "registry-update.csv")
@@ -95,9 +96,17 @@ func TestReprocessAfterRegistryUpdate(t *testing.T) {
 	}
 	killMidRun(t, bin, 20, append(signStage, paced(signBatch)...)...)
 	killMidRun(t, bin, 20, append(signStage, paced(signBatch)...)...)
-	_, errSignB := cli(t, bin, append(signStage, "--data", dirB)...)
-	if !strings.Contains(errSignB, "resuming run") {
-		t.Fatalf("the signing stage did not resume its killed run:\n%s", errSignB)
+	// The third start finishes the run and is killed while central signing works off
+	// the queue; the fourth finds the run done, works off the rest and changes nothing.
+	seen := killWhen(t, bin, "while processing the queue", func(line string) bool {
+		return strings.HasSuffix(line, "processing central signing's queue")
+	}, append(signStage, "--data", dirB)...)
+	if !strings.Contains(strings.Join(seen, "\n"), "resuming run") {
+		t.Fatalf("the signing stage did not resume its killed run:\n%s", strings.Join(seen, "\n"))
+	}
+	outLast, _ := cli(t, bin, append(signStage, "--data", dirB)...)
+	if last := decodeSummary(t, outLast); last.Resumed || last.Counts.Changed != 0 {
+		t.Errorf("signing again after the run finished: %+v", last)
 	}
 
 	a, b := readState(t, dirA), readState(t, dirB)
@@ -307,7 +316,22 @@ func readRegistryRows(t *testing.T, path string) map[string][]string {
 
 // killMidRun starts the CLI and kills it with SIGKILL once its progress passes pct
 // percent (at least one batch is committed then, and the run is not finished).
-func killMidRun(t *testing.T, bin string, pct int, args ...string) {
+func killMidRun(t *testing.T, bin string, pct int, args ...string) []string {
+	t.Helper()
+	progressLine := regexp.MustCompile(`^doses\s+(\d+)%`)
+	return killWhen(t, bin, fmt.Sprintf("at %d%%", pct), func(line string) bool {
+		m := progressLine.FindStringSubmatch(line)
+		if m == nil {
+			return false
+		}
+		p, _ := strconv.Atoi(m[1])
+		return p >= pct && p < 100
+	}, args...)
+}
+
+// killWhen starts the CLI and kills it with SIGKILL on the first stderr line for which
+// at returns true; it returns the lines seen.
+func killWhen(t *testing.T, bin, what string, at func(line string) bool, args ...string) []string {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
@@ -318,32 +342,30 @@ func killMidRun(t *testing.T, bin string, pct int, args ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	progressLine := regexp.MustCompile(`^doses\s+(\d+)%`)
 	sc := bufio.NewScanner(stderr)
 	var seen []string
 	killed := false
 	for sc.Scan() {
 		line := sc.Text()
 		seen = append(seen, line)
-		if m := progressLine.FindStringSubmatch(line); m != nil {
-			if p, _ := strconv.Atoi(m[1]); p >= pct && p < 100 {
-				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-					t.Fatal(err)
-				}
-				killed = true
-				break
+		if at(line) {
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
 			}
+			killed = true
+			break
 		}
 	}
 	go io.Copy(io.Discard, stderr)
 	err = cmd.Wait()
 	if !killed {
-		t.Fatalf("vaxpass %s ended (%v) before it could be killed mid-run:\n%s", strings.Join(args, " "), err, strings.Join(seen, "\n"))
+		t.Fatalf("vaxpass %s ended (%v) before it could be killed %s:\n%s", strings.Join(args, " "), err, what, strings.Join(seen, "\n"))
 	}
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("vaxpass %s: not killed by SIGKILL: %v", strings.Join(args, " "), err)
 	}
-	t.Logf("killed vaxpass %s at %d%%", args[2], pct)
+	t.Logf("killed vaxpass %s %s", args[2], what)
+	return seen
 }
 
 func decodeSummary(t *testing.T, out string) reprocess.Summary {

@@ -206,12 +206,19 @@
     var hr = el('tr');
     var th = bilingual(el('th', 'name'), nameHeader[0], nameHeader[1]);
     th.scope = 'col';
+    th.setAttribute('data-col', 'name');
+    th.title = 'Sắp xếp / Sort';
     hr.appendChild(th);
     cols.forEach(function (c) {
       var h = bilingual(el('th', (c.groupStart || c.first) ? 'group-start' : null), c.vi, c.en);
       h.scope = 'col';
       h.setAttribute('data-col', c.key);
+      h.title = 'Sắp xếp / Sort';
       hr.appendChild(h);
+    });
+    hr.addEventListener('click', function (ev) {
+      var h = ev.target.closest('th');
+      if (h) { sortBy(table, h); }
     });
     thead.appendChild(hr);
     table.appendChild(thead);
@@ -243,6 +250,30 @@
       tfoot.appendChild(fr);
       table.appendChild(tfoot);
     }
+  }
+
+  // sortBy orders a table's body by a column: numbers largest first, names A-Z; a second
+  // click reverses. The whole-country row stays at the foot.
+  function sortBy(table, th) {
+    var col = th.getAttribute('data-col');
+    var numeric = col !== 'name';
+    var current = th.getAttribute('aria-sort');
+    var dir = current === (numeric ? 'descending' : 'ascending') ? (numeric ? 'ascending' : 'descending') : (numeric ? 'descending' : 'ascending');
+    table.querySelectorAll('thead th').forEach(function (x) { x.removeAttribute('aria-sort'); });
+    th.setAttribute('aria-sort', dir);
+    var tbody = table.tBodies[0];
+    var rows = Array.prototype.slice.call(tbody.rows);
+    var value = function (tr) {
+      var td = tr.querySelector('td[data-col="' + col + '"]');
+      return numeric ? +td.getAttribute('data-n') : tr.getAttribute('data-key');
+    };
+    rows.sort(function (a, b) {
+      var va = value(a), vb = value(b);
+      var c = va < vb ? -1 : va > vb ? 1 : 0;
+      if (c === 0) { c = a.getAttribute('data-key') < b.getAttribute('data-key') ? -1 : 1; return c; }
+      return dir === 'ascending' ? c : -c;
+    });
+    rows.forEach(function (r) { tbody.appendChild(r); });
   }
 
   // fold lower-cases and strips diacritics, so "ha noi" finds "Hà Nội".
@@ -283,7 +314,7 @@
   function renderChart(days) {
     var box = $('chart');
     box.textContent = '';
-    var W = 1200, H = 280, left = 64, right = 16, top = 14, bottom = 34;
+    var W = 1200, H = 280, left = 64, right = 16, top = 22, bottom = 34;
     var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-labelledby': 'chart-title' });
     box.appendChild(root);
     var note = $('chart-note');
@@ -320,6 +351,21 @@
       bar.setAttribute('data-n', String(v));
       bar.appendChild(svg('title', {}, formatDay(isoOf(first + i)) + ': ' + fmt(v)));
       root.appendChild(bar);
+    }
+    // The 7-day average smooths the day-to-day noise a morning reader does not care about.
+    if (n >= 14) {
+      var pts = [], win = 0;
+      for (var j = 0; j < n; j++) {
+        win += counts[first + j] || 0;
+        if (j >= 7) { win -= counts[first + j - 7] || 0; }
+        if (j >= 6) { pts.push((left + j * slot + slot / 2).toFixed(1) + ',' + y(win / 7).toFixed(1)); }
+      }
+      root.appendChild(svg('polyline', { points: pts.join(' '), 'class': 'avg' }));
+      var lx = left + 6, ly = 4;
+      root.appendChild(svg('rect', { x: lx, y: ly, width: 12, height: 10, 'class': 'legend-bar' }));
+      root.appendChild(svg('text', { x: lx + 18, y: ly + 9, 'class': 'tick' }, 'Mỗi ngày / per day'));
+      root.appendChild(svg('line', { x1: lx + 150, x2: lx + 168, y1: ly + 5, y2: ly + 5, 'class': 'avg' }));
+      root.appendChild(svg('text', { x: lx + 174, y: ly + 9, 'class': 'tick' }, 'Trung bình 7 ngày / 7-day average'));
     }
     root.appendChild(svg('line', { x1: left, x2: W - right, y1: top + plotH, y2: top + plotH, 'class': 'axis' }));
     // x labels: month starts over long ranges, about eight evenly spaced days otherwise.
