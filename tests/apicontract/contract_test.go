@@ -290,6 +290,9 @@ func TestContract(t *testing.T) {
 	}
 	h.checkAudit(t, corrected.SourceID, found.UVCI, []string{q.FullName, q.IDNumber, found.HC1, corrected.FullName, corrected.IDNumber})
 
+	// ---- ops: the dashboard, reprocessing, dead letters ----
+	h.checkReprocess(t)
+
 	// ---- requests no operation takes ----
 	for _, c := range []call{
 		{name: "unknown path", method: "GET", path: "/v1/nothing-here", status: 404},
