@@ -36,12 +36,14 @@ type Config struct {
 	Facilities int
 	// UploadBatch is the records per POST /v1/doses (default and at most 1,000).
 	UploadBatch int
-	// Workers is how many uploads, facility signing runs and central signing batches run
-	// at once (default GOMAXPROCS).
+	// Workers is how many uploads and facility signing runs go at once (default
+	// GOMAXPROCS); the pumps run as app.Options configures them.
 	Workers int
-	// CentralBatch is the central queue pump's batch size (default 10, SQS's maximum).
-	CentralBatch int
-	// CryptoDuration is how long each crypto-only operation is measured (default 2s).
+	// Sequential runs the stages one after another, each alone on the machine, for
+	// per-stage rates; by default they overlap as in `serve` (the matcher consumes the
+	// feed while records are uploaded, central signing the queue while facilities sign).
+	Sequential bool
+	// CryptoDuration is how long each crypto-only operation is measured (default 3s).
 	CryptoDuration time.Duration
 	// NewProgress starts the progress display of a stage; nil shows nothing.
 	NewProgress func(label string, total int64) Progress
@@ -59,11 +61,8 @@ func (c Config) withDefaults() Config {
 	if c.Workers <= 0 {
 		c.Workers = runtime.GOMAXPROCS(0)
 	}
-	if c.CentralBatch <= 0 {
-		c.CentralBatch = 10
-	}
 	if c.CryptoDuration <= 0 {
-		c.CryptoDuration = 2 * time.Second
+		c.CryptoDuration = 3 * time.Second
 	}
 	if c.NewProgress == nil {
 		c.NewProgress = func(string, int64) Progress { return nopProgress{} }
@@ -86,11 +85,13 @@ var ErrConfig = errors.New("invalid bench config")
 // person without a certificate or with two).
 var ErrInvariant = errors.New("pipeline invariant broken")
 
-// Stage is one stage's figures.
+// Stage is one stage's figures. Pipelined stages overlap: From is when the stage began,
+// in seconds after the pipeline started, and Seconds how long it ran from then.
 type Stage struct {
 	Name    string  `json:"name"`
 	Items   int     `json:"items"`
 	Unit    string  `json:"unit"`
+	From    float64 `json:"from_second"`
 	Seconds float64 `json:"seconds"`
 	PerSec  float64 `json:"per_second"`
 }
@@ -101,12 +102,13 @@ type Result struct {
 	People  int     `json:"people"`
 	Seed    uint64  `json:"seed"`
 	// Records generated; Accepted by the upload (the rest rejected or duplicates).
-	Records    int `json:"records"`
-	Accepted   int `json:"accepted"`
-	Rejected   int `json:"rejected"`
-	Duplicates int `json:"duplicates"`
-	Facilities int `json:"facilities"`
-	Workers    int `json:"workers"`
+	Records    int  `json:"records"`
+	Accepted   int  `json:"accepted"`
+	Rejected   int  `json:"rejected"`
+	Duplicates int  `json:"duplicates"`
+	Sequential bool `json:"sequential"`
+	Facilities int  `json:"facilities"`
+	Workers    int  `json:"workers"`
 	// FacilitySignatures sent to central signing; Certificates issued (active at the end).
 	FacilitySignatures int `json:"facility_signatures"`
 	Certificates       int `json:"certificates"`
@@ -114,13 +116,18 @@ type Result struct {
 	Setup  []Stage `json:"setup"`  // generation and registry load: not part of end to end
 	Stages []Stage `json:"stages"` // upload, match, facility sign, central sign, feed drain
 
-	EndToEndSeconds     float64 `json:"end_to_end_seconds"`
-	RecordsPerSec       float64 `json:"end_to_end_records_per_second"`
-	CertificatesPerSec  float64 `json:"end_to_end_certificates_per_second"`
-	Crypto              Crypto  `json:"crypto_bound"`
-	RatioToCryptoBound  float64 `json:"ratio_to_crypto_bound"`
+	EndToEndSeconds    float64 `json:"end_to_end_seconds"`
+	RecordsPerSec      float64 `json:"end_to_end_records_per_second"`
+	CertificatesPerSec float64 `json:"end_to_end_certificates_per_second"`
+	Crypto             Crypto  `json:"crypto_bound"`
+	RatioToCryptoBound float64 `json:"ratio_to_crypto_bound"`
+	// Memory peaks: PeakRSSBytes is VmHWM (mapped database pages included, which the
+	// kernel can drop); PeakAnonBytes the process's own memory; PeakGoBytes the runtime's.
 	PeakRSSBytes        int64   `json:"peak_rss_bytes"`
-	PeakHeapBytes       int64   `json:"peak_go_heap_bytes"`
+	PeakAnonBytes       int64   `json:"peak_anon_rss_bytes"`
+	PeakFileBytes       int64   `json:"peak_file_rss_bytes"`
+	PeakGoBytes         int64   `json:"peak_go_runtime_bytes"`
+	DatabaseBytes       int64   `json:"database_bytes"`
 	LoadAverageAfterRun float64 `json:"load_average_1m_after"`
 
 	Invariants Invariants `json:"invariants"`
@@ -129,7 +136,7 @@ type Result struct {
 // Run generates the population into cfg.DataDir and runs the pipeline on it.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	cfg = cfg.withDefaults()
-	res := Result{People: cfg.People, Seed: cfg.Seed, Facilities: cfg.Facilities, Workers: cfg.Workers, Machine: ReadMachine()}
+	res := Result{People: cfg.People, Seed: cfg.Seed, Facilities: cfg.Facilities, Workers: cfg.Workers, Sequential: cfg.Sequential, Machine: ReadMachine()}
 	switch {
 	case cfg.People <= 0 || cfg.People > synth.MaxPeople:
 		return res, fmt.Errorf("%w: people must be 1..%d", ErrConfig, synth.MaxPeople)
@@ -156,7 +163,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.Records = sum.Records
 	res.Setup = append(res.Setup, stage("generate", sum.People, "people", time.Since(t0)))
 
-	sys, err := app.OpenLocal(app.Options{DataDir: cfg.DataDir, FacilitySignEvery: -1})
+	// The system as `serve` assembles it; idle pumps look for work every 20ms rather
+	// than 200ms so that the stage boundaries are sharp.
+	sys, err := app.OpenLocal(app.Options{DataDir: cfg.DataDir, FacilitySignEvery: -1, PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		return res, err
 	}
@@ -174,27 +183,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 
 	start := time.Now()
-	for _, st := range []struct {
-		name string
-		run  func(context.Context) (Stage, error)
-	}{
-		{"upload", r.upload},
-		{"match", r.match},
-		{"facility sign", r.facilitySign},
-		{"central sign", r.centralSign},
-		{"feed drain", r.drainFeed},
-	} {
-		cfg.Log("stage %s", st.name)
-		s, err := st.run(ctx)
-		if err != nil {
-			return res, fmt.Errorf("%s: %w", st.name, err)
-		}
-		res.Stages = append(res.Stages, s)
+	if err := r.pipeline(ctx, start); err != nil {
+		return res, err
 	}
 	elapsed := time.Since(start)
 	res.EndToEndSeconds = elapsed.Seconds()
 	// The peak of the run itself, before the checks below hold their own tables.
-	res.PeakRSSBytes, res.PeakHeapBytes = peaks.stop()
+	pk := peaks.stop()
+	res.PeakRSSBytes, res.PeakAnonBytes, res.PeakFileBytes, res.PeakGoBytes = pk.RSS, pk.Anon, pk.File, pk.GoTotal
+	if fi, err := os.Stat(sys.DB.Path()); err == nil {
+		res.DatabaseBytes = fi.Size()
+	}
 
 	cfg.Log("checking invariants")
 	if res.Invariants, err = r.checkInvariants(ctx); err != nil {

@@ -60,34 +60,52 @@ func LoadAverage() float64 {
 	return v
 }
 
-// PeakRSS is the process's peak resident set (VmHWM), 0 where unknown.
+// PeakRSS is the process's peak resident set (VmHWM), 0 where unknown. It counts the
+// pages of the memory-mapped database file the process touched, which the kernel may
+// drop at any time: see memoryNow for the private part.
 func PeakRSS() int64 {
-	f, err := os.Open("/proc/self/status")
+	v := procStatus("VmHWM:")
+	return v[0]
+}
+
+// procStatus reads the given fields (in kB) of /proc/self/status, in bytes; 0 where
+// unknown.
+func procStatus(fields ...string) []int64 {
+	out := make([]int64, len(fields))
+	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return 0
+		return out
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if v, ok := bytes.CutPrefix(sc.Bytes(), []byte("VmHWM:")); ok {
-			fields := strings.Fields(string(v))
-			if len(fields) >= 1 {
-				kb, _ := strconv.ParseInt(fields[0], 10, 64)
-				return kb << 10
+		for i, f := range fields {
+			if v, ok := bytes.CutPrefix(sc.Bytes(), []byte(f)); ok {
+				if kb := strings.Fields(string(v)); len(kb) >= 1 {
+					n, _ := strconv.ParseInt(kb[0], 10, 64)
+					out[i] = n << 10
+				}
 			}
 		}
 	}
-	return 0
+	return out
 }
 
-// peakSampler samples the Go runtime's total mapped memory; VmHWM gives the OS view.
+// Peaks are the memory peaks of a run.
+type Peaks struct {
+	RSS     int64 // VmHWM: everything resident, mapped database pages included
+	Anon    int64 // RssAnon, sampled: the process's own memory (heap, stacks)
+	File    int64 // RssFile, sampled: pages of mapped files (the bbolt database)
+	GoTotal int64 // the Go runtime's mapped memory, sampled
+}
+
+// peakSampler samples memory every 100ms: VmHWM has the OS's exact peak of the total,
+// the samples split it into private memory and mapped database pages.
 type peakSampler struct {
-	mu   sync.Mutex
-	peak int64
-	quit chan struct{}
-	done chan struct{}
-	once sync.Once
-	rss  int64
+	mu    sync.Mutex
+	peaks Peaks
+	quit  chan struct{}
+	done  chan struct{}
+	once  sync.Once
 }
 
 const goTotalMemory = "/memory/classes/total:bytes"
@@ -100,13 +118,7 @@ func startPeakSampler() *peakSampler {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			metrics.Read(s)
-			if s[0].Value.Kind() == metrics.KindUint64 {
-				v := int64(s[0].Value.Uint64())
-				p.mu.Lock()
-				p.peak = max(p.peak, v)
-				p.mu.Unlock()
-			}
+			p.sample(s)
 			select {
 			case <-p.quit:
 				return
@@ -117,14 +129,29 @@ func startPeakSampler() *peakSampler {
 	return p
 }
 
-// stop ends sampling (once) and answers the peak RSS and the peak Go memory.
-func (p *peakSampler) stop() (rss, goMem int64) {
+func (p *peakSampler) sample(s []metrics.Sample) {
+	metrics.Read(s)
+	rss := procStatus("RssAnon:", "RssFile:")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		p.peaks.GoTotal = max(p.peaks.GoTotal, int64(s[0].Value.Uint64()))
+	}
+	p.peaks.Anon = max(p.peaks.Anon, rss[0])
+	p.peaks.File = max(p.peaks.File, rss[1])
+}
+
+// stop ends sampling (once) and answers the peaks.
+func (p *peakSampler) stop() Peaks {
 	p.once.Do(func() {
 		close(p.quit)
 		<-p.done
-		p.rss = PeakRSS()
+		p.sample([]metrics.Sample{{Name: goTotalMemory}})
+		p.mu.Lock()
+		p.peaks.RSS = PeakRSS()
+		p.mu.Unlock()
 	})
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.rss, p.peak
+	return p.peaks
 }

@@ -16,20 +16,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/vaxpass/vaxpass/shared/app"
-	"github.com/vaxpass/vaxpass/shared/embedded/feed"
-	"github.com/vaxpass/vaxpass/shared/embedded/queue"
 	"github.com/vaxpass/vaxpass/shared/ingest"
 	"github.com/vaxpass/vaxpass/shared/match"
+	"github.com/vaxpass/vaxpass/shared/matching"
 	"github.com/vaxpass/vaxpass/shared/registry"
+	"github.com/vaxpass/vaxpass/shared/signing"
+	"github.com/vaxpass/vaxpass/shared/stream"
 	"github.com/vaxpass/vaxpass/shared/synth"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
+	"github.com/vaxpass/vaxpass/shared/worker"
 )
-
-// MatchBatch is the matcher pump's batch size: app.Local.RunMatcher's.
-const MatchBatch = 100
 
 // FacilityID names the bench's i-th facility.
 func FacilityID(i int) string { return fmt.Sprintf("bench-site-%03d", i) }
@@ -99,13 +96,303 @@ type uploadJob struct {
 	records  int
 }
 
+// pipeline runs the stages, overlapped as `serve` runs them unless cfg.Sequential. The
+// pumps are the system's own (app.Local.RunMatcher, RunCentralSigning, with their batch
+// sizes and concurrency); the bench only counts what their handlers did.
+func (r *runner) pipeline(ctx context.Context, start time.Time) error {
+	at := func(t time.Time) float64 { return t.Sub(start).Seconds() }
+	add := func(name string, items int, unit string, from, to time.Time) {
+		s := stage(name, items, unit, to.Sub(from))
+		s.From = at(from)
+		r.res.Stages = append(r.res.Stages, s)
+	}
+	seq := r.cfg.Sequential
+	matched := &countingMatcher{next: r.sys.Stream.Matcher, bar: &lateProgress{}}
+	r.sys.Stream.Matcher = matched
+	issued := &countingIssuer{next: r.sys.Worker.Issuer, bar: &lateProgress{}}
+	r.sys.Worker.Issuer = issued
+
+	// Upload, with the matcher consuming the change feed meanwhile (unless sequential);
+	// one progress line at a time: the matcher's events are counted silently while the
+	// upload shows its own, and shown once it catches up alone.
+	r.cfg.Log("stage upload")
+	var matcher *pumpRun
+	if !seq {
+		matcher = runPump(ctx, r.sys.RunMatcher)
+	}
+	records, err := r.upload(ctx)
+	if err != nil {
+		stopPump(matcher)
+		return fmt.Errorf("upload: %w", err)
+	}
+	uploaded := time.Now()
+	add("upload", records, "records", start, uploaded)
+
+	r.cfg.Log("stage match")
+	matchFrom := start
+	if seq {
+		matchFrom = uploaded
+		matcher = runPump(ctx, r.sys.RunMatcher)
+	}
+	defer func() { stopPump(matcher) }()
+	matched.bar.show(r.cfg.NewProgress("match (records)", int64(r.res.Accepted)))
+	err = r.waitMatched(ctx, matcher, matched, int64(r.res.Accepted))
+	matched.bar.Done()
+	if err != nil {
+		return fmt.Errorf("match: %w", err)
+	}
+	matchEnd := time.Now()
+	add("match", r.res.Accepted, "records", matchFrom, matchEnd)
+
+	// Facility signing, with the matcher consuming the MODIFY events of the doses marked
+	// signed and (unless sequential) central signing consuming the queue meanwhile.
+	r.cfg.Log("stage facility sign")
+	var central *pumpRun
+	if !seq {
+		central = runPump(ctx, r.sys.RunCentralSigning)
+	}
+	defer func() { stopPump(central) }()
+	sent, err := r.facilitySign(ctx)
+	if err != nil {
+		return fmt.Errorf("facility sign: %w", err)
+	}
+	r.res.FacilitySignatures = sent
+	signed := time.Now()
+	add("facility sign", sent, "signatures", matchEnd, signed)
+
+	r.cfg.Log("stage central sign")
+	centralFrom := matchEnd
+	if seq {
+		centralFrom = signed
+		central = runPump(ctx, r.sys.RunCentralSigning)
+	}
+	issued.bar.show(r.cfg.NewProgress("central sign (signatures)", int64(sent)))
+	err = r.waitIssued(ctx, central, issued, int64(sent))
+	issued.bar.Done()
+	if err != nil {
+		return fmt.Errorf("central sign: %w", err)
+	}
+	issuedAt := time.Now()
+	add("central sign", int(issued.done.Load()), "signatures", centralFrom, issuedAt)
+
+	// What the matcher has not consumed yet: the feed ends empty.
+	r.cfg.Log("stage feed drain")
+	before := matched.events.Load()
+	if err := r.waitFeedConsumed(ctx, matcher); err != nil {
+		return fmt.Errorf("feed drain: %w", err)
+	}
+	add("feed drain", int(matched.events.Load()-before), "events", issuedAt, time.Now())
+	return nil
+}
+
+// pumpRun is one of the system's pumps running until stopped.
+type pumpRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+func runPump(ctx context.Context, run func(context.Context) error) *pumpRun {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &pumpRun{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.err = run(ctx)
+	}()
+	return p
+}
+
+// stopPump stops p (nil: nothing) and answers why it ended, if not by being stopped.
+func stopPump(p *pumpRun) error {
+	if p == nil {
+		return nil
+	}
+	p.cancel()
+	<-p.done
+	return p.err
+}
+
+// exited answers the error of a pump that ended on its own (it only ends on a fatal
+// storage error), nil while it runs.
+func (p *pumpRun) exited() error {
+	select {
+	case <-p.done:
+		if p.err == nil {
+			return errors.New("pump stopped")
+		}
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// waitMatched waits until the matcher has matched want records. It watches a counter:
+// feed.Stats walks the retained events, and polling it while millions are retained would
+// cost the run a core and hold back the writers (a read transaction blocks the file's
+// growth). The feed is looked at every few seconds only, for a matcher stuck on a record.
+func (r *runner) waitMatched(ctx context.Context, matcher *pumpRun, m *countingMatcher, want int64) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	lastCheck, lastCount := time.Now(), int64(-1)
+	for m.matched.Load() < want {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		if err := matcher.exited(); err != nil {
+			return fmt.Errorf("matcher pump: %w", err)
+		}
+		if time.Since(lastCheck) < 5*time.Second {
+			continue
+		}
+		lastCheck = time.Now()
+		st, err := r.sys.Store.DoseFeed().Stats(ctx)
+		if err != nil {
+			return err
+		}
+		cs, registered := st.Consumers[app.MatcherConsumer]
+		if cs.Attempts > 20 || cs.Dead > 0 {
+			return fmt.Errorf("matcher stuck: %d failed attempts at sequence %d, %d dead letters", cs.Attempts, cs.FailingSeq, cs.Dead)
+		}
+		n := m.matched.Load()
+		if registered && cs.Lag == 0 && n == lastCount {
+			return fmt.Errorf("the matcher consumed the feed but matched %d of %d records", n, want)
+		}
+		lastCount = n
+	}
+	return nil
+}
+
+// waitFeedConsumed waits until the matcher's checkpoint is the feed's last event: every
+// change, its own MODIFY events included, was handled (nothing else writes doses then).
+func (r *runner) waitFeedConsumed(ctx context.Context, matcher *pumpRun) error {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		st, err := r.sys.Store.DoseFeed().Stats(ctx)
+		if err != nil {
+			return err
+		}
+		// The pump registers its consumer when it starts: until then there is no lag to read.
+		cs, registered := st.Consumers[app.MatcherConsumer]
+		if registered && cs.Lag == 0 && st.LastSeq > 0 {
+			return nil
+		}
+		if cs.Attempts > 20 {
+			return fmt.Errorf("matcher keeps failing at sequence %d", cs.FailingSeq)
+		}
+		if err := matcher.exited(); err != nil {
+			return fmt.Errorf("matcher pump: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// waitIssued waits until central signing processed want signatures.
+func (r *runner) waitIssued(ctx context.Context, central *pumpRun, issued *countingIssuer, want int64) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	lastCheck := time.Now()
+	for issued.done.Load() < want {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		if err := central.exited(); err != nil {
+			return fmt.Errorf("central signing pump: %w", err)
+		}
+		if time.Since(lastCheck) < time.Second {
+			continue
+		}
+		lastCheck = time.Now()
+		// Messages that failed for good went to the dead-letter area: nothing is left to
+		// receive although not all were handled.
+		q, err := r.sys.Queue.Counts(ctx)
+		if err == nil && q.Visible+q.InFlight+q.Delayed == 0 && issued.done.Load() < want {
+			return fmt.Errorf("queue empty after %d of %d signatures (%d dead letters)", issued.done.Load(), want, q.Dead)
+		}
+	}
+	return nil
+}
+
+// countingMatcher counts the change events the stream handler hands to matching and the
+// records it matched (wrote a status for).
+type countingMatcher struct {
+	next    stream.DoseMatcher
+	events  atomic.Int64
+	matched atomic.Int64
+	bar     *lateProgress
+}
+
+func (m *countingMatcher) MatchDoses(ctx context.Context, doses []vaxpass.Dose) ([]matching.Outcome, []error) {
+	out, errs := m.next.MatchDoses(ctx, doses)
+	n := int64(0)
+	for _, o := range out {
+		if o == matching.Matched {
+			n++
+		}
+	}
+	m.events.Add(int64(len(doses)))
+	m.matched.Add(n)
+	m.bar.Add(n)
+	return out, errs
+}
+
+// countingIssuer counts the facility signatures central signing processed; it passes
+// whole batches on when the issuer it wraps takes them (worker.BatchIssuer).
+type countingIssuer struct {
+	next worker.Issuer
+	done atomic.Int64
+	bar  *lateProgress
+}
+
+func (c *countingIssuer) Process(ctx context.Context, sig vaxpass.FacilitySignature) (signing.IssueOutcome, *vaxpass.Certificate, error) {
+	out, cert, err := c.next.Process(ctx, sig)
+	if err == nil {
+		c.done.Add(1)
+		c.bar.Add(1)
+	}
+	return out, cert, err
+}
+
+// batchIssuer is worker.BatchIssuer, declared here so the bench builds without it.
+type batchIssuer interface {
+	ProcessBatch(ctx context.Context, sigs []vaxpass.FacilitySignature) []error
+}
+
+func (c *countingIssuer) ProcessBatch(ctx context.Context, sigs []vaxpass.FacilitySignature) []error {
+	bi, ok := c.next.(batchIssuer)
+	if !ok {
+		errs := make([]error, len(sigs))
+		for i, sig := range sigs {
+			_, _, errs[i] = c.Process(ctx, sig)
+		}
+		return errs
+	}
+	errs := bi.ProcessBatch(ctx, sigs)
+	n := int64(0)
+	for _, e := range errs {
+		if e == nil {
+			n++
+		}
+	}
+	c.done.Add(n)
+	c.bar.Add(n)
+	return errs
+}
+
 // upload posts every generated record through the facility API (bridge, router, handler,
 // ingest use case, store), UploadBatch records a request, Workers requests at once.
-func (r *runner) upload(ctx context.Context) (Stage, error) {
-	start := time.Now()
+func (r *runner) upload(ctx context.Context) (int, error) {
 	f, err := os.Open(filepath.Join(r.popDir, synth.RecordsFile))
 	if err != nil {
-		return Stage{}, err
+		return 0, err
 	}
 	defer f.Close()
 	bar := r.cfg.NewProgress("upload records", int64(r.res.Records))
@@ -178,16 +465,16 @@ func (r *runner) upload(ctx context.Context) (Stage, error) {
 	close(jobs)
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
-		return Stage{}, err
+		return 0, err
 	}
 	if err := sc.Err(); err != nil {
-		return Stage{}, fmt.Errorf("read records: %w", err)
+		return 0, fmt.Errorf("read records: %w", err)
 	}
 	r.res.Accepted, r.res.Rejected, r.res.Duplicates = int(accepted.Load()), int(rejected.Load()), int(duplicates.Load())
 	if lines != r.res.Records {
-		return Stage{}, fmt.Errorf("read %d records, the generator wrote %d", lines, r.res.Records)
+		return 0, fmt.Errorf("read %d records, the generator wrote %d", lines, r.res.Records)
 	}
-	return stage("upload", lines, "records", time.Since(start)), nil
+	return lines, nil
 }
 
 // sourceIDOf picks the source_id out of a generated record line (its first field).
@@ -222,56 +509,6 @@ func (r *runner) post(ctx context.Context, h http.Handler, job uploadJob) (inges
 	return rep, nil
 }
 
-func (r *runner) matcherPump() (*feed.Pump, error) {
-	return feed.NewPump(r.sys.Store.DoseFeed(), app.MatcherConsumer, r.sys.Stream.Handle, feed.PumpConfig{
-		BatchSize: MatchBatch, PollInterval: 20 * time.Millisecond,
-	})
-}
-
-// match runs the matcher pump (the stream handler on the doses change feed) until it has
-// consumed every event, its own MODIFY events included.
-func (r *runner) match(ctx context.Context) (Stage, error) {
-	start := time.Now()
-	// Every accepted record is an INSERT, and matching it writes a MODIFY the matcher
-	// sees (and skips) too.
-	bar := r.cfg.NewProgress("match (change events)", 2*int64(r.res.Accepted))
-	defer bar.Done()
-	n, err := r.drain(ctx, bar)
-	if err != nil {
-		return Stage{}, err
-	}
-	_ = n
-	return stage("match", r.res.Accepted, "records", time.Since(start)), nil
-}
-
-// drain runs the matcher pump until the feed is consumed; it answers the events handled.
-func (r *runner) drain(ctx context.Context, bar Progress) (int, error) {
-	p, err := r.matcherPump()
-	if err != nil {
-		return 0, err
-	}
-	total, failedInARow := 0, 0
-	for {
-		res, err := p.RunOnce(ctx)
-		if err != nil {
-			return total, err
-		}
-		if res.Received == 0 {
-			return total, nil
-		}
-		total += res.Succeeded
-		bar.Add(int64(res.Succeeded))
-		if res.Failed > res.DeadLettered {
-			if failedInARow++; failedInARow > 20 {
-				return total, fmt.Errorf("matcher keeps failing at checkpoint %d", res.Checkpoint)
-			}
-			time.Sleep(50 * time.Millisecond)
-		} else {
-			failedInARow = 0
-		}
-	}
-}
-
 // countingQueue counts the facility signatures sent to central signing.
 type countingQueue struct {
 	next interface {
@@ -290,22 +527,40 @@ func (q countingQueue) SendSignature(ctx context.Context, sig vaxpass.FacilitySi
 	return nil
 }
 
+// batchSender is signing.BatchQueue, declared here so the bench passes batches on
+// whether or not the queue it wraps takes them.
+type batchSender interface {
+	SendSignatures(ctx context.Context, sigs []vaxpass.FacilitySignature) error
+}
+
+// SendSignatures keeps the wrapped queue's batching, when it has it.
+func (q countingQueue) SendSignatures(ctx context.Context, sigs []vaxpass.FacilitySignature) error {
+	bs, ok := q.next.(batchSender)
+	if !ok {
+		for _, sig := range sigs {
+			if err := q.SendSignature(ctx, sig); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := bs.SendSignatures(ctx, sigs); err != nil {
+		return err
+	}
+	q.sent.Add(int64(len(sigs)))
+	q.bar.Add(int64(len(sigs)))
+	return nil
+}
+
 // facilitySign runs FacilityService.SignAll for every facility, Workers facilities at
-// once (each facility calls POST /v1/signatures on its own), while the matcher pump
-// consumes the MODIFY events of the doses being marked signed, as `serve` would.
-func (r *runner) facilitySign(ctx context.Context) (Stage, error) {
-	start := time.Now()
-	bar := r.cfg.NewProgress("facility sign (people)", 0)
+// once (each facility calls POST /v1/signatures on its own); it answers the signatures
+// sent to central signing.
+func (r *runner) facilitySign(ctx context.Context) (int, error) {
+	bar := r.cfg.NewProgress("facility sign (signatures)", 0)
 	defer bar.Done()
 	var sent atomic.Int64
 	svc := *r.sys.FacilitySigning
 	svc.Queue = countingQueue{next: r.sys.FacilitySigning.Queue, sent: &sent, bar: bar}
-
-	stopMatcher, err := r.backgroundMatcher(ctx)
-	if err != nil {
-		return Stage{}, err
-	}
-	defer stopMatcher()
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -331,106 +586,39 @@ func (r *runner) facilitySign(ctx context.Context) (Stage, error) {
 	close(work)
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
-		return Stage{}, err
+		return 0, err
 	}
-	r.res.FacilitySignatures = int(sent.Load())
-	return stage("facility sign", r.res.FacilitySignatures, "signatures", time.Since(start)), nil
+	return int(sent.Load()), nil
 }
 
-// backgroundMatcher runs the matcher pump until the returned stop is called.
-func (r *runner) backgroundMatcher(ctx context.Context) (stop func(), err error) {
-	p, err := r.matcherPump()
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p.Run(ctx)
-	}()
-	return func() { cancel(); <-done }, nil
+// lateProgress counts from the start and hands its count to a display once one is shown.
+type lateProgress struct {
+	mu    sync.Mutex
+	count int64
+	p     Progress
 }
 
-// centralSign runs the central signing queue pump (the SQS handler over CentralService)
-// with Workers batches at once until every facility signature sent has been handled.
-func (r *runner) centralSign(ctx context.Context) (Stage, error) {
-	start := time.Now()
-	want := int64(r.res.FacilitySignatures)
-	bar := r.cfg.NewProgress("central sign (signatures)", want)
-	defer bar.Done()
-	var handled, failed atomic.Int64
-	allDone := make(chan struct{})
-	var once sync.Once
-	h := func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-		resp, err := r.sys.Worker.Handle(ctx, ev)
-		if err != nil {
-			failed.Add(int64(len(ev.Records)))
-			return resp, err
-		}
-		ok := int64(len(ev.Records) - len(resp.BatchItemFailures))
-		failed.Add(int64(len(resp.BatchItemFailures)))
-		bar.Add(ok)
-		if handled.Add(ok) >= want {
-			once.Do(func() { close(allDone) })
-		}
-		return resp, nil
+func (l *lateProgress) Add(n int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.count += n
+	if l.p != nil {
+		l.p.Add(n)
 	}
-	p, err := queue.NewPump(r.sys.Queue, h, queue.PumpConfig{
-		BatchSize: r.cfg.CentralBatch, Concurrency: r.cfg.Workers,
-		VisibilityTimeout: 30 * time.Second, PollInterval: 20 * time.Millisecond,
-	})
-	if err != nil {
-		return Stage{}, err
-	}
-	stopMatcher, err := r.backgroundMatcher(ctx)
-	if err != nil {
-		return Stage{}, err
-	}
-	defer stopMatcher()
-	pctx, cancel := context.WithCancel(ctx)
-	pumpErr := make(chan error, 1)
-	go func() { pumpErr <- p.Run(pctx) }()
-	if want == 0 {
-		once.Do(func() { close(allDone) })
-	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	var stuck error
-wait:
-	for {
-		select {
-		case <-allDone:
-			break wait
-		case <-ctx.Done():
-			break wait
-		case <-tick.C:
-			// Messages that failed for good went to the dead-letter area: nothing is left
-			// to receive although not all were handled.
-			c, err := r.sys.Queue.Counts(ctx)
-			if err == nil && c.Visible+c.InFlight+c.Delayed == 0 && handled.Load() < want {
-				stuck = fmt.Errorf("queue empty after %d of %d signatures (%d dead letters)", handled.Load(), want, c.Dead)
-				break wait
-			}
-		}
-	}
-	cancel()
-	if err := <-pumpErr; err != nil {
-		return Stage{}, err
-	}
-	if err := errors.Join(ctx.Err(), stuck); err != nil {
-		return Stage{}, err
-	}
-	return stage("central sign", int(handled.Load()), "signatures", time.Since(start)), nil
 }
 
-// drainFeed lets the matcher consume what is left of the change feed (the MODIFY events
-// of doses marked signed), so the run ends with nothing pending anywhere.
-func (r *runner) drainFeed(ctx context.Context) (Stage, error) {
-	start := time.Now()
-	n, err := r.drain(ctx, nopProgress{})
-	if err != nil {
-		return Stage{}, err
+// show starts displaying on p, with what was counted so far.
+func (l *lateProgress) show(p Progress) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.p = p
+	p.Add(l.count)
+}
+
+func (l *lateProgress) Done() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.p != nil {
+		l.p.Done()
 	}
-	return stage("feed drain", n, "events", time.Since(start)), nil
 }
