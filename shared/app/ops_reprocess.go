@@ -231,6 +231,11 @@ type Reprocessing struct {
 // registers GET /v1/stats, POST and GET /v1/ops/reprocess, GET /v1/ops/reprocess/{run_id},
 // GET /v1/ops/dead-letters and POST /v1/ops/dead-letters/redrive, all behind the ops key.
 func AttachReprocessing(l *Local, ops *Ops) *Reprocessing {
+	if l.Reprocessing != nil {
+		// OpenLocal attaches it already; a second call returns the same object (routes are
+		// registered once), as AttachOps does.
+		return l.Reprocessing
+	}
 	r := &Reprocessing{
 		l: l, Service: l.NewReprocessor(ops.AuditAppender()), Stats: l.NewStats(), Auth: ops.OpsAuth,
 		Page: opsweb.Handler(), StatsEvery: DefaultStatsRefresh, running: map[string]bool{},
