@@ -3,6 +3,8 @@ GO ?= go
 export VAXPASS_PYTHON := $(CURDIR)/.venv/bin/python
 # Issue 3's acceptance size: `vaxpass match` over 1,000,000 people and records in CI.
 export VAXPASS_MATCH_PEOPLE ?= 1000000
+# Issue 6's acceptance size: reprocessing 100,000 generated records, killed and resumed.
+export VAXPASS_REPROCESS_RECORDS ?= 100000
 
 .PHONY: test setup unit fuzz bench build demo test-aws
 
