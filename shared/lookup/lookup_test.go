@@ -34,7 +34,7 @@ func TestFind(t *testing.T) {
 	ctx := context.Background()
 	for _, q := range []lookup.Query{
 		{IDNumber: "001088012345", FullName: "Nguyễn Văn An", DOB: "1988-03-14"},
-		{IDNumber: "001.088.012.345", FullName: "NGUYEN VAN AN", DOB: "1988-03-14"}, // typed as people type
+		{IDNumber: "001.088.012.345", FullName: "NGUYEN VAN AN", DOB: "1988-03-14"},                  // typed as people type
 		{IDNumber: "001088012345", FullName: "Nguye\u0302\u0303n Va\u0306n An", DOB: " 1988-03-14 "}, // NFD
 	} {
 		if c, err := svc.Find(ctx, q); err != nil || c.UVCI != "URN:UVCI:01:VN:ABC#1" {
