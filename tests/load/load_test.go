@@ -33,6 +33,9 @@ import (
 var loadRate = apigw.RateLimit{Rate: 1e9, Burst: 1 << 30, MaxKeys: 100_000}
 
 func TestLookupLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the pipeline and two wrk runs")
+	}
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
 		t.Skip("wrk is not installed (Debian: apt-get install -y wrk)")

@@ -4,14 +4,16 @@
 # limit lifted (wrk sends everything from one address), and wrk (Debian package wrk) runs
 # POST /v1/passports/lookup and GET of the QR image over distinct certified people.
 #
-#   tests/load/run.sh [PEOPLE] [DURATION] [CONNECTIONS]      # defaults 100000 30s 64
+#   tests/load/run.sh [PEOPLE] [DURATION] [CONNECTIONS...]   # defaults 100000 30s "16 64"
 #
+# CONNECTIONS is a list: each endpoint is run once per number of open connections (wrk
+# keeps every connection busy, so more connections trade latency for throughput).
 # Everything it prints goes to stdout; the data directory is removed at the end unless
 # KEEP=1.
 set -euo pipefail
 people=${1:-100000}
 duration=${2:-30s}
-conns=${3:-64}
+conns=${3:-16 64}
 port=${PORT:-8089}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -40,11 +42,13 @@ lookups="$data/load/lookups.jsonl"
 qrs="$data/load/qr_paths.txt"
 echo "== $(wc -l < "$lookups") distinct people with a certificate"
 
-for run in "lookup.lua $lookups" "qr.lua $qrs"; do
-  set -- $run
-  echo
-  echo "== wrk -t2 -c$conns -d$duration --latency -s tests/load/$1 http://127.0.0.1:$port -- $(basename "$2")"
-  echo "   $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-  wrk -t2 -c"$conns" -d"$duration" --latency -s "$here/$1" "http://127.0.0.1:$port" -- "$2"
-  echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+for c in $conns; do
+  for run in "lookup.lua $lookups" "qr.lua $qrs"; do
+    set -- $run
+    echo
+    echo "== wrk -t2 -c$c -d$duration --latency -s tests/load/$1 http://127.0.0.1:$port -- $(basename "$2")"
+    echo "   $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    wrk -t2 -c"$c" -d"$duration" --latency -s "$here/$1" "http://127.0.0.1:$port" -- "$2"
+    echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  done
 done
