@@ -1,6 +1,7 @@
 package signing
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
@@ -92,12 +93,84 @@ func (s *CentralService) Process(ctx context.Context, sig vaxpass.FacilitySignat
 	return s.Issue(ctx, sig.PersonID)
 }
 
+// maxIssueRounds bounds how often Issue starts again because another worker changed the
+// person's signatures or certificate under it; past it the error goes back to the queue,
+// whose redelivery is the next round.
+const maxIssueRounds = 5
+
+// ErrContended says a person's signatures kept changing while their certificate was being
+// issued: the caller retries later.
+var ErrContended = errors.New("person's facility signatures changed during issuing")
+
 // Issue (re)computes a person's certificate from their stored facility signatures.
+//
+// Workers issue concurrently, and two of them may hold signatures of one person from two
+// facilities. Each reads the signatures and then the active certificate, so one that read
+// the signatures before the other stored its own can replace a certificate built from
+// more doses with one built from fewer. ReplaceCertificate is conditional on the active
+// certificate it read, and after a write the signatures are read again: when they changed,
+// the round is repeated. The last writer therefore always built from what was stored
+// when it wrote, and a signature stored after that is the storing worker's own round.
 func (s *CentralService) Issue(ctx context.Context, personID string) (IssueOutcome, *vaxpass.Certificate, error) {
 	sigs, err := s.Store.FacilitySignatures(ctx, personID)
 	if err != nil {
 		return "", nil, fmt.Errorf("read facility signatures: %w", err)
 	}
+	var wrote IssueOutcome
+	var wroteCert *vaxpass.Certificate
+	for round := 1; ; round++ {
+		outcome, cert, err := s.issueFrom(ctx, personID, sigs)
+		conflict := errors.Is(err, vaxpass.ErrConflict)
+		switch {
+		case err != nil && !conflict:
+			return "", nil, err
+		case outcome == Issued || outcome == Reissued:
+			if wrote == "" {
+				wrote = outcome
+			}
+			wroteCert = cert
+		case wrote != "":
+			// An earlier round wrote; this one found the store already agreeing.
+			return wrote, wroteCert, nil
+		default:
+			if !conflict {
+				return outcome, cert, nil
+			}
+		}
+		now, err := s.Store.FacilitySignatures(ctx, personID)
+		if err != nil {
+			return "", nil, fmt.Errorf("re-read facility signatures: %w", err)
+		}
+		if !conflict && sameSignatures(sigs, now) {
+			return wrote, wroteCert, nil
+		}
+		if round == maxIssueRounds {
+			return "", nil, fmt.Errorf("issue for a person after %d rounds: %w", round, ErrContended)
+		}
+		sigs = now
+	}
+}
+
+// sameSignatures says whether two reads of a person's signatures hold the same ones.
+func sameSignatures(a, b []vaxpass.FacilitySignature) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	byFacility := make(map[string][]byte, len(a))
+	for _, sg := range a {
+		byFacility[sg.FacilityID] = sg.Signature
+	}
+	for _, sg := range b {
+		prev, ok := byFacility[sg.FacilityID]
+		if !ok || !bytes.Equal(prev, sg.Signature) {
+			return false
+		}
+	}
+	return true
+}
+
+// issueFrom issues from one read of the signatures: Issued or Reissued when it wrote.
+func (s *CentralService) issueFrom(ctx context.Context, personID string, sigs []vaxpass.FacilitySignature) (IssueOutcome, *vaxpass.Certificate, error) {
 	contents := make([]facilitysig.Content, 0, len(sigs))
 	for _, sg := range sigs {
 		// Stored signatures were verified when stored; decoding re-checks their form.

@@ -209,3 +209,61 @@ func TestTamperedFacilitySignatureRejected(t *testing.T) {
 		t.Fatalf("untampered: %v, %v", out, err)
 	}
 }
+
+// interleavedStore lets another worker run between this worker's first read of a
+// person's signatures and the rest of its round: the interleaving that raced in the
+// fault runs when central signing took two queue batches at once.
+type interleavedStore struct {
+	signing.CentralStore
+	between func()
+}
+
+func (s *interleavedStore) FacilitySignatures(ctx context.Context, personID string) ([]vaxpass.FacilitySignature, error) {
+	sigs, err := s.CentralStore.FacilitySignatures(ctx, personID)
+	if f := s.between; f != nil {
+		s.between = nil
+		f()
+	}
+	return sigs, err
+}
+
+func TestConcurrentWorkersEndOnAllDoses(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.addVerified(t, "site-a", "a1", "PFIZER", "2021-06-01")
+	r.addVerified(t, "site-a", "a2", "PFIZER", "2021-07-01")
+	r.addVerified(t, "site-b", "b1", "MODERNA", "2022-01-10")
+	for _, site := range []string{"site-a", "site-b"} {
+		if res, err := r.facility.SignAll(ctx, site); err != nil || res.Signed != 1 {
+			t.Fatalf("%s SignAll = %+v, %v", site, res, err)
+		}
+	}
+	sigA, sigB := (*r.queue)[0], (*r.queue)[1]
+
+	// Worker A stores site-a's signature and reads the person's signatures (only its own);
+	// worker B then stores site-b's and issues 3/3; worker A goes on with what it read.
+	var errB error
+	slow := *r.issuer
+	slow.Store = &interleavedStore{CentralStore: r.store, between: func() {
+		_, _, errB = r.issuer.Process(ctx, sigB)
+	}}
+	if _, _, err := slow.Process(ctx, sigA); err != nil {
+		t.Fatalf("worker A: %v", err)
+	}
+	if errB != nil {
+		t.Fatalf("worker B: %v", errB)
+	}
+	cert, err := r.store.ActiveCertificate(ctx, personID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := cert.Fields; f.DoseNumber != 3 || f.TotalDoses != 3 || f.DosesReceived != 3 {
+		t.Fatalf("active certificate says %d/%d of %d doses; want 3/3 of 3 (a stale worker overwrote it)", f.DoseNumber, f.TotalDoses, f.DosesReceived)
+	}
+	// Both deliveries again: nothing changes.
+	for _, sig := range []vaxpass.FacilitySignature{sigA, sigB} {
+		if out, _, err := r.issuer.Process(ctx, sig); err != nil || out != signing.Unchanged {
+			t.Fatalf("re-delivery: %v, %v; want unchanged", out, err)
+		}
+	}
+}
