@@ -222,6 +222,26 @@ func (s *Store) SaveMatchBatch(ctx context.Context, doses []vaxpass.Dose) (errs 
 	return errs, nil
 }
 
+// MarkSignedGroups implements signing.BatchMarker: MarkSigned of each group (one
+// transaction per group, several at once). errs[i] is group i's ErrConflict or
+// ErrNotFound; any other failure is err, and groups already marked stay marked (marking
+// again after a retry is a conflict the caller tolerates: the doses were signed).
+func (s *Store) MarkSignedGroups(ctx context.Context, groups [][]vaxpass.Dose, at time.Time) ([]error, error) {
+	errs := make([]error, len(groups))
+	err := forEach(ctx, len(groups), s.concurrency, func(ctx context.Context, i int) error {
+		err := s.MarkSigned(ctx, groups[i], at)
+		if errors.Is(err, vaxpass.ErrConflict) || errors.Is(err, vaxpass.ErrNotFound) {
+			errs[i] = err
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
 // MarkSigned implements signing.FacilityStore: it sets SignedAt to at on every given
 // dose, each conditional on its Version (vaxpass.ErrConflict, and nothing written, if one
 // changed; vaxpass.ErrNotFound if one is missing), with Version+1, in one transaction. The

@@ -9,7 +9,7 @@
 // Three tables, names injected (Tables); schemas on CreateTables.
 //
 // Doses: one item per dose in the doseitem layout (key and index attributes at the top,
-// the dose as JSON in "doc"), so the table's stream (NEW_AND_OLD_IMAGES) is read by the
+// the dose as JSON in "doc"), so the table's stream (NEW_IMAGE) is read by the
 // stream handler with doseitem.FromImage, unchanged. Indexes: by_person (PersonDoses),
 // by_status (ListByStatus, worklists) and the sparse sign_pending (SignPendingPersons:
 // only verified, unsigned doses carry the attribute).

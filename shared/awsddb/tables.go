@@ -73,7 +73,7 @@ var ErrConfig = errors.New("awsddb: configuration")
 //	              GSI by_person:    person_id HASH                          Projection ALL
 //	              GSI by_status:    facility_status HASH, source_id RANGE   Projection ALL
 //	              GSI sign_pending: sign_pending HASH, person_id RANGE      Projection KEYS_ONLY
-//	              StreamSpecification StreamViewType NEW_AND_OLD_IMAGES
+//	              StreamSpecification StreamViewType NEW_IMAGE
 //	Certificates: AttributeDefinitions pk S, sk S, list_shard S, uvci S, exp_month S, exp_key S
 //	              KeySchema pk HASH, sk RANGE
 //	              GSI by_uvci:   list_shard HASH, uvci RANGE                Projection ALL
@@ -107,7 +107,7 @@ var ErrConfig = errors.New("awsddb: configuration")
 //	      - IndexName: sign_pending
 //	        KeySchema: [{ AttributeName: sign_pending, KeyType: HASH }, { AttributeName: person_id, KeyType: RANGE }]
 //	        Projection: { ProjectionType: KEYS_ONLY }
-//	    StreamSpecification: { StreamViewType: NEW_AND_OLD_IMAGES }
+//	    StreamSpecification: { StreamViewType: NEW_IMAGE }
 //	CertificatesTable:
 //	  Type: AWS::DynamoDB::Table
 //	  Properties:
@@ -224,7 +224,7 @@ func tableSchemas(names Tables) []*dynamodb.CreateTableInput {
 				gsi(IndexByStatus, types.ProjectionTypeAll, hash(doseitem.AttrFacilityStatus), rng(doseitem.AttrSourceID)),
 				gsi(IndexSignPending, types.ProjectionTypeKeysOnly, hash(doseitem.AttrSignPending), rng(doseitem.AttrPerson)),
 			},
-			StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages},
+			StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewImage},
 		},
 		{
 			TableName:            aws.String(names.Certificates),

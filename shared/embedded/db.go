@@ -51,6 +51,9 @@ func Open(dir string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", path, classify(err))
 	}
+	// Concurrent writers that join a batch (Store.storeBatch) wait at most this long for
+	// company: about one commit's fsync on the disks measured.
+	b.MaxBatchDelay = 2 * time.Millisecond
 	db := &DB{bolt: b, path: path}
 	if err := db.bolt.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {

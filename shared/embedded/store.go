@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -29,6 +30,8 @@ import (
 type Store struct {
 	db   *DB
 	feed *feed.Feed
+	// batchWriters counts storeBatch writes in flight.
+	batchWriters atomic.Int64
 }
 
 // StoreOptions configure OpenStore.
@@ -39,6 +42,10 @@ type StoreOptions struct {
 	// Now is the clock of change events; nil means time.Now.
 	Now func() time.Time
 }
+
+// DoseStreamViewType is the doses change feed's view type, as the doses table's stream in
+// template.yaml: the matcher reads new images only, so old ones are not written.
+const DoseStreamViewType = events.DynamoDBStreamViewTypeNewImage
 
 // DoseFeedName is the name of the doses change feed inside the database file.
 const DoseFeedName = "doses"
@@ -106,7 +113,7 @@ func OpenStore(db *DB, opt StoreOptions) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open store: %w", classify(err))
 	}
-	f, err := feed.Open(db.bolt, DoseFeedName, feed.Config{Table: table, Now: opt.Now})
+	f, err := feed.Open(db.bolt, DoseFeedName, feed.Config{Table: table, Now: opt.Now, ViewType: DoseStreamViewType})
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open store: %w", err)
 	}
@@ -144,6 +151,21 @@ func (s *Store) storeUpdate(ctx context.Context, fn func(tx *bolt.Tx) error) err
 		return err
 	}
 	return s.db.bolt.Update(fn)
+}
+
+// storeBatch is storeUpdate for writes that many goroutines make at once (central
+// signing's workers): when another such write is in flight, fn joins a bbolt batch, so
+// their transactions share one commit (one fsync). A lone writer commits at once, without
+// the batch's wait. fn may run more than once and must only touch the transaction.
+func (s *Store) storeBatch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	defer s.batchWriters.Add(-1)
+	if s.batchWriters.Add(1) == 1 {
+		return s.db.bolt.Update(fn)
+	}
+	return s.db.bolt.Batch(fn)
 }
 
 // storeView runs fn in a read transaction after checking ctx.

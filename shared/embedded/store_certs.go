@@ -29,7 +29,7 @@ func (s *Store) PutFacilitySignature(ctx context.Context, sig vaxpass.FacilitySi
 	if err != nil {
 		return fmt.Errorf("embedded: put facility signature: %w", err)
 	}
-	err = s.storeUpdate(ctx, func(tx *bolt.Tx) error {
+	err = s.storeBatch(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(storeBucketFacilitySigs)
 		k := storeKey(sig.PersonID, sig.FacilityID)
 		if old := b.Get(k); old != nil {
@@ -144,7 +144,7 @@ func (s *Store) ReplaceCertificate(ctx context.Context, next vaxpass.Certificate
 		return fmt.Errorf("embedded: replace certificate: %w", err)
 	}
 	nextKey := storeCertKey(next.UVCI)
-	err = s.storeUpdate(ctx, func(tx *bolt.Tx) error {
+	err = s.storeBatch(ctx, func(tx *bolt.Tx) error {
 		active := tx.Bucket(storeBucketCertActive)
 		cur := active.Get([]byte(next.PersonID))
 		if prev == nil {

@@ -185,6 +185,75 @@ func (s *Store) MarkSigned(ctx context.Context, doses []vaxpass.Dose, at time.Ti
 	return nil
 }
 
+// MarkSignedGroups implements signing.BatchMarker: MarkSigned of every group in one
+// transaction (one commit). A group whose dose changed or is gone gets its own
+// vaxpass.ErrConflict or ErrNotFound in errs and none of its doses written; the other
+// groups are written.
+func (s *Store) MarkSignedGroups(ctx context.Context, groups [][]vaxpass.Dose, at time.Time) ([]error, error) {
+	for g, doses := range groups {
+		for i := range doses {
+			if err := storeCheckKey(doses[i].Key()); err != nil {
+				return nil, fmt.Errorf("embedded: mark signed: group %d dose %d: %w", g, i, err)
+			}
+		}
+	}
+	if at.IsZero() {
+		return nil, fmt.Errorf("embedded: mark signed: %w: zero signing time", vaxpass.ErrInvalid)
+	}
+	var errs []error
+	err := s.storeUpdate(ctx, func(tx *bolt.Tx) error {
+		errs = make([]error, len(groups)) // this function may run again
+		for g, doses := range groups {
+			olds, err := storeCheckVersions(tx, doses)
+			if err != nil {
+				if errors.Is(err, vaxpass.ErrConflict) || errors.Is(err, vaxpass.ErrNotFound) {
+					errs[g] = fmt.Errorf("embedded: mark signed: %w", err)
+					continue
+				}
+				return err
+			}
+			for _, old := range olds {
+				next := old
+				next.SignedAt = at
+				next.Version = old.Version + 1
+				if err := s.storeWriteDose(tx, &old, &next); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded: mark signed: %w", err)
+	}
+	return errs, nil
+}
+
+// storeCheckVersions reads the distinct doses listed, each still at the version read
+// (vaxpass.ErrConflict if one changed, ErrNotFound if one is gone).
+func storeCheckVersions(tx *bolt.Tx, doses []vaxpass.Dose) ([]vaxpass.Dose, error) {
+	seen := make(map[vaxpass.DoseKey]int64, len(doses))
+	var olds []vaxpass.Dose
+	for _, d := range doses {
+		if v, ok := seen[d.Key()]; ok && v == d.Version {
+			continue // listed twice as read: one write
+		}
+		seen[d.Key()] = d.Version
+		old, found, err := storeGetDose(tx, d.Key())
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, fmt.Errorf("%s/%s: %w", d.FacilityID, d.SourceID, vaxpass.ErrNotFound)
+		}
+		if old.Version != d.Version {
+			return nil, fmt.Errorf("%s/%s: %w: stored version %d, read version %d", d.FacilityID, d.SourceID, vaxpass.ErrConflict, old.Version, d.Version)
+		}
+		olds = append(olds, old)
+	}
+	return olds, nil
+}
+
 // GetDose implements api.DoseReader (vaxpass.ErrNotFound when there is no such dose).
 func (s *Store) GetDose(ctx context.Context, key vaxpass.DoseKey) (vaxpass.Dose, error) {
 	var d vaxpass.Dose
@@ -315,10 +384,7 @@ func (s *Store) storeWriteDose(tx *bolt.Tx, old, d *vaxpass.Dose) error {
 	}
 	change := feed.Change{EventName: feed.Insert, Keys: doseitem.Keys(d), NewImage: img}
 	if old != nil {
-		change.EventName = feed.Modify
-		if change.OldImage, err = doseitem.Image(old); err != nil {
-			return err
-		}
+		change.EventName = feed.Modify // NEW_IMAGE stream: no old image
 	}
 	_, err = s.feed.Append(tx, change)
 	return err

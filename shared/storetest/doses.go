@@ -521,6 +521,47 @@ func testMarkSignedConflict(t *testing.T, s Store) {
 	checkPending(t, s, "f1", []string{"P1"})
 }
 
+func testMarkSignedGroups(t *testing.T, s Store) {
+	ctx := ctxOf(t)
+	ev := watchEvents(t, s)
+	a1, a2, b1, c1 := newDose("f1", "a1"), newDose("f1", "a2"), newDose("f1", "b1"), newDose("f1", "c1")
+	mustPut(t, s, a1, a2, b1, c1)
+	va1 := mustSave(t, s, matched(a1, match.Verified, "P1"))
+	va2 := mustSave(t, s, matched(a2, match.Verified, "P1"))
+	vb1 := mustSave(t, s, matched(b1, match.Verified, "P2"))
+	vc1 := mustSave(t, s, matched(c1, match.Verified, "P3"))
+	// P2's dose is corrected between the signing run's read and its write.
+	corr := vb1
+	corr.Lot = "NEW"
+	if err := s.UpdateDose(ctx, corr); err != nil {
+		t.Fatal(err)
+	}
+	ev.next(t)
+	at := base.Add(time.Hour)
+	missing := newDose("f1", "nope")
+	errs, err := s.MarkSignedGroups(ctx, [][]vaxpass.Dose{{va1, va2}, {vb1}, {vc1}, {missing}}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) != 4 || errs[0] != nil || !errors.Is(errs[1], vaxpass.ErrConflict) || errs[2] != nil || !errors.Is(errs[3], vaxpass.ErrNotFound) {
+		t.Fatalf("MarkSignedGroups errs = %v; want nil, conflict, nil, not found", errs)
+	}
+	var changes []change
+	for _, old := range []vaxpass.Dose{va1, va2, vc1} {
+		want := bumped(old)
+		want.SignedAt = at
+		checkDose(t, s, want)
+		changes = append(changes, change{old: &old, want: want})
+	}
+	checkDose(t, s, bumped(corr)) // the conflicting group is untouched
+	ev.expect(t, "MarkSignedGroups", changes...)
+	checkPending(t, s, "f1", []string{"P2"})
+
+	if errs, err := s.MarkSignedGroups(ctx, nil, at); err != nil || len(errs) != 0 {
+		t.Errorf("MarkSignedGroups of nothing: %v, %v", errs, err)
+	}
+}
+
 // checkLists checks ListByStatus of a facility for each given status.
 func checkLists(t *testing.T, s Store, what, facilityID string, want map[match.Status][]string) {
 	t.Helper()

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -26,6 +27,11 @@ type Issuer interface {
 type Handler struct {
 	Issuer Issuer
 	Log    *slog.Logger
+	// Concurrency is how many messages of a batch are processed at once (default 1).
+	// More hides a remote signer's latency and lets the embedded store commit several
+	// messages' writes together. Messages of one person processed at once are safe:
+	// central signing settles them (see signing.CentralService.Issue).
+	Concurrency int
 }
 
 // Message is the body of a central signing message.
@@ -58,18 +64,38 @@ func Decode(body string) (vaxpass.FacilitySignature, error) {
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	// A non-nil slice marshals as [], never null: some Lambda emulators (ministack) reject null.
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
-	for _, m := range ev.Records {
-		sig, err := Decode(m.Body)
-		if err == nil {
-			_, _, err = h.Issuer.Process(ctx, sig)
-		}
-		if err != nil {
-			if errors.Is(err, context.Canceled) {
-				return resp, err
+	errs := make([]error, len(ev.Records))
+	workers := min(max(h.Concurrency, 1), len(ev.Records))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				sig, err := Decode(ev.Records[i].Body)
+				if err == nil {
+					_, _, err = h.Issuer.Process(ctx, sig)
+				}
+				errs[i] = err
 			}
-			h.logger().Warn("central signing failed", "message_id", m.MessageId, "err", err)
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		}()
+	}
+	for i := range ev.Records {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, m := range ev.Records {
+		err := errs[i]
+		if err == nil {
+			continue
 		}
+		if errors.Is(err, context.Canceled) {
+			return resp, err
+		}
+		h.logger().Warn("central signing failed", "message_id", m.MessageId, "err", err)
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 	}
 	return resp, nil
 }

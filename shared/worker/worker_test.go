@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -15,11 +17,14 @@ import (
 )
 
 type fakeIssuer struct {
+	mu   sync.Mutex
 	got  []string
 	fail map[string]error
 }
 
 func (f *fakeIssuer) Process(_ context.Context, sig vaxpass.FacilitySignature) (signing.IssueOutcome, *vaxpass.Certificate, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.got = append(f.got, sig.PersonID)
 	if err := f.fail[sig.PersonID]; err != nil {
 		return "", nil, err
@@ -41,8 +46,14 @@ func loadEvent(t *testing.T) events.SQSEvent {
 }
 
 func TestPartialBatchFailures(t *testing.T) {
+	for _, concurrency := range []int{0, 1, 4} {
+		t.Run(fmt.Sprintf("concurrency %d", concurrency), func(t *testing.T) { testPartialBatchFailures(t, concurrency) })
+	}
+}
+
+func testPartialBatchFailures(t *testing.T, concurrency int) {
 	iss := &fakeIssuer{fail: map[string]error{"079200000001": signing.ErrBadFacilitySignature}}
-	resp, err := (&worker.Handler{Issuer: iss}).Handle(context.Background(), loadEvent(t))
+	resp, err := (&worker.Handler{Issuer: iss, Concurrency: concurrency}).Handle(context.Background(), loadEvent(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func (f *Feed) append(tx *bolt.Tx, c RawChange, check bool) (uint64, error) {
 		}
 	}
 	if err == nil {
-		err = checkShape(ev)
+		err = checkShape(ev, f.viewType)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("feed %q: append: %w", f.name, err)
@@ -141,11 +141,23 @@ func normaliseImage(field string, raw json.RawMessage, check bool) (json.RawMess
 }
 
 // checkShape enforces which images each kind of change carries.
-func checkShape(ev storedEvent) error {
+func checkShape(ev storedEvent, view events.DynamoDBStreamViewType) error {
 	if ev.Keys == nil {
 		return fmt.Errorf("%w: Keys: required", ErrInvalidChange)
 	}
 	hasNew, hasOld := ev.NewImage != nil, ev.OldImage != nil
+	if view == events.DynamoDBStreamViewTypeNewImage {
+		if hasOld {
+			return fmt.Errorf("%w: OldImage: must be empty in a NEW_IMAGE stream", ErrInvalidChange)
+		}
+		if hasNew == (ev.Name == Remove) {
+			return fmt.Errorf("%w: NewImage: required for INSERT and MODIFY, empty for REMOVE", ErrInvalidChange)
+		}
+		if ev.Name != Insert && ev.Name != Modify && ev.Name != Remove {
+			return fmt.Errorf("%w: EventName: %q is not INSERT, MODIFY or REMOVE", ErrInvalidChange, ev.Name)
+		}
+		return nil
+	}
 	switch ev.Name {
 	case Insert:
 		if !hasNew {
@@ -212,7 +224,7 @@ func (f *Feed) record(seq uint64, ev storedEvent) (events.DynamoDBEventRecord, e
 	c.ApproximateCreationDateTime = events.SecondsEpochTime{Time: time.Unix(0, ev.At)}
 	c.SequenceNumber = SequenceNumber(seq)
 	c.SizeBytes = int64(len(ev.Keys) + len(ev.NewImage) + len(ev.OldImage))
-	c.StreamViewType = string(events.DynamoDBStreamViewTypeNewAndOldImages)
+	c.StreamViewType = string(f.viewType)
 	id := sha256.Sum256([]byte(f.arn + "/" + c.SequenceNumber))
 	return events.DynamoDBEventRecord{
 		AWSRegion:      Region,

@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aws/aws-lambda-go/events"
 	"sync"
 	"time"
 
@@ -76,15 +77,20 @@ type Config struct {
 	Table string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ViewType is the stream's view type: events.DynamoDBStreamViewTypeNewAndOldImages
+	// (the default when empty) or events.DynamoDBStreamViewTypeNewImage, where a MODIFY
+	// carries its NewImage only and a REMOVE its Keys only.
+	ViewType events.DynamoDBStreamViewType
 }
 
 // Feed is one change feed. It is safe for concurrent use.
 type Feed struct {
-	db    *bolt.DB
-	name  []byte
-	table string
-	now   func() time.Time
-	arn   string
+	db       *bolt.DB
+	name     []byte
+	table    string
+	now      func() time.Time
+	arn      string
+	viewType events.DynamoDBStreamViewType
 
 	mu   sync.Mutex
 	wake chan struct{} // closed (and replaced) when an append commits
@@ -110,7 +116,14 @@ func Open(db *bolt.DB, name string, cfg Config) (*Feed, error) {
 	if err := validateName("table", table, MaxNameLength); err != nil {
 		return nil, err
 	}
-	f := &Feed{db: db, name: []byte(name), table: table, now: cfg.Now, wake: make(chan struct{})}
+	switch cfg.ViewType {
+	case "":
+		cfg.ViewType = events.DynamoDBStreamViewTypeNewAndOldImages
+	case events.DynamoDBStreamViewTypeNewAndOldImages, events.DynamoDBStreamViewTypeNewImage:
+	default:
+		return nil, fmt.Errorf("feed %q: open: view type %q: %w", name, cfg.ViewType, ErrInvalidArgument)
+	}
+	f := &Feed{db: db, name: []byte(name), table: table, now: cfg.Now, viewType: cfg.ViewType, wake: make(chan struct{})}
 	if f.now == nil {
 		f.now = time.Now
 	}

@@ -313,3 +313,48 @@ func TestSequenceNumbers(t *testing.T) {
 		t.Errorf("%q sorts after %q", a, b)
 	}
 }
+
+func TestNewImageViewType(t *testing.T) {
+	db := openDB(t, t.TempDir())
+	f := openFeed(t, db, Config{ViewType: events.DynamoDBStreamViewTypeNewImage})
+	keys := map[string]events.DynamoDBAttributeValue{"source_id": str("a1")}
+	img := map[string]events.DynamoDBAttributeValue{"source_id": str("a1"), "n": events.NewNumberAttribute("1")}
+	for _, tc := range []struct {
+		desc  string
+		c     Change
+		field string
+	}{
+		{"modify with old image", Change{EventName: Modify, Keys: keys, NewImage: img, OldImage: img}, "OldImage"},
+		{"modify without new image", Change{EventName: Modify, Keys: keys}, "NewImage"},
+		{"remove with new image", Change{EventName: Remove, Keys: keys, NewImage: img}, "NewImage"},
+		{"unknown event name", Change{EventName: "UPSERT", Keys: keys, NewImage: img}, "EventName"},
+	} {
+		err := db.Update(func(tx *bolt.Tx) error { _, err := f.Append(tx, tc.c); return err })
+		if !errors.Is(err, ErrInvalidChange) || !strings.Contains(err.Error(), tc.field+":") {
+			t.Errorf("%s: err = %v, want ErrInvalidChange naming %s", tc.desc, err, tc.field)
+		}
+	}
+	err := db.Update(func(tx *bolt.Tx) error {
+		for _, c := range []Change{{EventName: Insert, Keys: keys, NewImage: img}, {EventName: Modify, Keys: keys, NewImage: img}, {EventName: Remove, Keys: keys}} {
+			if _, err := f.Append(tx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := f.Read(context.Background(), 0, 10)
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("read %d records, %v", len(recs), err)
+	}
+	for _, r := range recs {
+		if r.Change.StreamViewType != string(events.DynamoDBStreamViewTypeNewImage) || r.Change.OldImage != nil {
+			t.Errorf("%s: view type %s, old image %v", r.EventName, r.Change.StreamViewType, r.Change.OldImage)
+		}
+	}
+	if _, err := Open(db, "other", Config{ViewType: "KEYS_ONLY"}); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("Open with KEYS_ONLY: %v", err)
+	}
+}
