@@ -21,6 +21,7 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/api"
 	"github.com/vaxpass/vaxpass/shared/apigw"
+	"github.com/vaxpass/vaxpass/shared/doseitem"
 	"github.com/vaxpass/vaxpass/shared/embedded"
 	"github.com/vaxpass/vaxpass/shared/embedded/feed"
 	"github.com/vaxpass/vaxpass/shared/embedded/queue"
@@ -292,10 +293,14 @@ func (l *Local) Run(ctx context.Context, addr string, ready func(net.Addr)) erro
 	return nil
 }
 
+// MatcherFilter is the matcher's subscription filter: only doses waiting for a match,
+// as the FilterCriteria of the matcher's DynamoDB stream event in template.yaml.
+var MatcherFilter = feed.Filter{Attr: doseitem.AttrNeedsMatch, S: doseitem.NeedsMatchValue}
+
 // RunMatcher pumps the doses change feed into the stream handler (the matcher).
 func (l *Local) RunMatcher(ctx context.Context) error {
 	p, err := feed.NewPump(l.Store.DoseFeed(), MatcherConsumer, l.Stream.Handle, feed.PumpConfig{
-		BatchSize: 100, PollInterval: l.opt.PollInterval,
+		BatchSize: 100, PollInterval: l.opt.PollInterval, Filter: &MatcherFilter,
 		OnError: func(err error) { l.opt.Log.Warn("matcher pump", "err", err) },
 	})
 	if err != nil {

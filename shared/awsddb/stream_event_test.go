@@ -102,6 +102,9 @@ func checkLayout(t *testing.T, what string, img map[string]events.DynamoDBAttrib
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The captures predate needs_match (testdata/README.md); the storetest contract
+	// checks it in every image both stores write.
+	delete(want, doseitem.AttrNeedsMatch)
 	if len(img) != len(want) {
 		t.Errorf("%s: %d attributes, want %d", what, len(img), len(want))
 	}

@@ -25,7 +25,15 @@ const (
 	AttrSignPending    = "sign_pending"    // sparse GSI sign_pending: facility_id while verified and unsigned
 	AttrVersion        = "version"
 	AttrDoc            = "doc"
+	// AttrNeedsMatch is NeedsMatchValue while the dose waits for the matcher (absent
+	// otherwise): the matcher's stream subscription keeps only those images (its
+	// FilterCriteria in template.yaml), so its own writes and the signing marks never
+	// invoke it.
+	AttrNeedsMatch = "needs_match"
 )
+
+// NeedsMatchValue is AttrNeedsMatch's value.
+const NeedsMatchValue = "1"
 
 // ErrImage reports a stream image that is not a dose item.
 var ErrImage = errors.New("not a dose item image")
@@ -54,6 +62,9 @@ func Attributes(d *vaxpass.Dose) (map[string]string, error) {
 	}
 	if d.SignPending() {
 		a[AttrSignPending] = d.FacilityID
+	}
+	if d.NeedsMatch() {
+		a[AttrNeedsMatch] = NeedsMatchValue
 	}
 	return a, nil
 }

@@ -252,6 +252,52 @@ func (f *Feed) Read(ctx context.Context, after uint64, limit int) ([]events.Dyna
 	return out, err
 }
 
+// readFiltered is readAfter keeping only the records filter keeps (all when nil). scanned
+// is the last sequence number looked at: the records up to it that are not in out were
+// dropped.
+func (f *Feed) readFiltered(b buckets, after uint64, limit int, filter *Filter) (out []events.DynamoDBEventRecord, scanned uint64, err error) {
+	if filter == nil {
+		out, err = f.readAfter(b, after, limit)
+		if len(out) > 0 {
+			scanned, _ = ParseSequenceNumber(out[len(out)-1].Change.SequenceNumber)
+		}
+		return out, scanned, err
+	}
+	if after == ^uint64(0) {
+		return nil, after, nil
+	}
+	// The attribute name as a JSON object key: inside a string value (the dose's doc)
+	// its quotes are escaped, so a stored image without this substring cannot hold the
+	// attribute, and the images with it are checked exactly after decoding.
+	key := []byte(strconv.Quote(filter.Attr))
+	c := b.events.Cursor()
+	scanned = after
+	budget := limit * filterScanFactor
+	for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit && budget > 0; k, v = c.Next() {
+		budget--
+		seq, err := keySeq(k)
+		if err != nil {
+			return nil, 0, err
+		}
+		scanned = seq
+		ev, err := decodeStored(v)
+		if err != nil {
+			return nil, 0, err
+		}
+		if !bytes.Contains(ev.NewImage, key) {
+			continue
+		}
+		r, err := f.record(seq, ev)
+		if err != nil {
+			return nil, 0, err
+		}
+		if a, ok := r.Change.NewImage[filter.Attr]; ok && a.DataType() == events.DataTypeString && a.String() == filter.S {
+			out = append(out, r)
+		}
+	}
+	return out, scanned, nil
+}
+
 func (f *Feed) readAfter(b buckets, after uint64, limit int) ([]events.DynamoDBEventRecord, error) {
 	if after == ^uint64(0) {
 		return nil, nil

@@ -3,6 +3,7 @@ package feed
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -56,7 +57,27 @@ type PumpConfig struct {
 	HandlerTimeout time.Duration
 	// OnError hears of failed batches and storage errors, for logging at the edge.
 	OnError func(error)
+	// Filter, when set, drops the records it does not keep before the handler sees
+	// them, as an event source mapping's FilterCriteria does; the checkpoint moves past
+	// dropped records.
+	Filter *Filter
 }
+
+// Filter keeps the records whose NewImage has the string attribute Attr equal to S:
+// the FilterCriteria pattern {"dynamodb":{"NewImage":{Attr:{"S":[S]}}}}.
+type Filter struct {
+	Attr, S string
+}
+
+// Pattern renders the filter as an event source mapping's FilterCriteria pattern.
+func (f Filter) Pattern() string {
+	b, _ := json.Marshal(map[string]any{"dynamodb": map[string]any{"NewImage": map[string]any{f.Attr: map[string]any{"S": []string{f.S}}}}})
+	return string(b)
+}
+
+// filterScanFactor bounds a filtered read to this many stored records per record kept,
+// so that a long run of dropped records still ends a batch (and moves the checkpoint).
+const filterScanFactor = 20
 
 // BatchResult says what one batch came to.
 type BatchResult struct {
@@ -229,19 +250,34 @@ func (p *Pump) report(err error) {
 // and show in the BatchResult); storage errors and ErrConcurrentConsumer are.
 func (p *Pump) RunOnce(ctx context.Context) (BatchResult, error) {
 	var (
-		state cursorState
-		recs  []events.DynamoDBEventRecord
+		state   cursorState
+		recs    []events.DynamoDBEventRecord
+		scanned uint64
 	)
 	err := p.f.view(ctx, "read batch", func(b buckets) error {
 		var err error
 		if state, err = p.f.cursor(b, p.consumer); err != nil {
 			return err
 		}
-		recs, err = p.f.readAfter(b, state.checkpoint, p.cfg.BatchSize)
+		recs, scanned, err = p.f.readFiltered(b, state.checkpoint, p.cfg.BatchSize, p.cfg.Filter)
 		return err
 	})
-	if err != nil || len(recs) == 0 {
+	if err != nil {
 		return BatchResult{Checkpoint: state.checkpoint}, err
+	}
+	if len(recs) == 0 {
+		if scanned <= state.checkpoint {
+			return BatchResult{Checkpoint: state.checkpoint}, nil
+		}
+		// Only dropped records: move past them.
+		next := cursorState{checkpoint: scanned}
+		err := p.f.update(context.WithoutCancel(ctx), "checkpoint", func(tx *bolt.Tx, b buckets) error {
+			return p.saveCursor(b, state, next)
+		})
+		if err != nil {
+			return BatchResult{Checkpoint: state.checkpoint}, err
+		}
+		return BatchResult{Checkpoint: next.checkpoint}, nil
 	}
 	seqs := make([]uint64, len(recs))
 	for i, r := range recs {
@@ -250,6 +286,9 @@ func (p *Pump) RunOnce(ctx context.Context) (BatchResult, error) {
 
 	failed, herr := p.invoke(ctx, events.DynamoDBEvent{Records: recs}, seqs)
 	next, dead, attempt := advance(state, seqs, failed, ctx.Err() != nil, p.cfg.MaxRetries)
+	if len(failed) == 0 && scanned > next.checkpoint {
+		next.checkpoint = scanned // dropped records after the last kept one
+	}
 	res := BatchResult{Received: len(recs), Failed: len(failed), DeadLettered: len(dead), Attempt: attempt, Checkpoint: next.checkpoint}
 	for _, s := range seqs {
 		if s <= next.checkpoint && !failed[s] {
@@ -258,26 +297,19 @@ func (p *Pump) RunOnce(ctx context.Context) (BatchResult, error) {
 	}
 	// Recorded even when the pump is being stopped: finished work is not redone.
 	err = p.f.update(context.WithoutCancel(ctx), "checkpoint", func(tx *bolt.Tx, b buckets) error {
-		cur, err := p.f.cursor(b, p.consumer)
-		if err != nil {
-			return err
-		}
-		if cur != state {
-			return fmt.Errorf("consumer %q: %w", p.consumer, ErrConcurrentConsumer)
-		}
 		if len(dead) > 0 {
+			cur, err := p.f.cursor(b, p.consumer)
+			if err != nil {
+				return err
+			}
+			if cur != state {
+				return fmt.Errorf("consumer %q: %w", p.consumer, ErrConcurrentConsumer)
+			}
 			if err := p.deadLetter(b, dead, herr); err != nil {
 				return err
 			}
 		}
-		if err := b.checkpoints.Put([]byte(p.consumer), next.encode()); err != nil {
-			return err
-		}
-		if next.checkpoint != state.checkpoint {
-			_, err := trim(b, 2*p.cfg.BatchSize+trimSlack)
-			return err
-		}
-		return nil
+		return p.saveCursor(b, state, next)
 	})
 	if err != nil {
 		return res, err
@@ -289,6 +321,25 @@ func (p *Pump) RunOnce(ctx context.Context) (BatchResult, error) {
 		p.report(fmt.Errorf("feed %q: consumer %q: %w: %d records", p.f.name, p.consumer, ErrDeadLettered, len(dead)))
 	}
 	return res, nil
+}
+
+// saveCursor moves the consumer from state (as read) to next, trimming consumed events.
+func (p *Pump) saveCursor(b buckets, state, next cursorState) error {
+	cur, err := p.f.cursor(b, p.consumer)
+	if err != nil {
+		return err
+	}
+	if cur != state {
+		return fmt.Errorf("consumer %q: %w", p.consumer, ErrConcurrentConsumer)
+	}
+	if err := b.checkpoints.Put([]byte(p.consumer), next.encode()); err != nil {
+		return err
+	}
+	if next.checkpoint != state.checkpoint {
+		_, err := trim(b, 2*p.cfg.BatchSize+trimSlack)
+		return err
+	}
+	return nil
 }
 
 // advance decides a consumer's next state after a batch: without failures the

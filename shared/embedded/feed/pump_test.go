@@ -551,3 +551,37 @@ func TestPumpStoppedMidBatchKeepsItsRetries(t *testing.T) {
 		t.Fatalf("a shutdown counted as a failed attempt: %+v", st)
 	}
 }
+
+func TestPumpFilterDropsAndMovesPast(t *testing.T) {
+	db := openDB(t, t.TempDir())
+	f := openFeed(t, db, Config{})
+	// 1..5 kept (PENDING), 6..205 dropped (a run longer than a filtered read scans),
+	// 206 kept, 207 dropped: its status is only in a string, escaped, never as a key.
+	putDoses(t, db, f, 5)
+	for i := range 200 {
+		putDose(t, db, f, fmt.Sprintf("v%03d", i), "VERIFIED")
+	}
+	putDose(t, db, f, "late", "PENDING")
+	putDose(t, db, f, "sly", `{"status":{"S":"PENDING"}}`)
+	rec := newRecorder()
+	p := newPump(t, f, "matcher", rec.handle(t), PumpConfig{BatchSize: 10, Filter: &Filter{Attr: "status", S: "PENDING"}})
+	var got []uint64
+	for i := 0; i < 100; i++ {
+		res := runOnce(t, p)
+		if res.Received == 0 && res.Checkpoint == 207 {
+			break
+		}
+	}
+	for _, b := range rec.batches {
+		got = append(got, b...)
+	}
+	if want := append(span(1, 5), 206); !sameSeqs(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+	if st := stats(t, f); st.Consumers["matcher"].Checkpoint != 207 {
+		t.Fatalf("checkpoint %+v, want past every dropped record", st.Consumers["matcher"])
+	}
+	if want := `{"dynamodb":{"NewImage":{"status":{"S":["PENDING"]}}}}`; (Filter{Attr: "status", S: "PENDING"}).Pattern() != want {
+		t.Fatalf("Pattern() = %s, want %s", (Filter{Attr: "status", S: "PENDING"}).Pattern(), want)
+	}
+}
