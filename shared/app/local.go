@@ -190,6 +190,8 @@ func (l *Local) Close() error { return l.DB.Close() }
 // Central signing's batches: centralBatchSize messages per handler call, centralConcurrency
 // of them processed at once (measured in BENCHMARKS.md).
 const (
+	// matcherBatchSize records per matcher call: each call's saves are one commit.
+	matcherBatchSize   = 1000
 	centralBatchSize   = 100
 	centralConcurrency = 32
 )
@@ -300,7 +302,7 @@ var MatcherFilter = feed.Filter{Attr: doseitem.AttrNeedsMatch, S: doseitem.Needs
 // RunMatcher pumps the doses change feed into the stream handler (the matcher).
 func (l *Local) RunMatcher(ctx context.Context) error {
 	p, err := feed.NewPump(l.Store.DoseFeed(), MatcherConsumer, l.Stream.Handle, feed.PumpConfig{
-		BatchSize: 100, PollInterval: l.opt.PollInterval, Filter: &MatcherFilter,
+		BatchSize: matcherBatchSize, PollInterval: l.opt.PollInterval, Filter: &MatcherFilter,
 		OnError: func(err error) { l.opt.Log.Warn("matcher pump", "err", err) },
 	})
 	if err != nil {
