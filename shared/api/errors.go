@@ -28,9 +28,12 @@ const (
 // and answered with a generic 500.
 func failure(log *slog.Logger, route string, err error) events.APIGatewayV2HTTPResponse {
 	var re *apigw.RequestError
+	var fe *vaxpass.InvalidFieldError
 	switch {
 	case errors.As(err, &re):
 		return re.Response()
+	case errors.As(err, &fe):
+		return (&apigw.RequestError{Status: http.StatusBadRequest, Code: "invalid_value", Field: fe.Field, Message: fe.Field + " is malformed or out of range"}).Response()
 	case errors.Is(err, vaxpass.ErrUnauthorized):
 		return apigw.Error(http.StatusUnauthorized, codeUnauthorized, "missing or unknown API key")
 	case errors.Is(err, vaxpass.ErrNotFound):

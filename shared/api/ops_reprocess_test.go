@@ -71,6 +71,9 @@ func (f *fakeDead) ListDead(_ context.Context, queue, after string, limit int) (
 	if queue != "central" && queue != "matcher" {
 		return nil, fmt.Errorf("%w: queue %q", vaxpass.ErrInvalid, queue)
 	}
+	if after == "bad" {
+		return nil, &vaxpass.InvalidFieldError{Field: "after", Err: errors.New("not a message id")}
+	}
 	var out []api.DeadLetter
 	for _, d := range f.letters {
 		if d.Queue == queue && d.ID > after && len(out) < limit {
@@ -226,6 +229,10 @@ func TestDeadLetters(t *testing.T) {
 	status, doc = serveOps(t, r, "GET", "/v1/ops/dead-letters?queue=matcher", "vxo_good", "")
 	if list := doc["dead_letters"].([]any); status != http.StatusOK || len(list) != 1 {
 		t.Errorf("matcher: %d %v", status, doc)
+	}
+	status, doc = serveOps(t, r, "GET", "/v1/ops/dead-letters?after=bad", "vxo_good", "")
+	if e, _ := doc["error"].(map[string]any); status != http.StatusBadRequest || e["field"] != "after" {
+		t.Errorf("malformed after: %d %v; want a 400 naming after", status, doc)
 	}
 	for _, q := range []string{"?limit=0", "?limit=x", "?queue=other"} {
 		if status, _ := serveOps(t, r, "GET", "/v1/ops/dead-letters"+q, "vxo_good", ""); status != http.StatusBadRequest {

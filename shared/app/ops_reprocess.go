@@ -124,6 +124,9 @@ func (l *Local) listDead(ctx context.Context, queueName, after string, limit int
 	switch queueName {
 	case DeadCentral:
 		msgs, err := l.Queue.ListDead(ctx, after, limit)
+		if errors.Is(err, queue.ErrInvalidArgument) && after != "" {
+			return nil, &vaxpass.InvalidFieldError{Field: "after", Err: err}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -140,7 +143,7 @@ func (l *Local) listDead(ctx context.Context, queueName, after string, limit int
 		if after != "" {
 			var err error
 			if seq, err = feed.ParseSequenceNumber(after); err != nil {
-				return nil, fmt.Errorf("%w: after: %w", vaxpass.ErrInvalid, err)
+				return nil, &vaxpass.InvalidFieldError{Field: "after", Err: err}
 			}
 		}
 		limit = min(limit, feed.MaxBatchSize)
@@ -195,10 +198,13 @@ func (l *Local) redrive(ctx context.Context, queueName string, ids []string) (mo
 			return moved, 0, err
 		}
 		moved, err = l.Queue.Redrive(ctx, ids)
+		if errors.Is(err, queue.ErrInvalidArgument) {
+			return 0, 0, &vaxpass.InvalidFieldError{Field: "ids", Err: err}
+		}
 		return moved, 0, err
 	case DeadMatcher:
 		if len(ids) > 0 {
-			return 0, 0, fmt.Errorf("%w: the matcher's dead letters are replayed all together, in stream order", vaxpass.ErrInvalid)
+			return 0, 0, &vaxpass.InvalidFieldError{Field: "ids", Err: errors.New("the matcher's dead letters are replayed all together, in stream order")}
 		}
 		res, err := l.Store.DoseFeed().Replay(ctx, MatcherConsumer, l.Stream.Handle, 100)
 		if errors.Is(err, feed.ErrInvalidArgument) && strings.Contains(err.Error(), "not registered") {

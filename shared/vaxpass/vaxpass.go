@@ -37,3 +37,15 @@ const (
 	CertRevoked = "revoked"
 	CertExpired = "expired"
 )
+
+// InvalidFieldError is ErrInvalid naming the request field at fault, so that the edge can
+// answer with a 400 that names it. Err says what is wrong, for logs.
+type InvalidFieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *InvalidFieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+// Unwrap makes errors.Is(err, ErrInvalid) hold, and keeps the cause reachable.
+func (e *InvalidFieldError) Unwrap() []error { return []error{ErrInvalid, e.Err} }
