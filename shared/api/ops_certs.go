@@ -96,7 +96,9 @@ func (o *OpsCerts) getRevocations(ctx context.Context, req events.APIGatewayV2HT
 	}
 	sum := sha256.Sum256(b)
 	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
-	if inm := req.Headers["if-none-match"]; inm != "" && strings.Contains(inm, etag) {
+	// RFC 9110 13.1.2: "*" matches any current representation; a list matches by
+	// (weak) comparison of its entity tags.
+	if inm := strings.TrimSpace(req.Headers["if-none-match"]); inm == "*" || (inm != "" && strings.Contains(inm, etag)) {
 		return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNotModified,
 			Headers: map[string]string{"ETag": etag, "Cache-Control": "public, max-age=300"}}, nil
 	}

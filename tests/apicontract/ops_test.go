@@ -124,6 +124,8 @@ func (h *harness) checkRevocation(t *testing.T, uvci, hc1, qrPath string, lookup
 	if len(r.body) != 0 || r.header.Get("ETag") != etag {
 		t.Errorf("304: body %q, ETag %q; want no body and ETag %s", truncate(r.body), r.header.Get("ETag"), etag)
 	}
+	h.do(t, call{name: "revocation list, any version held", method: "GET", path: "/v1/revocations", header: map[string]string{"If-None-Match": "*"}, request: reqValid, status: 304})
+	h.do(t, call{name: "revocation list, another version held", method: "GET", path: "/v1/revocations", header: map[string]string{"If-None-Match": `"0123"`}, request: reqValid, status: 200})
 
 	var res struct {
 		UVCI      string `json:"uvci"`

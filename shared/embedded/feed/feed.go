@@ -182,6 +182,9 @@ type buckets struct {
 	events, checkpoints, dead *bolt.Bucket
 }
 
+// appendFillPercent is the split point of buckets whose keys only grow.
+const appendFillPercent = 0.95
+
 func (f *Feed) buckets(tx *bolt.Tx) (buckets, error) {
 	root := tx.Bucket([]byte(RootBucket))
 	if root == nil {
@@ -195,6 +198,9 @@ func (f *Feed) buckets(tx *bolt.Tx) (buckets, error) {
 	if b.events == nil || b.checkpoints == nil || b.dead == nil {
 		return buckets{}, fmt.Errorf("%w: sub-bucket missing", ErrCorrupt)
 	}
+	// Events are appended in key order: pages split full, not half full (bbolt's
+	// default suits random inserts), so a commit writes half the pages.
+	b.events.FillPercent = appendFillPercent
 	return b, nil
 }
 

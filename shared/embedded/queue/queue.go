@@ -182,6 +182,11 @@ func (q *Queue) buckets(tx *bolt.Tx) (buckets, error) {
 	if b.meta == nil || b.body == nil || b.vis == nil || b.dedup == nil || b.dedupExp == nil || b.dead == nil {
 		return buckets{}, fmt.Errorf("%w: sub-bucket missing", ErrCorrupt)
 	}
+	// Keys that only grow (message ids, visibility times, expiries): pages split full,
+	// not half full (bbolt's default suits random inserts), so a commit writes fewer pages.
+	for _, bk := range []*bolt.Bucket{b.meta, b.body, b.vis, b.dedupExp} {
+		bk.FillPercent = 0.95
+	}
 	return b, nil
 }
 
