@@ -44,6 +44,11 @@ func failure(log *slog.Logger, route string, err error) events.APIGatewayV2HTTPR
 		return apigw.Error(http.StatusBadRequest, codeInvalid, "the request cannot be processed: check its fields")
 	case errors.Is(err, vaxpass.ErrConflict):
 		return apigw.Error(http.StatusConflict, codeConflict, "the record changed meanwhile; try again")
+	case errors.Is(err, vaxpass.ErrUnavailable):
+		log.Error("storage unavailable", "route", route, "err", err)
+		resp := apigw.Error(http.StatusServiceUnavailable, "unavailable", "the service cannot store anything at the moment; nothing was written, try again later")
+		resp.Headers["Retry-After"] = "60"
+		return resp
 	}
 	log.Error("request failed", "route", route, "err", err)
 	return apigw.InternalError()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -150,7 +151,16 @@ func (s *Store) storeUpdate(ctx context.Context, fn func(tx *bolt.Tx) error) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.bolt.Update(fn)
+	return unavailable(s.db.bolt.Update(fn))
+}
+
+// unavailable marks the errors of a disk that cannot take writes now as
+// vaxpass.ErrUnavailable: the transaction was rolled back, and the edge answers 503.
+func unavailable(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS) {
+		return fmt.Errorf("%w: %w", vaxpass.ErrUnavailable, err)
+	}
+	return err
 }
 
 // storeBatch is storeUpdate for writes that many goroutines make at once (central
@@ -163,9 +173,9 @@ func (s *Store) storeBatch(ctx context.Context, fn func(tx *bolt.Tx) error) erro
 	}
 	defer s.batchWriters.Add(-1)
 	if s.batchWriters.Add(1) == 1 {
-		return s.db.bolt.Update(fn)
+		return unavailable(s.db.bolt.Update(fn))
 	}
-	return s.db.bolt.Batch(fn)
+	return unavailable(s.db.bolt.Batch(fn))
 }
 
 // storeView runs fn in a read transaction after checking ctx.

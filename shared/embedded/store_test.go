@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"syscall"
 	"testing"
 	"time"
 
@@ -353,5 +354,16 @@ func TestStoreTimeKeyOrder(t *testing.T) {
 	}
 	if !sort.SliceIsSorted(keys, func(i, j int) bool { return bytes.Compare(keys[i], keys[j]) < 0 }) {
 		t.Error("time keys do not sort in time order")
+	}
+}
+
+func TestFullDiskIsUnavailable(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS} {
+		if err := unavailable(fmt.Errorf("write: %w", errno)); !errors.Is(err, vaxpass.ErrUnavailable) || !errors.Is(err, errno) {
+			t.Errorf("%v: %v", errno, err)
+		}
+	}
+	if err := unavailable(syscall.EIO); errors.Is(err, vaxpass.ErrUnavailable) {
+		t.Errorf("EIO is not a full disk: %v", err)
 	}
 }

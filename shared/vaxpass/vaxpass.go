@@ -18,6 +18,9 @@ var (
 	ErrUnauthorized = errors.New("unauthorized")
 	// ErrInvalid: the caller sent something malformed; wrapped errors say what.
 	ErrInvalid = errors.New("invalid input")
+	// ErrUnavailable: the storage cannot take writes for now (disk full, read-only
+	// file system); nothing was written and the same request can be tried again later.
+	ErrUnavailable = errors.New("storage unavailable")
 )
 
 // Facility is a vaccination site: it uploads doses with its API key and signs them with its key.
