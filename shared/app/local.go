@@ -188,7 +188,9 @@ func (l *Local) assemble() error {
 func (l *Local) Close() error { return l.DB.Close() }
 
 // Central signing's batches: centralBatchSize messages per handler call, centralConcurrency
-// of them processed at once (measured in BENCHMARKS.md).
+// people of a batch processed at once (measured in BENCHMARKS.md). Batches are taken one
+// at a time, so the outcome is that of processing the queue in order: a killed and resumed
+// run issues what an uninterrupted one does (tests/ops).
 const (
 	// matcherBatchSize records per matcher call: each call's saves are one commit.
 	matcherBatchSize   = 1000
@@ -314,7 +316,7 @@ func (l *Local) RunMatcher(ctx context.Context) error {
 // RunCentralSigning pumps the central signing queue into the SQS handler.
 func (l *Local) RunCentralSigning(ctx context.Context) error {
 	p, err := queue.NewPump(l.Queue, l.Worker.Handle, queue.PumpConfig{
-		BatchSize: centralBatchSize, Concurrency: 2, VisibilityTimeout: l.opt.VisibilityTimeout, PollInterval: l.opt.PollInterval,
+		BatchSize: centralBatchSize, Concurrency: 1, VisibilityTimeout: l.opt.VisibilityTimeout, PollInterval: l.opt.PollInterval,
 		OnError: func(err error) { l.opt.Log.Warn("central signing pump", "err", err) },
 	})
 	if err != nil {

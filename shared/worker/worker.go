@@ -27,10 +27,9 @@ type Issuer interface {
 type Handler struct {
 	Issuer Issuer
 	Log    *slog.Logger
-	// Concurrency is how many messages of a batch are processed at once (default 1).
-	// More hides a remote signer's latency and lets the embedded store commit several
-	// messages' writes together. Messages of one person processed at once are safe:
-	// central signing settles them (see signing.CentralService.Issue).
+	// Concurrency is how many people's messages of a batch are processed at once
+	// (default 1). More hides a remote signer's latency and lets the embedded store
+	// commit several messages' writes together.
 	Concurrency int
 }
 
@@ -65,24 +64,40 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	// A non-nil slice marshals as [], never null: some Lambda emulators (ministack) reject null.
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	errs := make([]error, len(ev.Records))
-	workers := min(max(h.Concurrency, 1), len(ev.Records))
-	next := make(chan int)
+	// One person's messages are processed one after another, in batch order, and
+	// different people's at once: the outcome is the one of processing the batch in
+	// order (a person's first signature may issue a certificate that the second then
+	// replaces), however many run at once.
+	var groups [][]int
+	byPerson := map[string]int{}
+	sigs := make([]vaxpass.FacilitySignature, len(ev.Records))
+	for i, m := range ev.Records {
+		if sigs[i], errs[i] = Decode(m.Body); errs[i] != nil {
+			continue
+		}
+		g, ok := byPerson[sigs[i].PersonID]
+		if !ok {
+			g = len(groups)
+			byPerson[sigs[i].PersonID] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	next := make(chan []int)
 	var wg sync.WaitGroup
-	for range workers {
+	for range min(max(h.Concurrency, 1), len(groups)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
-				sig, err := Decode(ev.Records[i].Body)
-				if err == nil {
-					_, _, err = h.Issuer.Process(ctx, sig)
+			for group := range next {
+				for _, i := range group {
+					_, _, errs[i] = h.Issuer.Process(ctx, sigs[i])
 				}
-				errs[i] = err
 			}
 		}()
 	}
-	for i := range ev.Records {
-		next <- i
+	for _, g := range groups {
+		next <- g
 	}
 	close(next)
 	wg.Wait()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -97,5 +98,51 @@ func TestDecodeRejectsUnknownFieldsAndMissingIDs(t *testing.T) {
 		if _, err := worker.Decode(body); err == nil {
 			t.Errorf("Decode(%s) accepted", body)
 		}
+	}
+}
+
+// orderIssuer records each person's signatures in the order processed and whether two of
+// one person's ever ran at once.
+type orderIssuer struct {
+	mu       sync.Mutex
+	inFlight map[string]bool
+	order    map[string][]string
+	overlap  bool
+}
+
+func (o *orderIssuer) Process(_ context.Context, sig vaxpass.FacilitySignature) (signing.IssueOutcome, *vaxpass.Certificate, error) {
+	o.mu.Lock()
+	if o.inFlight[sig.PersonID] {
+		o.overlap = true
+	}
+	o.inFlight[sig.PersonID] = true
+	o.order[sig.PersonID] = append(o.order[sig.PersonID], sig.FacilityID)
+	o.mu.Unlock()
+	time.Sleep(time.Millisecond) // give a concurrent one of the same person a chance to overlap
+	o.mu.Lock()
+	o.inFlight[sig.PersonID] = false
+	o.mu.Unlock()
+	return signing.Issued, nil, nil
+}
+
+func TestOnePersonsMessagesInBatchOrder(t *testing.T) {
+	var ev events.SQSEvent
+	for i, pf := range [][2]string{{"P1", "a"}, {"P2", "x"}, {"P1", "b"}, {"P3", "y"}, {"P1", "c"}, {"P2", "z"}} {
+		body, err := worker.Encode(vaxpass.FacilitySignature{PersonID: pf[0], FacilityID: pf[1]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprint(i), Body: string(body)})
+	}
+	iss := &orderIssuer{inFlight: map[string]bool{}, order: map[string][]string{}}
+	resp, err := (&worker.Handler{Issuer: iss, Concurrency: 4}).Handle(context.Background(), ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("Handle = %+v, %v", resp, err)
+	}
+	if iss.overlap {
+		t.Error("two messages of one person were processed at once")
+	}
+	if got := fmt.Sprint(iss.order["P1"], iss.order["P2"], iss.order["P3"]); got != "[a b c] [x z] [y]" {
+		t.Errorf("order per person %s, want [a b c] [x z] [y]", got)
 	}
 }
