@@ -145,44 +145,11 @@ func (s *Store) storePutIfVersion(tx *bolt.Tx, d *vaxpass.Dose) (itemErr, err er
 // changed), with Version+1 and a MODIFY change event each. The stored dose is what is
 // written (only SignedAt and Version change), not the caller's copy.
 func (s *Store) MarkSigned(ctx context.Context, doses []vaxpass.Dose, at time.Time) error {
-	for i := range doses {
-		if err := storeCheckKey(doses[i].Key()); err != nil {
-			return fmt.Errorf("embedded: mark signed: dose %d: %w", i, err)
-		}
-	}
-	if at.IsZero() {
-		return fmt.Errorf("embedded: mark signed: %w: zero signing time", vaxpass.ErrInvalid)
-	}
-	err := s.storeUpdate(ctx, func(tx *bolt.Tx) error {
-		seen := make(map[vaxpass.DoseKey]int64, len(doses))
-		for _, d := range doses {
-			if v, ok := seen[d.Key()]; ok && v == d.Version {
-				continue // listed twice as read: one write
-			}
-			seen[d.Key()] = d.Version
-			old, found, err := storeGetDose(tx, d.Key())
-			if err != nil {
-				return err
-			}
-			if !found {
-				return fmt.Errorf("%s/%s: %w", d.FacilityID, d.SourceID, vaxpass.ErrNotFound)
-			}
-			if old.Version != d.Version {
-				return fmt.Errorf("%s/%s: %w: stored version %d, read version %d", d.FacilityID, d.SourceID, vaxpass.ErrConflict, old.Version, d.Version)
-			}
-			next := old
-			next.SignedAt = at
-			next.Version = old.Version + 1
-			if err := s.storeWriteDose(tx, &old, &next); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	errs, err := s.MarkSignedGroups(ctx, [][]vaxpass.Dose{doses}, at)
 	if err != nil {
-		return fmt.Errorf("embedded: mark signed: %w", err)
+		return err
 	}
-	return nil
+	return errs[0]
 }
 
 // MarkSignedGroups implements signing.BatchMarker: MarkSigned of every group in one
