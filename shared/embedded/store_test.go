@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -366,4 +368,46 @@ func TestFullDiskIsUnavailable(t *testing.T) {
 	if err := unavailable(syscall.EIO); errors.Is(err, vaxpass.ErrUnavailable) {
 		t.Errorf("EIO is not a full disk: %v", err)
 	}
+}
+
+// Central signing's writes from many goroutines share commits (storeBatch); each write
+// still succeeds or fails on its own condition.
+func TestConcurrentReplaceCertificate(t *testing.T) {
+	db, s := openTestStore(t, t.TempDir())
+	defer db.Close()
+	ctx := context.Background()
+	const people = 40
+	var wg sync.WaitGroup
+	errs := make([][2]error, people)
+	for p := range people {
+		for w := range 2 { // two workers race to issue each person's first certificate
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := vaxpass.Certificate{UVCI: fmt.Sprintf("URN:UVCI:01:VN:P%02dW%d", p, w), PersonID: fmt.Sprintf("person-%02d", p),
+					Status: vaxpass.CertIssued, IssuedAt: storeTestNow, ExpiresAt: storeTestNow.AddDate(1, 0, 0), Version: 1}
+				errs[p][w] = s.ReplaceCertificate(ctx, c, nil)
+			}()
+		}
+	}
+	wg.Wait()
+	for p := range people {
+		won := 0
+		for w := range 2 {
+			switch err := errs[p][w]; {
+			case err == nil:
+				won++
+			case !errors.Is(err, vaxpass.ErrConflict):
+				t.Fatalf("person %d worker %d: %v", p, w, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("person %d: %d workers issued a first certificate, want exactly 1", p, won)
+		}
+		c, err := s.ActiveCertificate(ctx, fmt.Sprintf("person-%02d", p))
+		if err != nil || !strings.HasPrefix(c.UVCI, fmt.Sprintf("URN:UVCI:01:VN:P%02dW", p)) {
+			t.Fatalf("person %d active: %+v, %v", p, c.UVCI, err)
+		}
+	}
+	checkStoreConsistent(t, db)
 }
