@@ -202,12 +202,7 @@ const (
 type centralQueue struct{ q *queue.Queue }
 
 func (c centralQueue) SendSignature(ctx context.Context, sig vaxpass.FacilitySignature) error {
-	body, err := worker.Encode(sig)
-	if err != nil {
-		return err
-	}
-	_, err = c.q.Send(ctx, body, queue.SendOptions{DedupID: signatureDedupID(sig)})
-	return err
+	return c.SendSignatures(ctx, []vaxpass.FacilitySignature{sig})
 }
 
 // SendSignatures implements signing.BatchQueue: the signatures in one transaction.

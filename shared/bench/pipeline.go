@@ -527,15 +527,9 @@ func (q countingQueue) SendSignature(ctx context.Context, sig vaxpass.FacilitySi
 	return nil
 }
 
-// batchSender is signing.BatchQueue, declared here so the bench passes batches on
-// whether or not the queue it wraps takes them.
-type batchSender interface {
-	SendSignatures(ctx context.Context, sigs []vaxpass.FacilitySignature) error
-}
-
 // SendSignatures keeps the wrapped queue's batching, when it has it.
 func (q countingQueue) SendSignatures(ctx context.Context, sigs []vaxpass.FacilitySignature) error {
-	bs, ok := q.next.(batchSender)
+	bs, ok := q.next.(signing.BatchQueue)
 	if !ok {
 		for _, sig := range sigs {
 			if err := q.SendSignature(ctx, sig); err != nil {
