@@ -21,7 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 	qrcode "github.com/skip2/go-qrcode"
 
-	"github.com/vaxpass/vaxpass/shared/apigw"
+	"github.com/vaxpass/vaxpass/shared/edge/apigw"
 )
 
 // The certificate the fake lookup returns for the right details.
@@ -31,7 +31,7 @@ const (
 	goodDOB  = "1990-05-17"
 	uvci     = "URN:UVCI:01:VN:8GQ2XJ7T4K1P5R9M#K"
 	// API Gateway decodes the path before routing, so the QR path carries the UVCI
-	// percent-encoded and the UVCI must not contain "/" (see shared/apigw).
+	// percent-encoded and the UVCI must not contain "/" (see shared/edge/apigw).
 	qrPath = "/v1/passports/URN%3AUVCI%3A01%3AVN%3A8GQ2XJ7T4K1P5R9M%23K/qr.png"
 )
 

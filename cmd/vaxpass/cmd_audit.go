@@ -6,8 +6,8 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/vaxpass/vaxpass/shared/api"
-	"github.com/vaxpass/vaxpass/shared/audit"
+	"github.com/vaxpass/vaxpass/shared/edge/api"
+	"github.com/vaxpass/vaxpass/shared/stage/audit"
 )
 
 func init() {

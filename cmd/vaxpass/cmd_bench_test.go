@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vaxpass/vaxpass/shared/bench"
-	"github.com/vaxpass/vaxpass/shared/lookup"
+	"github.com/vaxpass/vaxpass/shared/stage/lookup"
+	"github.com/vaxpass/vaxpass/shared/tool/bench"
 )
 
 func runBenchCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {

@@ -7,8 +7,8 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/vaxpass/vaxpass/shared/app"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
+	"github.com/vaxpass/vaxpass/shared/wire"
 )
 
 func init() {
@@ -43,7 +43,7 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 	fs.SetOutput(e.stderr)
 	var g globalFlags
 	g.register(fs)
-	queueName := fs.String("queue", app.DeadCentral, "central (central signing) or matcher (the doses stream)")
+	queueName := fs.String("queue", wire.DeadCentral, "central (central signing) or matcher (the doses stream)")
 	limit := fs.Int("limit", 1000, "list at most this many")
 	noDrain := fs.Bool("no-drain", false, "redrive central: leave the messages queued for the server")
 	fs.Usage = func() {
@@ -73,13 +73,13 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 	switch {
 	case g.backend != "embedded":
 		return usageErr("--backend %s is not supported by this build (only embedded)", g.backend)
-	case *queueName != app.DeadCentral && *queueName != app.DeadMatcher:
-		return usageErr("--queue must be %s or %s", app.DeadCentral, app.DeadMatcher)
+	case *queueName != wire.DeadCentral && *queueName != wire.DeadMatcher:
+		return usageErr("--queue must be %s or %s", wire.DeadCentral, wire.DeadMatcher)
 	case sub == "list" && len(ids) > 0:
 		return usageErr("unexpected argument %q", ids[0])
 	case sub == "list" && (*limit < 1 || *limit > 100_000):
 		return usageErr("--limit must be 1..100000")
-	case sub == "redrive" && *queueName == app.DeadMatcher && len(ids) > 0:
+	case sub == "redrive" && *queueName == wire.DeadMatcher && len(ids) > 0:
 		return usageErr("the matcher's dead letters are replayed all together: give no IDs")
 	}
 
@@ -122,7 +122,7 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 		}
 		return 1
 	}
-	if *queueName == app.DeadMatcher {
+	if *queueName == wire.DeadMatcher {
 		fmt.Fprintf(e.stderr, "dlq redrive: %d changes matched again, %d failed again (still dead letters)\n", moved, failed)
 		if failed > 0 {
 			return 1
@@ -137,7 +137,7 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "dlq redrive: processing the queue: %v\n", err)
 		return 1
 	}
-	left, err := sys.ListDead(ctx, app.DeadCentral, "", 1000)
+	left, err := sys.ListDead(ctx, wire.DeadCentral, "", 1000)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "dlq redrive: %v\n", err)
 		return 1

@@ -15,10 +15,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vaxpass/vaxpass/shared/dose"
-	"github.com/vaxpass/vaxpass/shared/match"
-	"github.com/vaxpass/vaxpass/shared/progress"
-	"github.com/vaxpass/vaxpass/shared/registry"
+	"github.com/vaxpass/vaxpass/shared/domain/dose"
+	"github.com/vaxpass/vaxpass/shared/domain/match"
+	"github.com/vaxpass/vaxpass/shared/tool/progress"
+	"github.com/vaxpass/vaxpass/shared/tool/registry"
 )
 
 func init() {

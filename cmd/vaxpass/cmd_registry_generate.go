@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/vaxpass/vaxpass/shared/match"
-	"github.com/vaxpass/vaxpass/shared/progress"
-	"github.com/vaxpass/vaxpass/shared/synth"
+	"github.com/vaxpass/vaxpass/shared/domain/match"
+	"github.com/vaxpass/vaxpass/shared/tool/progress"
+	"github.com/vaxpass/vaxpass/shared/tool/synth"
 )
 
 // generateSummary is what `registry generate` prints on stdout (one JSON object), for
@@ -28,7 +28,7 @@ type generateSummary struct {
 }
 
 // runRegistryGenerate is `vaxpass registry generate`: a synthetic registry, dose records
-// with planted errors and their ground truth (shared/synth). args follow "generate".
+// with planted errors and their ground truth (shared/tool/synth). args follow "generate".
 func runRegistryGenerate(ctx context.Context, e env, args []string) int {
 	fs := flag.NewFlagSet("registry generate", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)

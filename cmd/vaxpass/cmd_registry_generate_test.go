@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vaxpass/vaxpass/shared/match"
-	"github.com/vaxpass/vaxpass/shared/synth"
+	"github.com/vaxpass/vaxpass/shared/domain/match"
+	"github.com/vaxpass/vaxpass/shared/tool/synth"
 )
 
 func runGenerate(t *testing.T, args ...string) (code int, stdout, stderr string) {

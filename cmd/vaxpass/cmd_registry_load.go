@@ -10,10 +10,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/vaxpass/vaxpass/shared/embedded"
-	"github.com/vaxpass/vaxpass/shared/match"
-	"github.com/vaxpass/vaxpass/shared/progress"
-	"github.com/vaxpass/vaxpass/shared/registry"
+	"github.com/vaxpass/vaxpass/shared/domain/match"
+	"github.com/vaxpass/vaxpass/shared/store/embedded"
+	"github.com/vaxpass/vaxpass/shared/tool/progress"
+	"github.com/vaxpass/vaxpass/shared/tool/registry"
 )
 
 // registryLoadSummary is what `registry load` prints on stdout (one JSON object).

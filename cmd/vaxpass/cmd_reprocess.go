@@ -11,11 +11,11 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/vaxpass/vaxpass/shared/app"
-	"github.com/vaxpass/vaxpass/shared/match"
-	"github.com/vaxpass/vaxpass/shared/progress"
-	"github.com/vaxpass/vaxpass/shared/reprocess"
+	"github.com/vaxpass/vaxpass/shared/domain/match"
+	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
+	"github.com/vaxpass/vaxpass/shared/tool/progress"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
+	"github.com/vaxpass/vaxpass/shared/wire"
 )
 
 func init() {
@@ -114,7 +114,7 @@ func runReprocess(ctx context.Context, e env, args []string) int {
 	case fs.NArg() > 0:
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	case g.backend != "embedded":
-		return usageErr("--backend %s: on AWS invoke the ops function with a JSON selector (see shared/reprocess.Selector)", g.backend)
+		return usageErr("--backend %s: on AWS invoke the ops function with a JSON selector (see shared/stage/reprocess.Selector)", g.backend)
 	case len(stages) == 0 && *runID == "":
 		return usageErr("--stage is required (match, facility-sign, central-sign)")
 	case *runID != "" && len(stages) > 1:
@@ -172,7 +172,7 @@ func runReprocess(ctx context.Context, e env, args []string) int {
 }
 
 // reprocessOne runs one stage and reports it.
-func reprocessOne(ctx context.Context, e env, sys *app.Local, svc *reprocess.Service, sel reprocess.Selector, drain bool) int {
+func reprocessOne(ctx context.Context, e env, sys *wire.Local, svc *reprocess.Service, sel reprocess.Selector, drain bool) int {
 	total, done, err := svc.Plan(ctx, sel)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "reprocess: %v\n", err)

@@ -7,7 +7,7 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/vaxpass/vaxpass/shared/revocation"
+	"github.com/vaxpass/vaxpass/shared/stage/revocation"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 

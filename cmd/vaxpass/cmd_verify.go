@@ -14,11 +14,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vaxpass/vaxpass/shared/hcert"
-	"github.com/vaxpass/vaxpass/shared/qr"
-	"github.com/vaxpass/vaxpass/shared/revocation"
-	"github.com/vaxpass/vaxpass/shared/trust"
-	"github.com/vaxpass/vaxpass/shared/verification"
+	"github.com/vaxpass/vaxpass/shared/hc1/hcert"
+	"github.com/vaxpass/vaxpass/shared/hc1/qr"
+	"github.com/vaxpass/vaxpass/shared/hc1/trust"
+	"github.com/vaxpass/vaxpass/shared/stage/revocation"
+	"github.com/vaxpass/vaxpass/shared/stage/verification"
 )
 
 func init() {

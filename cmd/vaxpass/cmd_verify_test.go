@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vaxpass/vaxpass/shared/hcert"
-	"github.com/vaxpass/vaxpass/shared/qr"
-	"github.com/vaxpass/vaxpass/shared/trust"
-	"github.com/vaxpass/vaxpass/shared/verification"
+	"github.com/vaxpass/vaxpass/shared/hc1/hcert"
+	"github.com/vaxpass/vaxpass/shared/hc1/qr"
+	"github.com/vaxpass/vaxpass/shared/hc1/trust"
+	"github.com/vaxpass/vaxpass/shared/stage/verification"
 )
 
 // verifyDCC is a schema-valid Vietnamese vaccination DCC (fields as the issuer

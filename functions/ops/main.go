@@ -8,17 +8,17 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/vaxpass/vaxpass/shared/app"
+	"github.com/vaxpass/vaxpass/shared/wire"
 )
 
 func main() {
-	cfg, err := app.AWSConfigFromEnv(os.Getenv)
+	cfg, err := wire.AWSConfigFromEnv(os.Getenv)
 	if err != nil {
-		app.Fatal(err)
+		wire.Fatal(err)
 	}
-	sys, err := app.OpenAWS(context.Background(), cfg)
+	sys, err := wire.OpenAWS(context.Background(), cfg)
 	if err != nil {
-		app.Fatal(err)
+		wire.Fatal(err)
 	}
 	lambda.Start(sys.HandleOpsEvent)
 }

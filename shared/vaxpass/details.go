@@ -4,7 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 
-	"github.com/vaxpass/vaxpass/shared/dose"
+	"github.com/vaxpass/vaxpass/shared/domain/dose"
 )
 
 // DetailsHash fingerprints the personal details the matcher judges (not the dose itself),

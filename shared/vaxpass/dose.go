@@ -3,8 +3,8 @@ package vaxpass
 import (
 	"time"
 
-	"github.com/vaxpass/vaxpass/shared/dose"
-	"github.com/vaxpass/vaxpass/shared/match"
+	"github.com/vaxpass/vaxpass/shared/domain/dose"
+	"github.com/vaxpass/vaxpass/shared/domain/match"
 )
 
 // Dose is a dose record as stored: what the facility sent, plus what the pipeline learnt.

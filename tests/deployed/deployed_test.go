@@ -50,17 +50,17 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/vaxpass/vaxpass/shared/app"
-	"github.com/vaxpass/vaxpass/shared/awsddb"
-	"github.com/vaxpass/vaxpass/shared/dose"
-	"github.com/vaxpass/vaxpass/shared/hcert"
-	"github.com/vaxpass/vaxpass/shared/match"
-	"github.com/vaxpass/vaxpass/shared/qr"
-	"github.com/vaxpass/vaxpass/shared/registry"
-	"github.com/vaxpass/vaxpass/shared/renewal"
-	"github.com/vaxpass/vaxpass/shared/synth"
-	"github.com/vaxpass/vaxpass/shared/trust"
-	"github.com/vaxpass/vaxpass/shared/vaccine"
+	"github.com/vaxpass/vaxpass/shared/domain/dose"
+	"github.com/vaxpass/vaxpass/shared/domain/match"
+	"github.com/vaxpass/vaxpass/shared/domain/vaccine"
+	"github.com/vaxpass/vaxpass/shared/hc1/hcert"
+	"github.com/vaxpass/vaxpass/shared/hc1/qr"
+	"github.com/vaxpass/vaxpass/shared/hc1/trust"
+	"github.com/vaxpass/vaxpass/shared/stage/renewal"
+	"github.com/vaxpass/vaxpass/shared/store/awsddb"
+	"github.com/vaxpass/vaxpass/shared/tool/registry"
+	"github.com/vaxpass/vaxpass/shared/tool/synth"
+	"github.com/vaxpass/vaxpass/shared/wire"
 )
 
 // Environment of the test.
@@ -79,7 +79,7 @@ type stack struct {
 	base    string
 	outputs map[string]string
 	cfg     aws.Config
-	sys     *app.AWS
+	sys     *wire.AWS
 	http    *http.Client
 }
 
@@ -98,12 +98,12 @@ func openStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acfg, err := app.AWSConfigFromOutputs(outputs)
+	acfg, err := wire.AWSConfigFromOutputs(outputs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	acfg.SDK = &cfg
-	sys, err := app.OpenAWS(ctx, acfg)
+	sys, err := wire.OpenAWS(ctx, acfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +399,7 @@ func TestDeployedStack(t *testing.T) {
 
 	// The page and its files come through API Gateway from the public function.
 	page := s.call("GET", "/", "", "", nil)
-	if page.status != http.StatusOK || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") || !bytes.Contains(page.body, []byte("/static/app.js?v=")) {
+	if page.status != http.StatusOK || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") || !bytes.Contains(page.body, []byte("/static/wire.js?v=")) {
 		t.Fatalf("GET /: %d %s", page.status, page.header.Get("Content-Type"))
 	}
 	svg := s.call("GET", "/static/emblem.svg", "", "", nil)
@@ -471,8 +471,8 @@ func TestDeployedStack(t *testing.T) {
 	// Second half: signed by the daily schedule's payload, invoked directly.
 	s.uploadAndMatch(t, apiKey, pop, half, len(pop.records))
 	second := population{records: pop.records[half:], truth: pop.truth[half:], registry: pop.registry}
-	var run app.SigningRun
-	s.invoke("FacilitySigningFunction", map[string]string{"action": app.ActionSignAllFacilities}, &run)
+	var run wire.SigningRun
+	s.invoke("FacilitySigningFunction", map[string]string{"action": wire.ActionSignAllFacilities}, &run)
 	if want := len(second.eligible()); run.Signed < want || run.Facilities < 1 || len(run.Failed) != 0 {
 		t.Fatalf("scheduled facility signing: %+v, want at least %d signed", run, want)
 	}
@@ -482,8 +482,8 @@ func TestDeployedStack(t *testing.T) {
 	step(fmt.Sprintf("scheduled signing: %d more people, %d certificates for the second half", run.Signed, len(second.eligible())))
 
 	// Ops by direct invoke: revoke, and verification says so.
-	var revoked app.OpsResult
-	s.invoke("OpsFunction", app.OpsRequest{Action: app.ActionRevoke, UVCI: cert.UVCI, Reason: "end-to-end test"}, &revoked)
+	var revoked wire.OpsResult
+	s.invoke("OpsFunction", wire.OpsRequest{Action: wire.ActionRevoke, UVCI: cert.UVCI, Reason: "end-to-end test"}, &revoked)
 	if revoked.Revoked != cert.UVCI {
 		t.Fatalf("ops revoke: %+v", revoked)
 	}
@@ -505,7 +505,7 @@ func TestDeployedStack(t *testing.T) {
 	later := pop.registry[second.eligible()[0]]
 	before := s.lookup(t, later)
 	var sum renewal.Summary
-	s.invoke("RenewalFunction", app.RenewalRequest{Action: app.ActionRenew, Window: "400d", Actor: "e2e"}, &sum)
+	s.invoke("RenewalFunction", wire.RenewalRequest{Action: wire.ActionRenew, Window: "400d", Actor: "e2e"}, &sum)
 	if sum.Counts.Renewed < int64(len(second.eligible())) || sum.FinishedAt.IsZero() {
 		t.Fatalf("renewal run: %+v, want at least %d renewed and the run finished", sum, len(second.eligible()))
 	}
@@ -696,8 +696,8 @@ func (s *stack) checkDeadLetters(t *testing.T) {
 		n := depth()
 		return n > before, fmt.Sprintf("%d messages", n)
 	})
-	var res app.OpsResult
-	s.invoke("OpsFunction", app.OpsRequest{Action: app.ActionRedrive, Max: 100}, &res)
+	var res wire.OpsResult
+	s.invoke("OpsFunction", wire.OpsRequest{Action: wire.ActionRedrive, Max: 100}, &res)
 	if res.Redriven < 1 {
 		t.Fatalf("ops redrive moved %d messages, want at least 1", res.Redriven)
 	}

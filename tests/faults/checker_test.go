@@ -13,29 +13,29 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/vaxpass/vaxpass/shared/api"
-	"github.com/vaxpass/vaxpass/shared/app"
-	"github.com/vaxpass/vaxpass/shared/embedded"
-	"github.com/vaxpass/vaxpass/shared/embedded/queue"
-	"github.com/vaxpass/vaxpass/shared/ingest"
-	"github.com/vaxpass/vaxpass/shared/match"
-	"github.com/vaxpass/vaxpass/shared/registry"
+	"github.com/vaxpass/vaxpass/shared/domain/match"
+	"github.com/vaxpass/vaxpass/shared/edge/api"
+	"github.com/vaxpass/vaxpass/shared/stage/ingest"
+	"github.com/vaxpass/vaxpass/shared/store/embedded"
+	"github.com/vaxpass/vaxpass/shared/store/embedded/queue"
+	"github.com/vaxpass/vaxpass/shared/tool/registry"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
+	"github.com/vaxpass/vaxpass/shared/wire"
 )
 
-// runInProcess runs a population through the system in process (app.Local, no server)
-// to the end; wire, when not nil, changes the wiring of every app.Local it opens. The
+// runInProcess runs a population through the system in process (wire.Local, no server)
+// to the end; wire, when not nil, changes the wiring of every wire.Local it opens. The
 // population's last record is not sent.
-func runInProcess(t *testing.T, pop *population, wire func(*app.Local)) (string, runState) {
+func runInProcess(t *testing.T, pop *population, rewire func(*wire.Local)) (string, runState) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	l, err := app.OpenLocal(app.Options{DataDir: dir, FacilitySignEvery: -1})
+	l, err := wire.OpenLocal(wire.Options{DataDir: dir, FacilitySignEvery: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if wire != nil {
-		wire(l)
+	if rewire != nil {
+		rewire(l)
 	}
 	f, err := os.Open(pop.registry)
 	if err != nil {
@@ -89,18 +89,18 @@ func runInProcess(t *testing.T, pop *population, wire func(*app.Local)) (string,
 		}
 	}
 	l.Close()
-	drainWith(t, dir, 0, wire)
-	if l, err = app.OpenLocal(app.Options{DataDir: dir, FacilitySignEvery: -1}); err != nil {
+	drainWith(t, dir, 0, rewire)
+	if l, err = wire.OpenLocal(wire.Options{DataDir: dir, FacilitySignEvery: -1}); err != nil {
 		t.Fatal(err)
 	}
-	if wire != nil {
-		wire(l)
+	if rewire != nil {
+		rewire(l)
 	}
 	if err := l.SignAllFacilities(ctx); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
-	drainWith(t, dir, 0, wire)
+	drainWith(t, dir, 0, rewire)
 	return dir, runState{pop: pop, sent: led.sent, acked: led.acked}
 }
 
@@ -139,9 +139,9 @@ func copyDir(t *testing.T, src string) string {
 }
 
 // withLocal opens a stopped data directory in process.
-func withLocal(t *testing.T, dir string, fn func(l *app.Local)) {
+func withLocal(t *testing.T, dir string, fn func(l *wire.Local)) {
 	t.Helper()
-	l, err := app.OpenLocal(app.Options{DataDir: dir, FacilitySignEvery: -1})
+	l, err := wire.OpenLocal(wire.Options{DataDir: dir, FacilitySignEvery: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func withLocal(t *testing.T, dir string, fn func(l *app.Local)) {
 }
 
 // someCertificate returns an issued certificate of the data directory.
-func someCertificate(t *testing.T, l *app.Local) vaxpass.Certificate {
+func someCertificate(t *testing.T, l *wire.Local) vaxpass.Certificate {
 	t.Helper()
 	certs, _, err := l.Store.ListCertificates(context.Background(), "", 50)
 	if err != nil {
@@ -220,7 +220,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 			if unsent == (doseKey{}) {
 				t.Skip("every record was sent")
 			}
-			withLocal(t, dir, func(l *app.Local) {
+			withLocal(t, dir, func(l *wire.Local) {
 				in := &ingest.Service{Doses: l.Store, Now: time.Now}
 				if _, err := in.Submit(ctx, unsent.Facility, []ingest.Item{api.DecodeRecord(run.pop.raw[unsentIndex])}); err != nil {
 					t.Fatal(err)
@@ -231,7 +231,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 			run.sent[unsent], run.acked[unsent] = true, true
 		}, "still PENDING"},
 		{"a record matched against the truth", func(t *testing.T, dir string, run *runState) {
-			withLocal(t, dir, func(l *app.Local) {
+			withLocal(t, dir, func(l *wire.Local) {
 				d, err := l.Store.GetDose(ctx, vaxpass.DoseKey{FacilityID: verifiedKey.Facility, SourceID: verifiedKey.SourceID})
 				if err != nil {
 					t.Fatal(err)
@@ -243,7 +243,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 			})
 		}, "the truth is VERIFIED"},
 		{"an eligible person without a certificate", func(t *testing.T, dir string, run *runState) {
-			withLocal(t, dir, func(l *app.Local) {
+			withLocal(t, dir, func(l *wire.Local) {
 				c := someCertificate(t, l)
 				if err := l.Store.RevokeCertificate(ctx, c, "test", time.Now()); err != nil {
 					t.Fatal(err)
@@ -251,7 +251,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 			})
 		}, "has no certificate"},
 		{"a certificate that does not verify", func(t *testing.T, dir string, run *runState) {
-			withLocal(t, dir, func(l *app.Local) {
+			withLocal(t, dir, func(l *wire.Local) {
 				c := someCertificate(t, l)
 				next := c
 				next.UVCI = "URN:UVCI:01:VN:TAMPERED0001#X"
@@ -263,7 +263,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 			})
 		}, "does not verify"},
 		{"a certificate for someone not eligible", func(t *testing.T, dir string, run *runState) {
-			withLocal(t, dir, func(l *app.Local) {
+			withLocal(t, dir, func(l *wire.Local) {
 				c := someCertificate(t, l)
 				c.UVCI, c.PersonID, c.Version = "URN:UVCI:01:VN:NOBODY000001#X", "999999999999", 1
 				if err := l.Store.ReplaceCertificate(ctx, c, nil); err != nil {
@@ -274,7 +274,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 		{"two issued certificates for one person", func(t *testing.T, dir string, run *runState) {
 			// The store refuses this through its API; plant it in the file itself.
 			var c vaxpass.Certificate
-			withLocal(t, dir, func(l *app.Local) { c = someCertificate(t, l) })
+			withLocal(t, dir, func(l *wire.Local) { c = someCertificate(t, l) })
 			db, err := bolt.Open(filepath.Join(dir, embedded.FileName), 0o600, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -289,7 +289,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 			}
 		}, "holds 2 issued certificates"},
 		{"a message left on the central queue", func(t *testing.T, dir string, run *runState) {
-			withLocal(t, dir, func(l *app.Local) {
+			withLocal(t, dir, func(l *wire.Local) {
 				if _, err := l.Queue.Send(ctx, []byte(`{}`), queue.SendOptions{}); err != nil {
 					t.Fatal(err)
 				}

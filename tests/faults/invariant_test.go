@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vaxpass/vaxpass/shared/app"
-	"github.com/vaxpass/vaxpass/shared/embedded"
-	"github.com/vaxpass/vaxpass/shared/embedded/queue"
-	"github.com/vaxpass/vaxpass/shared/filekeys"
-	"github.com/vaxpass/vaxpass/shared/match"
-	"github.com/vaxpass/vaxpass/shared/trust"
+	"github.com/vaxpass/vaxpass/shared/domain/match"
+	"github.com/vaxpass/vaxpass/shared/hc1/trust"
+	"github.com/vaxpass/vaxpass/shared/stage/verification"
+	"github.com/vaxpass/vaxpass/shared/store/embedded"
+	"github.com/vaxpass/vaxpass/shared/store/embedded/queue"
+	"github.com/vaxpass/vaxpass/shared/store/filekeys"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/verification"
+	"github.com/vaxpass/vaxpass/shared/wire"
 )
 
 // checkMode says how much of the invariant must hold.
@@ -256,7 +256,7 @@ func checkInvariant(ctx context.Context, dataDir string, run runState, mode chec
 	}
 
 	// 3. The central signing queue: empty once finished, never a dead letter.
-	q, err := queue.Open(db.Bolt(), app.CentralQueueName, queue.Config{Now: func() time.Time { return now }})
+	q, err := queue.Open(db.Bolt(), wire.CentralQueueName, queue.Config{Now: func() time.Time { return now }})
 	if err != nil {
 		return rep, err
 	}
@@ -274,7 +274,7 @@ func checkInvariant(ctx context.Context, dataDir string, run runState, mode chec
 	if err != nil {
 		return rep, err
 	}
-	if cs := fs.Consumers[app.MatcherConsumer]; cs.Dead > 0 {
+	if cs := fs.Consumers[wire.MatcherConsumer]; cs.Dead > 0 {
 		rep.violate("%d change events dead-lettered by the matcher", cs.Dead)
 	}
 	return rep, nil
@@ -308,22 +308,22 @@ func requireInvariant(t *testing.T, dataDir string, run runState, mode checkMode
 // drain finishes what a killed server left in flight. Messages a killed server had
 // received come back only after the visibility timeout (30 s by default); rather than
 // sleep, the drain runs the system in process on a clock moved past it -- the same
-// app.Local pumps `serve` runs -- until the change feed and the central queue are empty.
+// wire.Local pumps `serve` runs -- until the change feed and the central queue are empty.
 func drain(t *testing.T, dataDir string, skew time.Duration) {
 	t.Helper()
 	drainWith(t, dataDir, skew, nil)
 }
 
-// drainWith is drain with the wiring changed by wire (when not nil).
-func drainWith(t *testing.T, dataDir string, skew time.Duration, wire func(*app.Local)) {
+// drainWith is drain with the wiring changed by rewire (when not nil).
+func drainWith(t *testing.T, dataDir string, skew time.Duration, rewire func(*wire.Local)) {
 	t.Helper()
 	now := func() time.Time { return time.Now().Add(skew) }
-	l, err := app.OpenLocal(app.Options{DataDir: dataDir, Now: now, PollInterval: 20 * time.Millisecond, FacilitySignEvery: -1})
+	l, err := wire.OpenLocal(wire.Options{DataDir: dataDir, Now: now, PollInterval: 20 * time.Millisecond, FacilitySignEvery: -1})
 	if err != nil {
 		t.Fatalf("drain: open: %v", err)
 	}
-	if wire != nil {
-		wire(l)
+	if rewire != nil {
+		rewire(l)
 	}
 	defer l.Close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -342,7 +342,7 @@ func drainWith(t *testing.T, dataDir string, skew time.Duration, wire func(*app.
 			t.Fatalf("drain: %v", err)
 		}
 		lag := st.LastSeq
-		if cs, ok := st.Consumers[app.MatcherConsumer]; ok {
+		if cs, ok := st.Consumers[wire.MatcherConsumer]; ok {
 			lag = cs.Lag
 		}
 		if c.Visible+c.InFlight+c.Delayed == 0 && lag == 0 {

@@ -27,15 +27,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/vaxpass/vaxpass/shared/app"
-	"github.com/vaxpass/vaxpass/shared/awskms"
-	"github.com/vaxpass/vaxpass/shared/awstest"
-	"github.com/vaxpass/vaxpass/shared/embedded"
-	"github.com/vaxpass/vaxpass/shared/facilitysig"
-	"github.com/vaxpass/vaxpass/shared/signing"
-	"github.com/vaxpass/vaxpass/shared/trust"
+	"github.com/vaxpass/vaxpass/shared/domain/facilitysig"
+	"github.com/vaxpass/vaxpass/shared/hc1/trust"
+	"github.com/vaxpass/vaxpass/shared/stage/signing"
+	"github.com/vaxpass/vaxpass/shared/stage/verification"
+	"github.com/vaxpass/vaxpass/shared/store/awskms"
+	"github.com/vaxpass/vaxpass/shared/store/embedded"
+	"github.com/vaxpass/vaxpass/shared/testkit/awstest"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/verification"
+	"github.com/vaxpass/vaxpass/shared/wire"
 )
 
 // throttleEvery: the throttling layer answers every Nth KMS request with a
@@ -575,14 +575,14 @@ func TestKMSThrottlingPipeline(t *testing.T) {
 				facilities[i] = facilityID(i)
 			}
 			rig := newKMSRig(t, ep, retryModes[0], facilities...)
-			wire := func(l *app.Local) {
+			rewire := func(l *wire.Local) {
 				l.FacilitySigning.Keys = rig
 				l.CentralSigning.Keys = rig
 				l.CentralSigning.Sealer = &signing.HC1Sealer{Signer: rig.dscSigner, DSC: rig.dsc}
 			}
 			people := max(300, faultPeople(t)/10)
 			began := time.Now()
-			dir, run := runInProcess(t, generate(t, people, people*recordsPerPerson, 31), wire)
+			dir, run := runInProcess(t, generate(t, people, people*recordsPerPerson, 31), rewire)
 			run.trust = rig.trust
 			rep := requireInvariant(t, dir, run, finished, time.Now())
 			rig.checkRetried(t)

@@ -12,10 +12,10 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/vaxpass/vaxpass/shared/dose"
-	"github.com/vaxpass/vaxpass/shared/match"
-	"github.com/vaxpass/vaxpass/shared/synth"
-	"github.com/vaxpass/vaxpass/shared/vaccine"
+	"github.com/vaxpass/vaxpass/shared/domain/dose"
+	"github.com/vaxpass/vaxpass/shared/domain/match"
+	"github.com/vaxpass/vaxpass/shared/domain/vaccine"
+	"github.com/vaxpass/vaxpass/shared/tool/synth"
 )
 
 // Sizes of the runs.
@@ -74,7 +74,7 @@ type population struct {
 	index    map[doseKey]int // record index by key
 }
 
-// generate writes a population with shared/synth (the matching issue's generator) and
+// generate writes a population with shared/tool/synth (the matching issue's generator) and
 // reads it back.
 func generate(t *testing.T, people, records int, seed uint64) *population {
 	t.Helper()

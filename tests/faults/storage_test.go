@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vaxpass/vaxpass/shared/embedded"
-	"github.com/vaxpass/vaxpass/shared/synth"
+	"github.com/vaxpass/vaxpass/shared/store/embedded"
+	"github.com/vaxpass/vaxpass/shared/tool/synth"
 )
 
 // mountTmpfs mounts a tmpfs of its own (size as mount(8) says it, "64m") on a new
@@ -32,7 +32,7 @@ func mountTmpfs(t *testing.T, size string) string {
 	if err := syscall.Mount("tmpfs", mnt, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size="+size+",mode=0755"); err != nil {
 		t.Skipf("storage fault test skipped: cannot mount a tmpfs (%v); it needs root with CAP_SYS_ADMIN "+
 			"(a read-only remount and a full file system cannot be simulated for root otherwise: root ignores permissions). "+
-			"The read-only code path is covered by shared/embedded's TestOpenReadOnly when not run as root.", err)
+			"The read-only code path is covered by shared/store/embedded's TestOpenReadOnly when not run as root.", err)
 	}
 	t.Cleanup(func() {
 		if err := syscall.Unmount(mnt, syscall.MNT_DETACH); err != nil {

@@ -15,9 +15,9 @@ import (
 
 	"github.com/veraison/go-cose"
 
-	"github.com/vaxpass/vaxpass/shared/dcc"
-	"github.com/vaxpass/vaxpass/shared/hcert"
-	"github.com/vaxpass/vaxpass/shared/qr"
+	"github.com/vaxpass/vaxpass/shared/domain/dcc"
+	"github.com/vaxpass/vaxpass/shared/hc1/hcert"
+	"github.com/vaxpass/vaxpass/shared/hc1/qr"
 )
 
 const (

@@ -1,6 +1,6 @@
 // Command dsc certifies a deployed stack's DSC key and publishes it: it reads the KMS
 // key's public key, issues a DSC for it with a CSCA, and writes dsc.pem and trustlist.pem
-// to the stack's trust bucket (app.PublishDSC), where the functions read them.
+// to the stack's trust bucket (wire.PublishDSC), where the functions read them.
 //
 // The CSCA is read from --csca-dir (csca.pem and csca.key, PEM). With --create-csca and an
 // empty directory a new self-signed CSCA is made there: for the emulator and test stacks
@@ -32,9 +32,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/vaxpass/vaxpass/shared/app"
-	"github.com/vaxpass/vaxpass/shared/awskms"
-	"github.com/vaxpass/vaxpass/shared/trust"
+	"github.com/vaxpass/vaxpass/shared/hc1/trust"
+	"github.com/vaxpass/vaxpass/shared/store/awskms"
+	"github.com/vaxpass/vaxpass/shared/wire"
 )
 
 func main() {
@@ -76,7 +76,7 @@ func run(ctx context.Context, bucket, keyID, dir string, create bool, years int)
 	if notAfter.After(csca.NotAfter) {
 		notAfter = csca.NotAfter
 	}
-	out, err := app.PublishDSC(ctx, s3.NewFromConfig(cfg), bucket, pub, csca, cscaKey, trust.DSCOptions{NotBefore: now, NotAfter: notAfter})
+	out, err := wire.PublishDSC(ctx, s3.NewFromConfig(cfg), bucket, pub, csca, cscaKey, trust.DSCOptions{NotBefore: now, NotAfter: notAfter})
 	if err != nil {
 		return err
 	}

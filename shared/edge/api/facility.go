@@ -1,0 +1,337 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/vaxpass/vaxpass/shared/domain/dose"
+	"github.com/vaxpass/vaxpass/shared/domain/match"
+	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/stage/ingest"
+	"github.com/vaxpass/vaxpass/shared/stage/signing"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
+)
+
+// Limits of the facility API.
+const (
+	// MaxDosesBody bounds POST /v1/doses: 1,000 records of at most ~2 KB each, well under
+	// Lambda's 6 MB payload limit.
+	MaxDosesBody = 4 << 20
+	// MaxImportBody bounds POST /v1/imports (.xlsx, base64 in the event: 6 MB after encoding).
+	MaxImportBody = 4 << 20
+	// WorklistPage is the most records one worklist answer holds.
+	WorklistPage = 10000
+)
+
+// Facilities authenticates facilities by the SHA-256 of their API key.
+type Facilities interface {
+	FacilityByKeyHash(ctx context.Context, hash []byte) (vaxpass.Facility, error)
+}
+
+// Ingester is the upload use case.
+type Ingester interface {
+	Submit(ctx context.Context, facilityID string, items []ingest.Item) (ingest.Report, error)
+}
+
+// DoseReader reads stored doses of a facility.
+type DoseReader interface {
+	GetDose(ctx context.Context, key vaxpass.DoseKey) (vaxpass.Dose, error)
+	// ListByStatus lists the facility's doses in a status, by source_id after the cursor.
+	ListByStatus(ctx context.Context, facilityID string, status match.Status, after string, limit int) ([]vaxpass.Dose, error)
+}
+
+// CertReader reads a person's active certificate.
+type CertReader interface {
+	ActiveCertificate(ctx context.Context, personID string) (vaxpass.Certificate, error)
+}
+
+// FacilitySigner is the facility signing use case.
+type FacilitySigner interface {
+	SignAll(ctx context.Context, facilityID string) (signing.SignResult, error)
+}
+
+// Worklists renders worklists and reads Excel imports.
+type Worklists interface {
+	// Write renders doses in format "csv" or "xlsx".
+	Write(w io.Writer, format string, doses []vaxpass.Dose) error
+	// ReadImport reads an .xlsx import into items (row numbers set); a file that cannot be
+	// read at all is an error wrapping vaxpass.ErrInvalid.
+	ReadImport(body []byte) ([]ingest.Item, error)
+}
+
+// Facility is the facility API.
+type Facility struct {
+	Facilities Facilities
+	Ingest     Ingester
+	Doses      DoseReader
+	Certs      CertReader
+	Signer     FacilitySigner
+	Worklists  Worklists
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// Routes registers the facility API's routes.
+func (f *Facility) Routes(r *apigw.Router) {
+	r.Handle("POST /v1/doses", f.authed("POST /v1/doses", f.postDoses))
+	r.Handle("POST /v1/imports", f.authed("POST /v1/imports", f.postImport))
+	r.Handle("GET /v1/doses/{source_id}", f.authed("GET /v1/doses/{source_id}", f.getDose))
+	r.Handle("GET /v1/worklist", f.authed("GET /v1/worklist", f.getWorklist))
+	r.Handle("POST /v1/signatures", f.authed("POST /v1/signatures", f.postSignatures))
+}
+
+type facilityHandler func(ctx context.Context, fac vaxpass.Facility, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+
+func (f *Facility) authed(route string, h facilityHandler) apigw.Handler {
+	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		fac, err := f.authenticate(ctx, req)
+		if err != nil {
+			return failure(f.log(), route, err), nil
+		}
+		resp, err := h(ctx, fac, req)
+		if err != nil {
+			return failure(f.log(), route, err), nil
+		}
+		return resp, nil
+	}
+}
+
+func (f *Facility) authenticate(ctx context.Context, req events.APIGatewayV2HTTPRequest) (vaxpass.Facility, error) {
+	auth := req.Headers["authorization"]
+	key, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || strings.TrimSpace(key) == "" {
+		return vaxpass.Facility{}, vaxpass.ErrUnauthorized
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(key)))
+	fac, err := f.Facilities.FacilityByKeyHash(ctx, sum[:])
+	if errors.Is(err, vaxpass.ErrNotFound) {
+		return fac, vaxpass.ErrUnauthorized
+	}
+	return fac, err
+}
+
+type dosesRequest struct {
+	Records []json.RawMessage `json:"records"`
+}
+
+func (f *Facility) postDoses(ctx context.Context, fac vaxpass.Facility, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	var body dosesRequest
+	if err := apigw.DecodeJSON(req, &body, apigw.DecodeOptions{MaxBytes: MaxDosesBody, DisallowUnknownFields: true}); err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	if body.Records == nil {
+		return events.APIGatewayV2HTTPResponse{}, fieldError("records", dose.CodeRequired, "records is required: an array of dose records")
+	}
+	if len(body.Records) == 0 {
+		return events.APIGatewayV2HTTPResponse{}, fieldError("records", dose.CodeRequired, "records must hold at least one record")
+	}
+	if len(body.Records) > ingest.MaxBatch {
+		return events.APIGatewayV2HTTPResponse{}, fieldError("records", dose.CodeRange, fmt.Sprintf("at most %d records per request", ingest.MaxBatch))
+	}
+	items := make([]ingest.Item, len(body.Records))
+	for i, raw := range body.Records {
+		items[i] = DecodeRecord(raw)
+	}
+	rep, err := f.Ingest.Submit(ctx, fac.ID, items)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	return apigw.JSON(http.StatusOK, rep), nil
+}
+
+// DecodeRecord decodes one record of an upload on its own, so that a record of the wrong
+// shape is rejected alone with the field it got wrong.
+func DecodeRecord(raw json.RawMessage) ingest.Item {
+	var it ingest.Item
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&it.Record)
+	if err == nil {
+		return it
+	}
+	// Keep what can be read (source_id above all, so the result names the record).
+	var loose map[string]json.RawMessage
+	if json.Unmarshal(raw, &loose) == nil {
+		var sid string
+		if json.Unmarshal(loose["source_id"], &sid) == nil {
+			it.Record.SourceID = sid
+		}
+	}
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		it.Errors = append(it.Errors, dose.FieldError{Field: typeErr.Field, Code: "invalid_type", Message: "must be " + jsonKind(typeErr.Type.Kind().String())})
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		it.Errors = append(it.Errors, dose.FieldError{Field: name, Code: "unknown_field", Message: "is not a dose record field"})
+	default:
+		it.Errors = append(it.Errors, dose.FieldError{Field: "record", Code: "invalid_type", Message: "must be a JSON object of dose record fields"})
+	}
+	return it
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "int", "int64":
+		return "an integer"
+	case "string":
+		return "a string"
+	}
+	return "of another type"
+}
+
+func (f *Facility) postImport(ctx context.Context, fac vaxpass.Facility, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	ct := req.Headers["content-type"]
+	if !strings.HasPrefix(ct, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet") {
+		return events.APIGatewayV2HTTPResponse{}, &apigw.RequestError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+			Field: "content-type", Message: "send an .xlsx file as application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", Err: vaxpass.ErrInvalid}
+	}
+	body, err := apigw.RequestBody(req, MaxImportBody)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	items, err := f.Worklists.ReadImport(body)
+	if err != nil {
+		if errors.Is(err, vaxpass.ErrInvalid) {
+			return events.APIGatewayV2HTTPResponse{}, fieldError("body", "invalid_file", strings.TrimPrefix(err.Error(), vaxpass.ErrInvalid.Error()+": "))
+		}
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	if len(items) > ingest.MaxBatch {
+		return events.APIGatewayV2HTTPResponse{}, fieldError("body", dose.CodeRange, fmt.Sprintf("at most %d rows per import", ingest.MaxBatch))
+	}
+	rep, err := f.Ingest.Submit(ctx, fac.ID, items)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	return apigw.JSON(http.StatusOK, rep), nil
+}
+
+// DoseView is the answer of GET /v1/doses/{source_id}.
+type DoseView struct {
+	dose.Record
+	Match       match.Result `json:"match"`
+	Certificate *CertView    `json:"certificate,omitempty"`
+}
+
+// CertView is a certificate as the facility sees it.
+type CertView struct {
+	UVCI      string    `json:"uvci"`
+	Status    string    `json:"status"`
+	IssuedAt  time.Time `json:"issued_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (f *Facility) getDose(ctx context.Context, fac vaxpass.Facility, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	sid := apigw.PathParameter(req, "source_id")
+	if sid == "" || utf8.RuneCountInString(sid) > dose.MaxSourceID {
+		return events.APIGatewayV2HTTPResponse{}, fieldError("source_id", dose.CodeFormat, "must be 1 to 64 characters")
+	}
+	d, err := f.Doses.GetDose(ctx, vaxpass.DoseKey{FacilityID: fac.ID, SourceID: sid})
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	view := DoseView{Record: d.Record, Match: d.Match}
+	if view.Match.Reasons == nil {
+		view.Match.Reasons = []string{}
+	}
+	if d.PersonID != "" && !d.SignedAt.IsZero() {
+		c, err := f.Certs.ActiveCertificate(ctx, d.PersonID)
+		switch {
+		case err == nil:
+			view.Certificate = &CertView{UVCI: c.UVCI, Status: c.StatusAt(f.Now()), IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt}
+		case !errors.Is(err, vaxpass.ErrNotFound):
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+	}
+	return apigw.JSON(http.StatusOK, view), nil
+}
+
+var worklistFormats = map[string]string{
+	"json": "application/json; charset=utf-8",
+	"csv":  "text/csv; charset=utf-8",
+	"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+func (f *Facility) getWorklist(ctx context.Context, fac vaxpass.Facility, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	q := req.QueryStringParameters
+	status := match.Status(strings.ToUpper(q["status"]))
+	switch status {
+	case match.Pending, match.Verified, match.NoID, match.InvalidID, match.NotFound, match.Mismatch:
+	case "":
+		return events.APIGatewayV2HTTPResponse{}, fieldError("status", dose.CodeRequired, "status is required: one of PENDING, VERIFIED, NO_ID, INVALID_ID, NOT_FOUND, MISMATCH")
+	default:
+		return events.APIGatewayV2HTTPResponse{}, fieldError("status", dose.CodeValue, "must be one of PENDING, VERIFIED, NO_ID, INVALID_ID, NOT_FOUND, MISMATCH")
+	}
+	format := strings.ToLower(q["format"])
+	if format == "" {
+		format = "json"
+	}
+	ct, ok := worklistFormats[format]
+	if !ok {
+		return events.APIGatewayV2HTTPResponse{}, fieldError("format", dose.CodeValue, "must be json, csv or xlsx")
+	}
+	after := q["after"]
+	doses, err := f.Doses.ListByStatus(ctx, fac.ID, status, after, WorklistPage)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	resp := events.APIGatewayV2HTTPResponse{}
+	if format == "json" {
+		views := make([]DoseView, len(doses))
+		for i, d := range doses {
+			views[i] = DoseView{Record: d.Record, Match: d.Match}
+			if views[i].Match.Reasons == nil {
+				views[i].Match.Reasons = []string{}
+			}
+		}
+		page := struct {
+			Records []DoseView `json:"records"`
+			Next    string     `json:"next,omitempty"`
+		}{Records: views}
+		if len(doses) == WorklistPage {
+			page.Next = doses[len(doses)-1].SourceID
+		}
+		resp = apigw.JSON(http.StatusOK, page)
+	} else {
+		var buf bytes.Buffer
+		if err := f.Worklists.Write(&buf, format, doses); err != nil {
+			return resp, fmt.Errorf("render worklist: %w", err)
+		}
+		resp = apigw.Bytes(http.StatusOK, ct, buf.Bytes())
+		resp.Headers["Content-Disposition"] = fmt.Sprintf(`attachment; filename="worklist-%s.%s"`, strings.ToLower(string(status)), format)
+		if len(doses) == WorklistPage {
+			resp.Headers["X-Next-After"] = doses[len(doses)-1].SourceID
+		}
+	}
+	resp.Headers["Cache-Control"] = "no-store"
+	return resp, nil
+}
+
+func (f *Facility) postSignatures(ctx context.Context, fac vaxpass.Facility, _ events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	res, err := f.Signer.SignAll(ctx, fac.ID)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	return apigw.JSON(http.StatusOK, res), nil
+}
+
+func (f *Facility) log() *slog.Logger {
+	if f.Log != nil {
+		return f.Log
+	}
+	return slog.Default()
+}

@@ -1,0 +1,49 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/stage/stats"
+)
+
+// StatsSnapshots gives the dashboard's numbers (stats.Service).
+type StatsSnapshots interface {
+	Snapshot(ctx context.Context) (stats.Snapshot, error)
+}
+
+// OpsStats serves the dashboard's numbers behind the ops key:
+//
+//	GET /v1/stats   per province and per facility: dose records per match status,
+//	                certificates valid, expiring, expired and revoked; issuance per day
+//
+// The same numbers fill the /ops page.
+type OpsStats struct {
+	Auth  *OpsAuth
+	Stats StatsSnapshots
+	Log   *slog.Logger
+}
+
+// Routes registers the route.
+func (o *OpsStats) Routes(r *apigw.Router) {
+	r.Handle("GET /v1/stats", o.Auth.Wrap(o.getStats))
+}
+
+func (o *OpsStats) getStats(ctx context.Context, _ events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	snap, err := o.Stats.Snapshot(ctx)
+	if err != nil {
+		return failure(o.log(), "GET /v1/stats", err), nil
+	}
+	return apigw.JSON(http.StatusOK, snap), nil
+}
+
+func (o *OpsStats) log() *slog.Logger {
+	if o.Log != nil {
+		return o.Log
+	}
+	return slog.Default()
+}

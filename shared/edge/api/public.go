@@ -1,0 +1,202 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/stage/lookup"
+	"github.com/vaxpass/vaxpass/shared/stage/verification"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
+)
+
+// Limits of the public API.
+const (
+	maxLookupBody = 4 << 10
+	maxVerifyBody = 16 << 10
+	// qrCacheSize bounds the rendered-QR cache (a PNG is ~3 KB).
+	qrCacheSize = 4096
+)
+
+// Looker is the lookup use case.
+type Looker interface {
+	Find(ctx context.Context, q lookup.Query) (vaxpass.Certificate, error)
+	ByUVCI(ctx context.Context, uvci string) (vaxpass.Certificate, error)
+}
+
+// Verifier checks an HC1 string: signature against the trust list, expiry, schema, value
+// sets and revocation. Invalid certificates are a verdict, not an error.
+type Verifier interface {
+	Verify(ctx context.Context, hc1 string) verification.Verdict
+}
+
+// Public is the public API: no key, rate limited per client.
+type Public struct {
+	Lookup    Looker
+	Verifier  Verifier
+	TrustList func(ctx context.Context) ([]byte, error)
+	// RenderQR renders an HC1 string as a PNG.
+	RenderQR func(hc1 string) ([]byte, error)
+	Limiter  *apigw.Limiter
+	Now      func() time.Time
+	Log      *slog.Logger
+
+	qrOnce sync.Once
+	qr     *pngCache
+}
+
+// Routes registers the public API's routes.
+func (p *Public) Routes(r *apigw.Router) {
+	limited := func(h apigw.Handler) apigw.Handler {
+		if p.Limiter == nil {
+			return h
+		}
+		return apigw.RateLimited(p.Limiter, apigw.ClientKey, h)
+	}
+	r.Handle("POST /v1/passports/lookup", limited(p.postLookup))
+	r.Handle("GET /v1/passports/{uvci}/qr.png", limited(p.getQR))
+	r.Handle("POST /v1/verify", limited(p.postVerify))
+	r.Handle("GET /v1/trustlist", p.getTrustList)
+}
+
+// LookupAnswer is the answer of POST /v1/passports/lookup.
+type LookupAnswer struct {
+	UVCI      string         `json:"uvci"`
+	HC1       string         `json:"hc1"`
+	QRPNG     string         `json:"qr_png"`
+	ExpiresAt time.Time      `json:"expires_at"`
+	Fields    vaxpass.Fields `json:"fields"`
+}
+
+// QRPath is where the QR image of a certificate is served. The UVCI travels base64url
+// encoded: its check character may be "/", which API Gateway would decode out of a
+// percent-escaped path segment before routing.
+func QRPath(uvci string) string {
+	return "/v1/passports/" + base64.RawURLEncoding.EncodeToString([]byte(uvci)) + "/qr.png"
+}
+
+func (p *Public) postLookup(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	var q lookup.Query
+	if err := apigw.DecodeJSON(req, &q, apigw.DecodeOptions{MaxBytes: maxLookupBody, DisallowUnknownFields: true}); err != nil {
+		return failure(p.log(), "lookup", err), nil
+	}
+	if errs := q.Validate(); len(errs) > 0 {
+		return apigw.FieldError(http.StatusBadRequest, errs[0].Field, errs[0].Code, errs[0].Field+" "+errs[0].Message), nil
+	}
+	cert, err := p.Lookup.Find(ctx, q)
+	if err != nil {
+		if errors.Is(err, vaxpass.ErrNotFound) {
+			// One answer for "no such person" and "details do not match".
+			return apigw.Error(http.StatusNotFound, codeNotFound, "no certificate matches these details"), nil
+		}
+		return failure(p.log(), "lookup", err), nil
+	}
+	return apigw.JSON(http.StatusOK, LookupAnswer{
+		UVCI: cert.UVCI, HC1: cert.HC1, QRPNG: QRPath(cert.UVCI), ExpiresAt: cert.ExpiresAt, Fields: cert.Fields,
+	}), nil
+}
+
+func (p *Public) getQR(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(apigw.PathParameter(req, "uvci"))
+	if err != nil || len(raw) == 0 || len(raw) > 80 {
+		return apigw.FieldError(http.StatusBadRequest, "uvci", "invalid_format", "not a certificate image path"), nil
+	}
+	cert, err := p.Lookup.ByUVCI(ctx, string(raw))
+	if err == nil && cert.Status != vaxpass.CertIssued {
+		err = vaxpass.ErrNotFound
+	}
+	if err != nil {
+		return failure(p.log(), "qr", err), nil
+	}
+	png, err := p.cache().get(cert.HC1, p.RenderQR)
+	if err != nil {
+		return failure(p.log(), "qr", err), nil
+	}
+	resp := apigw.PNG(png, 300)
+	return resp, nil
+}
+
+type verifyRequest struct {
+	HC1 string `json:"hc1"`
+}
+
+func (p *Public) postVerify(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	var v verifyRequest
+	if err := apigw.DecodeJSON(req, &v, apigw.DecodeOptions{MaxBytes: maxVerifyBody, DisallowUnknownFields: true}); err != nil {
+		return failure(p.log(), "verify", err), nil
+	}
+	if strings.TrimSpace(v.HC1) == "" {
+		return apigw.FieldError(http.StatusBadRequest, "hc1", "required", "hc1 is required"), nil
+	}
+	return apigw.JSON(http.StatusOK, p.Verifier.Verify(ctx, v.HC1)), nil
+}
+
+func (p *Public) getTrustList(ctx context.Context, _ events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	b, err := p.TrustList(ctx)
+	if err != nil {
+		return failure(p.log(), "trustlist", err), nil
+	}
+	resp := apigw.Bytes(http.StatusOK, "application/json; charset=utf-8", b)
+	resp.Headers["Cache-Control"] = "public, max-age=300"
+	return resp, nil
+}
+
+func (p *Public) cache() *pngCache {
+	p.qrOnce.Do(func() { p.qr = newPNGCache(qrCacheSize) })
+	return p.qr
+}
+
+func (p *Public) log() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.Default()
+}
+
+// pngCache keeps rendered QR images by the hash of their HC1, so a renewed certificate
+// (same UVCI, new HC1) is never served its old image. Eviction is by arrival order; the
+// cache only saves rendering work, it is never the source of truth.
+type pngCache struct {
+	mu    sync.Mutex
+	max   int
+	items map[[32]byte][]byte
+	order [][32]byte
+}
+
+func newPNGCache(max int) *pngCache {
+	return &pngCache{max: max, items: make(map[[32]byte][]byte, max)}
+}
+
+func (c *pngCache) get(hc1 string, render func(string) ([]byte, error)) ([]byte, error) {
+	k := sha256.Sum256([]byte(hc1))
+	c.mu.Lock()
+	png, ok := c.items[k]
+	c.mu.Unlock()
+	if ok {
+		return png, nil
+	}
+	png, err := render(hc1)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.items[k]; !ok {
+		if len(c.order) >= c.max {
+			delete(c.items, c.order[0])
+			c.order = c.order[1:]
+		}
+		c.items[k] = png
+		c.order = append(c.order, k)
+	}
+	return png, nil
+}

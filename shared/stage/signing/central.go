@@ -1,0 +1,278 @@
+package signing
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/vaxpass/vaxpass/shared/domain/dcc"
+	"github.com/vaxpass/vaxpass/shared/domain/facilitysig"
+	"github.com/vaxpass/vaxpass/shared/domain/uvci"
+	"github.com/vaxpass/vaxpass/shared/domain/vaccine"
+	"github.com/vaxpass/vaxpass/shared/domain/vnname"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
+)
+
+// CentralStore is what central signing reads and writes.
+type CentralStore interface {
+	// PutFacilitySignature keeps the newest verified signature of (person, facility).
+	PutFacilitySignature(ctx context.Context, sig vaxpass.FacilitySignature) error
+	// FacilitySignatures returns the stored signatures of a person, one per facility.
+	FacilitySignatures(ctx context.Context, personID string) ([]vaxpass.FacilitySignature, error)
+	// ActiveCertificate returns the person's certificate in status issued (vaxpass.ErrNotFound if none).
+	ActiveCertificate(ctx context.Context, personID string) (vaxpass.Certificate, error)
+	// ReplaceCertificate stores next as the person's active certificate; prev, when not nil,
+	// is the certificate it replaces and is stored revoked. It is conditional on prev still
+	// being the active one (on no active one when prev is nil): vaxpass.ErrConflict otherwise.
+	ReplaceCertificate(ctx context.Context, next vaxpass.Certificate, prev *vaxpass.Certificate) error
+}
+
+// FacilityPublicKeys resolves a facility's verification key.
+type FacilityPublicKeys interface {
+	FacilityPublicKey(ctx context.Context, facilityID string) (*ecdsa.PublicKey, error)
+}
+
+// Sealer signs a DCC into an HC1 string with the central key (the DSC).
+type Sealer interface {
+	Seal(ctx context.Context, c *dcc.Certificate, issuedAt time.Time) (hc1 string, expiresAt time.Time, kid string, err error)
+}
+
+// CentralService issues the EU DCC from facility-signed doses.
+type CentralService struct {
+	Store  CentralStore
+	Keys   FacilityPublicKeys
+	Sealer Sealer
+	// Rand is the randomness of UVCIs (crypto/rand.Reader in production).
+	Rand io.Reader
+	Now  func() time.Time
+}
+
+// ErrBadFacilitySignature marks a signature that does not verify: retrying cannot help,
+// so the message belongs in the dead-letter queue for ops.
+var ErrBadFacilitySignature = errors.New("facility signature rejected")
+
+// IssueOutcome says what central signing did with one facility signature.
+type IssueOutcome string
+
+const (
+	Issued    IssueOutcome = "issued"    // a first certificate
+	Reissued  IssueOutcome = "reissued"  // a new certificate replaced (and revoked) the old one
+	Unchanged IssueOutcome = "unchanged" // the active certificate already says this
+	NotYet    IssueOutcome = "not_eligible"
+)
+
+// Process handles one facility signature from the queue: verify it, keep it, and issue the
+// person's certificate from all their facility-signed doses. It is idempotent: processing
+// the same signature again changes nothing.
+func (s *CentralService) Process(ctx context.Context, sig vaxpass.FacilitySignature) (IssueOutcome, *vaxpass.Certificate, error) {
+	pub, err := s.Keys.FacilityPublicKey(ctx, sig.FacilityID)
+	if err != nil {
+		if errors.Is(err, vaxpass.ErrNotFound) {
+			return "", nil, fmt.Errorf("%w: unknown facility", ErrBadFacilitySignature)
+		}
+		return "", nil, fmt.Errorf("facility key: %w", err)
+	}
+	content, err := facilitysig.Verify(pub, sig.Payload, sig.Signature)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrBadFacilitySignature, err)
+	}
+	if content.PersonID != sig.PersonID || content.FacilityID != sig.FacilityID {
+		return "", nil, fmt.Errorf("%w: envelope does not match the signed content", ErrBadFacilitySignature)
+	}
+	if err := s.Store.PutFacilitySignature(ctx, sig); err != nil {
+		return "", nil, fmt.Errorf("store facility signature: %w", err)
+	}
+	return s.Issue(ctx, sig.PersonID)
+}
+
+// maxIssueRounds bounds how often Issue starts again because another worker changed the
+// person's signatures or certificate under it; past it the error goes back to the queue,
+// whose redelivery is the next round.
+const maxIssueRounds = 5
+
+// ErrContended says a person's signatures kept changing while their certificate was being
+// issued: the caller retries later.
+var ErrContended = errors.New("person's facility signatures changed during issuing")
+
+// Issue (re)computes a person's certificate from their stored facility signatures.
+//
+// Workers issue concurrently, and two of them may hold signatures of one person from two
+// facilities. Each reads the signatures and then the active certificate, so one that read
+// the signatures before the other stored its own can replace a certificate built from
+// more doses with one built from fewer. ReplaceCertificate is conditional on the active
+// certificate it read, and after a write the signatures are read again: when they changed,
+// the round is repeated. The last writer therefore always built from what was stored
+// when it wrote, and a signature stored after that is the storing worker's own round.
+func (s *CentralService) Issue(ctx context.Context, personID string) (IssueOutcome, *vaxpass.Certificate, error) {
+	sigs, err := s.Store.FacilitySignatures(ctx, personID)
+	if err != nil {
+		return "", nil, fmt.Errorf("read facility signatures: %w", err)
+	}
+	var wrote IssueOutcome
+	var wroteCert *vaxpass.Certificate
+	for round := 1; ; round++ {
+		outcome, cert, err := s.issueFrom(ctx, personID, sigs)
+		conflict := errors.Is(err, vaxpass.ErrConflict)
+		switch {
+		case err != nil && !conflict:
+			return "", nil, err
+		case outcome == Issued || outcome == Reissued:
+			if wrote == "" {
+				wrote = outcome
+			}
+			wroteCert = cert
+		case wrote != "":
+			// An earlier round wrote; this one found the store already agreeing.
+			return wrote, wroteCert, nil
+		default:
+			if !conflict {
+				return outcome, cert, nil
+			}
+		}
+		now, err := s.Store.FacilitySignatures(ctx, personID)
+		if err != nil {
+			return "", nil, fmt.Errorf("re-read facility signatures: %w", err)
+		}
+		if !conflict && sameSignatures(sigs, now) {
+			return wrote, wroteCert, nil
+		}
+		if round == maxIssueRounds {
+			return "", nil, fmt.Errorf("issue for a person after %d rounds: %w", round, ErrContended)
+		}
+		sigs = now
+	}
+}
+
+// sameSignatures says whether two reads of a person's signatures hold the same ones.
+func sameSignatures(a, b []vaxpass.FacilitySignature) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	byFacility := make(map[string][]byte, len(a))
+	for _, sg := range a {
+		byFacility[sg.FacilityID] = sg.Signature
+	}
+	for _, sg := range b {
+		prev, ok := byFacility[sg.FacilityID]
+		if !ok || !bytes.Equal(prev, sg.Signature) {
+			return false
+		}
+	}
+	return true
+}
+
+// issueFrom issues from one read of the signatures: Issued or Reissued when it wrote.
+func (s *CentralService) issueFrom(ctx context.Context, personID string, sigs []vaxpass.FacilitySignature) (IssueOutcome, *vaxpass.Certificate, error) {
+	contents := make([]facilitysig.Content, 0, len(sigs))
+	for _, sg := range sigs {
+		// Stored signatures were verified when stored; decoding re-checks their form.
+		c, err := facilitysig.Decode(sg.Payload)
+		if err != nil {
+			return "", nil, fmt.Errorf("stored facility signature: %w", err)
+		}
+		contents = append(contents, c)
+	}
+	if len(contents) == 0 {
+		return NotYet, nil, nil
+	}
+	person := slices.MaxFunc(contents, func(a, b facilitysig.Content) int { return a.SignedAt.Compare(b.SignedAt) })
+	var doses []vaccine.Dose
+	for _, c := range contents {
+		for _, d := range c.Doses {
+			doses = append(doses, vaccine.Dose{Vaccine: vaccine.Code(d.Vaccine), DoseNumber: d.DoseNumber, VaccinatedOn: d.VaccinatedOn})
+		}
+	}
+	a, err := vaccine.Assess(doses)
+	if err != nil {
+		return "", nil, fmt.Errorf("assess doses: %w", err)
+	}
+	if !a.Eligible {
+		return NotYet, nil, nil
+	}
+
+	prev, err := s.Store.ActiveCertificate(ctx, personID)
+	var prevPtr *vaxpass.Certificate
+	switch {
+	case err == nil:
+		prevPtr = &prev
+	case !errors.Is(err, vaxpass.ErrNotFound):
+		return "", nil, fmt.Errorf("read active certificate: %w", err)
+	}
+
+	draft, err := dcc.Build(dcc.Person{FullName: person.FullName, DOB: person.DOB}, a.Certified, uvci.Prefix+"X")
+	if err != nil {
+		return "", nil, fmt.Errorf("build certificate: %w", err)
+	}
+	hash := contentHash(draft, person.Nationality, a.DosesReceived)
+	if prevPtr != nil && prev.ContentHash == hash {
+		return Unchanged, prevPtr, nil
+	}
+
+	ci, err := uvci.New(s.Rand)
+	if err != nil {
+		return "", nil, fmt.Errorf("new UVCI: %w", err)
+	}
+	// The draft passed schema validation with a placeholder ci of the same form; only ci changes.
+	cert := draft
+	cert.V[0].CI = ci
+	now := s.Now().UTC().Truncate(time.Second)
+	hc1, exp, kid, err := s.Sealer.Seal(ctx, cert, now)
+	if err != nil {
+		return "", nil, fmt.Errorf("seal certificate: %w", err)
+	}
+	next := vaxpass.Certificate{
+		UVCI: ci, PersonID: personID, HC1: hc1, Status: vaxpass.CertIssued,
+		IssuedAt: now, ExpiresAt: exp, KID: kid, ContentHash: hash,
+		Fields:  fieldsOf(cert, a, person.Nationality),
+		NameKey: vnname.Key(person.FullName), DOB: person.DOB,
+		Version: 1,
+	}
+	outcome := Issued
+	if prevPtr != nil {
+		next.Replaces = prev.UVCI
+		outcome = Reissued
+	}
+	if err := s.Store.ReplaceCertificate(ctx, next, prevPtr); err != nil {
+		return "", nil, fmt.Errorf("store certificate: %w", err)
+	}
+	return outcome, &next, nil
+}
+
+// contentHash fingerprints what a certificate says, leaving out ci (it is new for every
+// certificate) and iat/exp (renewal changes them).
+func contentHash(c *dcc.Certificate, nationality string, dosesReceived int) string {
+	cp := *c
+	cp.V = slices.Clone(c.V)
+	cp.V[0].CI = ""
+	b, _ := json.Marshal(struct {
+		C  dcc.Certificate
+		N  string
+		DR int
+	}{cp, nationality, dosesReceived})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+func fieldsOf(c *dcc.Certificate, a vaccine.Assessment, nationality string) vaxpass.Fields {
+	v := c.V[0]
+	name := c.Nam.FN
+	if c.Nam.GN != "" {
+		name += " " + c.Nam.GN
+	}
+	cd := a.Certified
+	return vaxpass.Fields{
+		FullName: name, DateOfBirth: c.DOB, Nationality: nationality,
+		Disease: "COVID-19", DosesReceived: a.DosesReceived,
+		DateOfVaccination: v.DT, DoseNumber: v.DN, TotalDoses: v.SD,
+		Vaccine: cd.Vaccine.ProphylaxisDisplay, VaccineProduct: cd.Vaccine.ProductDisplay,
+		Manufacturer: cd.Vaccine.ManufacturerDisplay, CertificateID: v.CI,
+	}
+}

@@ -1,0 +1,311 @@
+// Package awsops keeps the ops records on DynamoDB: renewal runs (renewal.Runs) and the
+// audit trail entries written with them (audit.Appender), in one table. It is the AWS twin
+// of the embedded backend's RenewalRuns and AuditLog: a run's progress and its audit
+// entries are written in one transaction (TransactWriteItems), and at most one run is
+// unfinished at a time.
+//
+// # Table
+//
+//	pk S (HASH), sk S (RANGE); BillingMode PAY_PER_REQUEST
+//
+//	renewal run          pk "RUN#"+id          sk "RUN"         version N, finished BOOL, doc S (JSON)
+//	unfinished marker    pk "RENEWAL"          sk "UNFINISHED"  run_id S
+//	audit entry          pk "AUDIT#"+YYYY-MM-DD (UTC day of At)
+//	                     sk At (RFC 3339, fixed width) + "#" + ID   doc S (JSON)
+package awsops
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/vaxpass/vaxpass/shared/stage/audit"
+	"github.com/vaxpass/vaxpass/shared/stage/renewal"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
+)
+
+// Key values and attribute names.
+const (
+	attrPK       = "pk"
+	attrSK       = "sk"
+	attrVersion  = "version"
+	attrFinished = "finished"
+	attrDoc      = "doc"
+	attrRunID    = "run_id"
+
+	pkRun        = "RUN#"
+	skRun        = "RUN"
+	pkRenewal    = "RENEWAL"
+	skUnfinished = "UNFINISHED"
+	pkAudit      = "AUDIT#"
+)
+
+// maxNotes keeps a save within TransactWriteItems' 100 items (run, marker, notes).
+const maxNotes = 98
+
+// Errors, one per failure class.
+var (
+	ErrConfig = errors.New("awsops: configuration")
+	// ErrCorrupt: a stored item that cannot be read back.
+	ErrCorrupt = errors.New("awsops: corrupt item")
+)
+
+// API is the part of the DynamoDB client the store uses (*dynamodb.Client implements it).
+type API interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+// Store is the ops table. It implements renewal.Runs and audit.Appender and is safe for
+// concurrent use.
+type Store struct {
+	db    API
+	table string
+	now   func() time.Time
+}
+
+// New returns the store over an existing table (schema in the package doc); now stamps
+// audit entries that come without a time (nil: time.Now).
+func New(client API, table string, now func() time.Time) (*Store, error) {
+	if client == nil || table == "" {
+		return nil, fmt.Errorf("%w: a DynamoDB client and the ops table name are required", ErrConfig)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: client, table: table, now: now}, nil
+}
+
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: s(pk), attrSK: s(sk)}
+}
+
+// UnfinishedRenewalRun implements renewal.Runs.
+func (st *Store) UnfinishedRenewalRun(ctx context.Context) (renewal.Run, bool, error) {
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(st.table), Key: key(pkRenewal, skUnfinished), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return renewal.Run{}, false, fmt.Errorf("awsops: unfinished renewal run: %w", err)
+	}
+	if out.Item == nil {
+		return renewal.Run{}, false, nil
+	}
+	id, ok := out.Item[attrRunID].(*types.AttributeValueMemberS)
+	if !ok || id.Value == "" {
+		return renewal.Run{}, false, fmt.Errorf("%w: unfinished marker without run_id", ErrCorrupt)
+	}
+	run, err := st.RenewalRun(ctx, id.Value)
+	if errors.Is(err, vaxpass.ErrNotFound) {
+		return renewal.Run{}, false, fmt.Errorf("%w: unfinished renewal run %s is missing", ErrCorrupt, id.Value)
+	}
+	if err != nil {
+		return renewal.Run{}, false, err
+	}
+	return run, true, nil
+}
+
+// RenewalRun reads a run by ID (vaxpass.ErrNotFound if none).
+func (st *Store) RenewalRun(ctx context.Context, id string) (renewal.Run, error) {
+	var run renewal.Run
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(st.table), Key: key(pkRun+id, skRun), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return run, fmt.Errorf("awsops: renewal run: %w", err)
+	}
+	if out.Item == nil {
+		return run, fmt.Errorf("awsops: renewal run %s: %w", id, vaxpass.ErrNotFound)
+	}
+	doc, ok := out.Item[attrDoc].(*types.AttributeValueMemberS)
+	if !ok {
+		return run, fmt.Errorf("%w: renewal run %s without doc", ErrCorrupt, id)
+	}
+	if err := json.Unmarshal([]byte(doc.Value), &run); err != nil {
+		return run, fmt.Errorf("%w: renewal run %s: %w", ErrCorrupt, id, err)
+	}
+	return run, nil
+}
+
+// SaveRenewalRun implements renewal.Runs: the run at Version+1, conditional on the stored
+// version (a new run, Version 0, also on no other run being unfinished), with its notes
+// appended to the audit trail, all in one transaction; vaxpass.ErrConflict otherwise.
+func (st *Store) SaveRenewalRun(ctx context.Context, run *renewal.Run, notes ...audit.Entry) error {
+	if run.ID == "" {
+		return fmt.Errorf("awsops: save renewal run: %w: run without ID", vaxpass.ErrInvalid)
+	}
+	if len(notes) > maxNotes {
+		return fmt.Errorf("awsops: save renewal run: %d audit notes, at most %d in one save", len(notes), maxNotes)
+	}
+	next := *run
+	next.Version = run.Version + 1
+	doc, err := json.Marshal(next)
+	if err != nil {
+		return fmt.Errorf("awsops: save renewal run: %w", err)
+	}
+	finished := !next.FinishedAt.IsZero()
+	item := key(pkRun+run.ID, skRun)
+	item[attrVersion] = &types.AttributeValueMemberN{Value: strconv.FormatInt(next.Version, 10)}
+	item[attrFinished] = &types.AttributeValueMemberBOOL{Value: finished}
+	item[attrDoc] = s(string(doc))
+	put := &types.Put{TableName: aws.String(st.table), Item: item}
+	if run.Version == 0 {
+		put.ConditionExpression = aws.String("attribute_not_exists(#pk)")
+		put.ExpressionAttributeNames = map[string]string{"#pk": attrPK}
+	} else {
+		put.ConditionExpression = aws.String("#v = :v")
+		put.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
+		put.ExpressionAttributeValues = map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(run.Version, 10)}}
+	}
+	items := []types.TransactWriteItem{{Put: put}}
+	marker := key(pkRenewal, skUnfinished)
+	switch {
+	case run.Version == 0 && !finished:
+		m := key(pkRenewal, skUnfinished)
+		m[attrRunID] = s(run.ID)
+		items = append(items, types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(st.table), Item: m,
+			ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		}})
+	case run.Version == 0:
+		items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: aws.String(st.table), Key: marker,
+			ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		}})
+	case finished:
+		// The marker goes only if it names this run (or is gone already).
+		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
+			TableName: aws.String(st.table), Key: marker,
+			ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #r = :r"),
+			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#r": attrRunID},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":r": s(run.ID)},
+		}})
+	}
+	for i := range notes {
+		it, err := st.auditItem(&notes[i])
+		if err != nil {
+			return fmt.Errorf("awsops: save renewal run: %w", err)
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(st.table), Item: it,
+			ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		}})
+	}
+	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if err != nil {
+		var canceled *types.TransactionCanceledException
+		if errors.As(err, &canceled) {
+			for _, r := range canceled.CancellationReasons {
+				if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+					return fmt.Errorf("awsops: save renewal run %s: %w: changed concurrently, or another run is unfinished", run.ID, vaxpass.ErrConflict)
+				}
+			}
+		}
+		return fmt.Errorf("awsops: save renewal run %s: %w", run.ID, err)
+	}
+	run.Version = next.Version
+	return nil
+}
+
+// Append implements audit.Appender.
+func (st *Store) Append(ctx context.Context, e audit.Entry) error {
+	it, err := st.auditItem(&e)
+	if err != nil {
+		return fmt.Errorf("awsops: append audit entry: %w", err)
+	}
+	_, err = st.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(st.table), Item: it})
+	if err != nil {
+		return fmt.Errorf("awsops: append audit entry: %w", err)
+	}
+	return nil
+}
+
+// auditItem validates e, gives it its time (when zero) and ID, and renders its item.
+func (st *Store) auditItem(e *audit.Entry) (map[string]types.AttributeValue, error) {
+	if e.At.IsZero() {
+		e.At = st.now()
+	}
+	e.At = e.At.UTC()
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, err
+	}
+	at := e.At.Format("2006-01-02T15:04:05.000000000Z")
+	e.ID = at + "-" + hex.EncodeToString(rnd[:])
+	doc, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	it := key(pkAudit+e.At.Format(time.DateOnly), at+"#"+e.ID)
+	it[attrDoc] = s(string(doc))
+	return it, nil
+}
+
+// AuditEntries returns the audit entries of one UTC day in time order.
+func (st *Store) AuditEntries(ctx context.Context, day time.Time) ([]audit.Entry, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(st.table),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(pkAudit + day.UTC().Format(time.DateOnly))},
+		ConsistentRead:            aws.Bool(true),
+	}
+	var out []audit.Entry
+	for {
+		page, err := st.db.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("awsops: audit entries: %w", err)
+		}
+		for _, it := range page.Items {
+			doc, ok := it[attrDoc].(*types.AttributeValueMemberS)
+			if !ok {
+				return nil, fmt.Errorf("%w: audit entry without doc", ErrCorrupt)
+			}
+			var e audit.Entry
+			if err := json.Unmarshal([]byte(doc.Value), &e); err != nil {
+				return nil, fmt.Errorf("%w: audit entry: %w", ErrCorrupt, err)
+			}
+			out = append(out, e)
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+}
+
+// CreateTable creates the ops table (schema in the package doc) and waits until it is
+// active: for tests and for bootstrapping without the SAM template.
+func CreateTable(ctx context.Context, client *dynamodb.Client, table string) error {
+	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:   aws.String(table),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("awsops: create table %s: %w", table, err)
+	}
+	if err := dynamodb.NewTableExistsWaiter(client).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, 2*time.Minute); err != nil {
+		return fmt.Errorf("awsops: wait for table %s: %w", table, err)
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaxpass/vaxpass/shared/edge/worker"
+	"github.com/vaxpass/vaxpass/shared/store/embedded/queue"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
+	"github.com/vaxpass/vaxpass/shared/wire"
+)
+
+// TestDeadLettersListAndRedrive: a facility signature central signing cannot verify
+// ends in the dead letters after its retries; `vaxpass dlq list` shows it without its
+// content, `dlq redrive` gives it back to central signing (where it fails again, and is
+// dead again), and the matcher's dead letters list empty.
+func TestDeadLettersListAndRedrive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the CLI")
+	}
+	bin := buildCLI(t)
+	data := filepath.Join(t.TempDir(), "data")
+	ctx := context.Background()
+	sys, err := wire.OpenLocal(wire.Options{DataDir: data, Log: quietLog(), MaxReceiveCount: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := worker.Encode(vaxpass.FacilitySignature{PersonID: "001090012345", FacilityID: "F-unknown",
+		Payload: []byte("not cbor"), Signature: make([]byte, 64), SignedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sys.Queue.Send(ctx, body, queue.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.DrainCentralQueue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sys.Close()
+
+	out, _ := cli(t, bin, "dlq", "list", "--data", data)
+	var letters []wire.DeadLetter
+	dec := json.NewDecoder(strings.NewReader(out))
+	for dec.More() {
+		var d wire.DeadLetter
+		if err := dec.Decode(&d); err != nil {
+			t.Fatal(err)
+		}
+		letters = append(letters, d)
+	}
+	if len(letters) != 1 || letters[0].FacilityID != "F-unknown" || letters[0].Queue != "central" || letters[0].ReceiveCount < 2 {
+		t.Fatalf("dead letters: %+v", letters)
+	}
+	if strings.Contains(out, "001090012345") || strings.Contains(out, "payload") {
+		t.Errorf("dlq list shows the message's content: %s", out)
+	}
+
+	_, errOut := cli(t, bin, "dlq", "redrive", "--no-drain", "--data", data)
+	if !strings.Contains(errOut, "1 messages back") {
+		t.Errorf("redrive: %s", errOut)
+	}
+	if out, _ := cli(t, bin, "dlq", "list", "--data", data); strings.TrimSpace(out) != "" {
+		t.Errorf("dead letters after the redrive: %s", out)
+	}
+	// Redriven and processed: it fails again and is a dead letter again (exit 1 says so).
+	cmdOut, err := runCLI(bin, "dlq", "redrive", letters[0].ID, "--data", data)
+	if err == nil || !strings.Contains(cmdOut, "no such message") && !strings.Contains(cmdOut, "not found") {
+		t.Errorf("redrive of an ID that is no dead letter any more: %v\n%s", err, cmdOut)
+	}
+	sys, err = wire.OpenLocal(wire.Options{DataDir: data, Log: quietLog(), MaxReceiveCount: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.DrainCentralQueue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sys.Close()
+	if out, _ := cli(t, bin, "dlq", "list", "--data", data); strings.Count(out, "F-unknown") != 1 {
+		t.Errorf("after the redriven message failed again: %s", out)
+	}
+	if out, _ := cli(t, bin, "dlq", "list", "--queue", "matcher", "--data", data); strings.TrimSpace(out) != "" {
+		t.Errorf("matcher dead letters: %s", out)
+	}
+}
