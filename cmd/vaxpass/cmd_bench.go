@@ -19,7 +19,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
 	"github.com/vaxpass/vaxpass/shared/tool/bench"
 	"github.com/vaxpass/vaxpass/shared/tool/progress"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 func init() {
@@ -168,7 +168,7 @@ func writeHeapProfile(path string) error {
 }
 
 func writeLoadFiles(ctx context.Context, dir string, max int) (bench.LoadFiles, error) {
-	sys, err := wire.OpenLocal(wire.Options{DataDir: dir, FacilitySignEvery: -1})
+	sys, err := local.OpenLocal(local.Options{DataDir: dir, FacilitySignEvery: -1})
 	if err != nil {
 		return bench.LoadFiles{}, err
 	}
@@ -182,7 +182,7 @@ var LoadRunRate = apigw.RateLimit{Rate: 1e9, Burst: 1 << 30, MaxKeys: 100_000}
 
 // serveForLoad serves the benched data directory with the public rate limit lifted.
 func serveForLoad(ctx context.Context, e env, dir, addr string) int {
-	sys, err := wire.OpenLocal(wire.Options{DataDir: dir, FacilitySignEvery: -1, LookupRate: LoadRunRate})
+	sys, err := local.OpenLocal(local.Options{DataDir: dir, FacilitySignEvery: -1, LookupRate: LoadRunRate})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "bench: serve: %v\n", err)
 		return 1

@@ -8,7 +8,7 @@ import (
 	"fmt"
 
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 func init() {
@@ -43,7 +43,7 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 	fs.SetOutput(e.stderr)
 	var g globalFlags
 	g.register(fs)
-	queueName := fs.String("queue", wire.DeadCentral, "central (central signing) or matcher (the doses stream)")
+	queueName := fs.String("queue", local.DeadCentral, "central (central signing) or matcher (the doses stream)")
 	limit := fs.Int("limit", 1000, "list at most this many")
 	noDrain := fs.Bool("no-drain", false, "redrive central: leave the messages queued for the server")
 	fs.Usage = func() {
@@ -73,13 +73,13 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 	switch {
 	case g.backend != "embedded":
 		return usageErr("--backend %s is not supported by this build (only embedded)", g.backend)
-	case *queueName != wire.DeadCentral && *queueName != wire.DeadMatcher:
-		return usageErr("--queue must be %s or %s", wire.DeadCentral, wire.DeadMatcher)
+	case *queueName != local.DeadCentral && *queueName != local.DeadMatcher:
+		return usageErr("--queue must be %s or %s", local.DeadCentral, local.DeadMatcher)
 	case sub == "list" && len(ids) > 0:
 		return usageErr("unexpected argument %q", ids[0])
 	case sub == "list" && (*limit < 1 || *limit > 100_000):
 		return usageErr("--limit must be 1..100000")
-	case sub == "redrive" && *queueName == wire.DeadMatcher && len(ids) > 0:
+	case sub == "redrive" && *queueName == local.DeadMatcher && len(ids) > 0:
 		return usageErr("the matcher's dead letters are replayed all together: give no IDs")
 	}
 
@@ -122,7 +122,7 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 		}
 		return 1
 	}
-	if *queueName == wire.DeadMatcher {
+	if *queueName == local.DeadMatcher {
 		fmt.Fprintf(e.stderr, "dlq redrive: %d changes matched again, %d failed again (still dead letters)\n", moved, failed)
 		if failed > 0 {
 			return 1
@@ -137,7 +137,7 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "dlq redrive: processing the queue: %v\n", err)
 		return 1
 	}
-	left, err := sys.ListDead(ctx, wire.DeadCentral, "", 1000)
+	left, err := sys.ListDead(ctx, local.DeadCentral, "", 1000)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "dlq redrive: %v\n", err)
 		return 1

@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 func init() {
@@ -39,7 +39,7 @@ func runFacility(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stderr, "facility add: --backend aws is not supported by this build yet")
 		return 2
 	}
-	sys, err := wire.OpenLocal(wire.Options{DataDir: g.dataDir})
+	sys, err := local.OpenLocal(local.Options{DataDir: g.dataDir})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "facility add: %v\n", err)
 		return 1

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 func init() {
@@ -31,7 +31,7 @@ func runOps(_ context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "usage: vaxpass ops key [--actor NAME] [--data DIR]\n\n"+
 			"Creates an ops API key (Authorization: Bearer KEY on /v1/ops/... and the ops pages)\n"+
 			"and prints it as the only line on stdout, once: only its SHA-256 is stored, in\n"+
-			"<data>/%s. Works while the server runs; it picks the key up at once.\n\n", wire.OpsKeysFile)
+			"<data>/%s. Works while the server runs; it picks the key up at once.\n\n", local.OpsKeysFile)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args[1:]); err != nil {
@@ -48,7 +48,7 @@ func runOps(_ context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "ops key: --backend %s is not supported by this build yet (only embedded)\n", g.backend)
 		return 2
 	}
-	key, err := wire.NewOpsKeyFile(g.dataDir, time.Now, rand.Reader).Create(*actor)
+	key, err := local.NewOpsKeyFile(g.dataDir, time.Now, rand.Reader).Create(*actor)
 	switch {
 	case errors.Is(err, vaxpass.ErrInvalid):
 		fmt.Fprintf(e.stderr, "ops key: %v\n", err)

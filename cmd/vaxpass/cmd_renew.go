@@ -13,7 +13,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/stage/renewal"
 	"github.com/vaxpass/vaxpass/shared/store/embedded"
 	"github.com/vaxpass/vaxpass/shared/tool/progress"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 func init() {
@@ -27,7 +27,7 @@ func runRenew(ctx context.Context, e env, args []string) int {
 	var g globalFlags
 	g.register(fs)
 	within := fs.String("within", renewal.FormatWindow(renewal.DefaultWindow), "renew certificates expiring within this window: days (30d, 400d) or a Go duration (720h)")
-	rate := fs.Float64("rate", wire.DefaultRenewRate, "signing budget: at most this many signatures per second")
+	rate := fs.Float64("rate", local.DefaultRenewRate, "signing budget: at most this many signatures per second")
 	// --pace is for tests and demonstrations: it slows the run down to one signature per
 	// pace (overrides --rate), so an interruption lands mid-run. Left out of the usage.
 	pace := fs.Duration("pace", 0, "")
@@ -130,8 +130,8 @@ func runRenew(ctx context.Context, e env, args []string) int {
 
 // openOps opens the data directory with the certificate-lifecycle parts attached. On
 // failure it reports and returns a nil Local and the exit code.
-func openOps(e env, cmd, dataDir string) (*wire.Local, *wire.Ops, int) {
-	sys, err := wire.OpenLocal(wire.Options{DataDir: dataDir})
+func openOps(e env, cmd, dataDir string) (*local.Local, *local.Ops, int) {
+	sys, err := local.OpenLocal(local.Options{DataDir: dataDir})
 	if err != nil {
 		if errors.Is(err, embedded.ErrLocked) {
 			fmt.Fprintf(e.stderr, "%s: %v\n%s: stop `vaxpass serve` on %s first, or use its ops API\n", cmd, err, cmd, dataDir)
@@ -140,7 +140,7 @@ func openOps(e env, cmd, dataDir string) (*wire.Local, *wire.Ops, int) {
 		}
 		return nil, nil, 1
 	}
-	ops, err := wire.AttachOps(sys)
+	ops, err := local.AttachOps(sys)
 	if err != nil {
 		sys.Close()
 		fmt.Fprintf(e.stderr, "%s: %v\n", cmd, err)

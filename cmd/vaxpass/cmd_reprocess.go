@@ -15,7 +15,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
 	"github.com/vaxpass/vaxpass/shared/tool/progress"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 func init() {
@@ -172,7 +172,7 @@ func runReprocess(ctx context.Context, e env, args []string) int {
 }
 
 // reprocessOne runs one stage and reports it.
-func reprocessOne(ctx context.Context, e env, sys *wire.Local, svc *reprocess.Service, sel reprocess.Selector, drain bool) int {
+func reprocessOne(ctx context.Context, e env, sys *local.Local, svc *reprocess.Service, sel reprocess.Selector, drain bool) int {
 	total, done, err := svc.Plan(ctx, sel)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "reprocess: %v\n", err)

@@ -9,7 +9,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 func init() {
@@ -45,7 +45,7 @@ func runServe(ctx context.Context, e env, args []string) int {
 	if every == 0 {
 		every = -1
 	}
-	sys, err := wire.OpenLocal(wire.Options{DataDir: g.dataDir, Log: log, FacilitySignEvery: every})
+	sys, err := local.OpenLocal(local.Options{DataDir: g.dataDir, Log: log, FacilitySignEvery: every})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "serve: %v\n", err)
 		return 1
@@ -57,7 +57,7 @@ func runServe(ctx context.Context, e env, args []string) int {
 			fmt.Fprintf(e.stderr, "serve: demo set-up: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(e.stderr, "demo: facility %q, API key on stdout; sample upload %s/doses.json, sample lookup %s/lookup.json\n", wire.DemoFacility, d.Dir, d.Dir)
+		fmt.Fprintf(e.stderr, "demo: facility %q, API key on stdout; sample upload %s/doses.json, sample lookup %s/lookup.json\n", local.DemoFacility, d.Dir, d.Dir)
 		fmt.Fprintln(e.stdout, d.APIKey)
 	}
 	err = sys.Run(ctx, *addr, func(a net.Addr) {

@@ -1,24 +1,15 @@
-// Command central-signing is the central signing: the central queue, issuing with the DSC key Lambda (template.yaml: CentralSigningFunction).
+// Command central-signing is the central signing queue: issuing certificates with the DSC key (template.yaml: CentralSigningFunction).
 // Build: GOOS=linux CGO_ENABLED=0 go build -tags lambda.norpc -o bootstrap (provided.al2023).
 package main
 
-import (
-	"context"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/vaxpass/vaxpass/shared/wire"
-)
+import "github.com/vaxpass/vaxpass/shared/wire/cloud"
 
 func main() {
-	cfg, err := wire.AWSConfigFromEnv(os.Getenv)
-	if err != nil {
-		wire.Fatal(err)
-	}
-	sys, err := wire.OpenAWS(context.Background(), cfg)
-	if err != nil {
-		wire.Fatal(err)
-	}
-	lambda.Start(sys.Worker.Handle)
+	cloud.Start(func(s *cloud.Stack) (any, error) {
+		w, err := s.Sys.Worker()
+		if err != nil {
+			return nil, err
+		}
+		return w.Handle, nil
+	})
 }

@@ -1,24 +1,18 @@
-// Command facility-api is the facility API (uploads, imports, dose status, worklists) Lambda (template.yaml: FacilityApiFunction).
+// Command facility-api is the facility API: uploads, imports, dose status, worklists, corrections (template.yaml: FacilityApiFunction).
 // Build: GOOS=linux CGO_ENABLED=0 go build -tags lambda.norpc -o bootstrap (provided.al2023).
 package main
 
 import (
-	"context"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/cloud"
+	"github.com/vaxpass/vaxpass/shared/wire/routes"
 )
 
 func main() {
-	cfg, err := wire.AWSConfigFromEnv(os.Getenv)
-	if err != nil {
-		wire.Fatal(err)
-	}
-	sys, err := wire.OpenAWS(context.Background(), cfg)
-	if err != nil {
-		wire.Fatal(err)
-	}
-	lambda.Start(sys.FacilityRouter.Serve)
+	cloud.Start(func(s *cloud.Stack) (any, error) {
+		r, err := routes.Router(routes.Facility(s.Sys))
+		if err != nil {
+			return nil, err
+		}
+		return r.Serve, nil
+	})
 }

@@ -1,24 +1,11 @@
-// Command matcher is the matcher: the doses table's stream Lambda (template.yaml: MatcherFunction).
+// Command matcher is the matcher: the doses table's stream, matched against the registry (template.yaml: MatcherFunction).
 // Build: GOOS=linux CGO_ENABLED=0 go build -tags lambda.norpc -o bootstrap (provided.al2023).
 package main
 
-import (
-	"context"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/vaxpass/vaxpass/shared/wire"
-)
+import "github.com/vaxpass/vaxpass/shared/wire/cloud"
 
 func main() {
-	cfg, err := wire.AWSConfigFromEnv(os.Getenv)
-	if err != nil {
-		wire.Fatal(err)
-	}
-	sys, err := wire.OpenAWS(context.Background(), cfg)
-	if err != nil {
-		wire.Fatal(err)
-	}
-	lambda.Start(sys.Stream.Handle)
+	cloud.Start(func(s *cloud.Stack) (any, error) {
+		return s.Sys.StreamHandler().Handle, nil
+	})
 }

@@ -1,24 +1,18 @@
-// Command ops is the ops reprocessing: direct invoke Lambda (template.yaml: OpsFunction).
+// Command ops is ops: the ops API and dashboard, reprocessing runs (its work queue) and direct invokes (template.yaml: OpsFunction).
 // Build: GOOS=linux CGO_ENABLED=0 go build -tags lambda.norpc -o bootstrap (provided.al2023).
 package main
 
 import (
-	"context"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/cloud"
+	"github.com/vaxpass/vaxpass/shared/wire/routes"
 )
 
 func main() {
-	cfg, err := wire.AWSConfigFromEnv(os.Getenv)
-	if err != nil {
-		wire.Fatal(err)
-	}
-	sys, err := wire.OpenAWS(context.Background(), cfg)
-	if err != nil {
-		wire.Fatal(err)
-	}
-	lambda.Start(sys.HandleOpsEvent)
+	cloud.Start(func(s *cloud.Stack) (any, error) {
+		r, err := routes.Router(routes.Ops(s.Sys), routes.OpsPages)
+		if err != nil {
+			return nil, err
+		}
+		return cloud.APIOr(r.Serve, s.HandleOpsEvent), nil
+	})
 }

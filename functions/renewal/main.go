@@ -1,24 +1,11 @@
-// Command renewal is the renewal: the daily schedule Lambda (template.yaml: RenewalFunction).
+// Command renewal is renewal: the daily re-signing of certificates that expire soon (template.yaml: RenewalFunction).
 // Build: GOOS=linux CGO_ENABLED=0 go build -tags lambda.norpc -o bootstrap (provided.al2023).
 package main
 
-import (
-	"context"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/vaxpass/vaxpass/shared/wire"
-)
+import "github.com/vaxpass/vaxpass/shared/wire/cloud"
 
 func main() {
-	cfg, err := wire.AWSConfigFromEnv(os.Getenv)
-	if err != nil {
-		wire.Fatal(err)
-	}
-	sys, err := wire.OpenAWS(context.Background(), cfg)
-	if err != nil {
-		wire.Fatal(err)
-	}
-	lambda.Start(sys.HandleRenewal)
+	cloud.Start(func(s *cloud.Stack) (any, error) {
+		return s.HandleRenewal, nil
+	})
 }

@@ -293,6 +293,18 @@ func TestContract(t *testing.T) {
 	// ---- ops: the dashboard, reprocessing, dead letters ----
 	h.checkReprocess(t)
 
+	// ---- the pages, served by the same API ----
+	for _, c := range []call{
+		{name: "the lookup page", method: "GET", path: "/", status: 200},
+		{name: "a file of the lookup page", method: "GET", path: "/static/app.css", status: 200},
+		{name: "a missing file of the lookup page", method: "GET", path: "/static/nothing.js", status: 404},
+		{name: "the ops dashboard", method: "GET", path: "/ops", status: 200},
+		{name: "a file of the ops dashboard", method: "GET", path: "/ops/static/ops.js", status: 200},
+		{name: "a missing file of the ops dashboard", method: "GET", path: "/ops/static/nothing.js", status: 404},
+	} {
+		h.do(t, c)
+	}
+
 	// ---- requests no operation takes ----
 	for _, c := range []call{
 		{name: "unknown path", method: "GET", path: "/v1/nothing-here", status: 404},

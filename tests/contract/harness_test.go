@@ -29,7 +29,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 // specPath is the document under test, relative to this package.
@@ -45,6 +45,9 @@ func init() {
 	// tests decode them (PNG -> QR -> HC1, .xlsx -> rows).
 	openapi3filter.RegisterBodyDecoder(xlsxType, openapi3filter.FileBodyDecoder)
 	openapi3filter.RegisterBodyDecoder("image/png", openapi3filter.FileBodyDecoder)
+	for _, ct := range []string{"text/html", "text/css", "text/javascript", "image/svg+xml"} {
+		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
+	}
 }
 
 // clock is the system's time: frozen unless advanced, so the rate limiter's buckets and
@@ -106,7 +109,7 @@ func (r *response) errorBody(t *testing.T) apigw.ErrorDetail {
 
 // harness is the running system plus the document that must describe it.
 type harness struct {
-	sys    *wire.Local
+	sys    *local.Local
 	clock  *clock
 	srv    *httptest.Server
 	doc    *openapi3.T
@@ -114,7 +117,7 @@ type harness struct {
 	key    string // the demo facility's API key
 	other  string // a second facility's API key
 	ops    string // an ops key (actor opsActor), made as `vaxpass ops key` makes it
-	demo   wire.Demo
+	demo   local.Demo
 
 	mu      sync.Mutex
 	covered map[string]map[int]bool // operationId -> statuses answered
@@ -131,7 +134,7 @@ func newHarness(t *testing.T) *harness {
 	doc := loadSpec(t)
 	clk := newClock(startDay)
 	dir := t.TempDir()
-	sys, err := wire.OpenLocal(wire.Options{
+	sys, err := local.OpenLocal(local.Options{
 		DataDir:           dir,
 		Now:               clk.Now,
 		LookupRate:        apigw.RateLimit{Rate: 1, Burst: 200, MaxKeys: 1000},
@@ -158,7 +161,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	// The ops key the way the CLI makes it: its hash written to the data directory's key
 	// file, which the running system reads on the next request.
-	opsKey, err := wire.NewOpsKeyFile(dir, clk.Now, rand.Reader).Create(opsActor)
+	opsKey, err := local.NewOpsKeyFile(dir, clk.Now, rand.Reader).Create(opsActor)
 	if err != nil {
 		cancel()
 		sys.Close()

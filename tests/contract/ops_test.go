@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/vaxpass/vaxpass/shared/domain/dose"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 // correctionAnswer is the answer of PATCH /v1/doses/{source_id}.
@@ -243,7 +243,7 @@ func (h *harness) checkAudit(t *testing.T, correctedSID, uvci string, personal [
 	for _, e := range page.Entries {
 		switch e.Action {
 		case "correction":
-			if e.Actor == "facility:"+wire.DemoFacility && slices.Contains(e.Doses, wire.DemoFacility+"/"+correctedSID) {
+			if e.Actor == "facility:"+local.DemoFacility && slices.Contains(e.Doses, local.DemoFacility+"/"+correctedSID) {
 				corrections++
 			}
 		case "revocation":

@@ -60,7 +60,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/store/awsddb"
 	"github.com/vaxpass/vaxpass/shared/tool/registry"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/cloud"
 )
 
 // Environment of the test.
@@ -79,7 +79,7 @@ type stack struct {
 	base    string
 	outputs map[string]string
 	cfg     aws.Config
-	sys     *wire.AWS
+	sys     *cloud.Stack
 	http    *http.Client
 }
 
@@ -98,12 +98,12 @@ func openStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acfg, err := wire.AWSConfigFromOutputs(outputs)
+	acfg, err := cloud.ConfigFromOutputs(outputs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	acfg.SDK = &cfg
-	sys, err := wire.OpenAWS(ctx, acfg)
+	sys, err := cloud.Open(ctx, acfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,8 +471,8 @@ func TestDeployedStack(t *testing.T) {
 	// Second half: signed by the daily schedule's payload, invoked directly.
 	s.uploadAndMatch(t, apiKey, pop, half, len(pop.records))
 	second := population{records: pop.records[half:], truth: pop.truth[half:], registry: pop.registry}
-	var run wire.SigningRun
-	s.invoke("FacilitySigningFunction", map[string]string{"action": wire.ActionSignAllFacilities}, &run)
+	var run cloud.SigningRun
+	s.invoke("FacilitySigningFunction", map[string]string{"action": cloud.ActionSignAllFacilities}, &run)
 	if want := len(second.eligible()); run.Signed < want || run.Facilities < 1 || len(run.Failed) != 0 {
 		t.Fatalf("scheduled facility signing: %+v, want at least %d signed", run, want)
 	}
@@ -482,8 +482,8 @@ func TestDeployedStack(t *testing.T) {
 	step(fmt.Sprintf("scheduled signing: %d more people, %d certificates for the second half", run.Signed, len(second.eligible())))
 
 	// Ops by direct invoke: revoke, and verification says so.
-	var revoked wire.OpsResult
-	s.invoke("OpsFunction", wire.OpsRequest{Action: wire.ActionRevoke, UVCI: cert.UVCI, Reason: "end-to-end test"}, &revoked)
+	var revoked cloud.OpsResult
+	s.invoke("OpsFunction", cloud.OpsRequest{Action: cloud.ActionRevoke, UVCI: cert.UVCI, Reason: "end-to-end test"}, &revoked)
 	if revoked.Revoked != cert.UVCI {
 		t.Fatalf("ops revoke: %+v", revoked)
 	}
@@ -505,7 +505,7 @@ func TestDeployedStack(t *testing.T) {
 	later := pop.registry[second.eligible()[0]]
 	before := s.lookup(t, later)
 	var sum renewal.Summary
-	s.invoke("RenewalFunction", wire.RenewalRequest{Action: wire.ActionRenew, Window: "400d", Actor: "e2e"}, &sum)
+	s.invoke("RenewalFunction", cloud.RenewalRequest{Action: cloud.ActionRenew, Window: "400d", Actor: "e2e"}, &sum)
 	if sum.Counts.Renewed < int64(len(second.eligible())) || sum.FinishedAt.IsZero() {
 		t.Fatalf("renewal run: %+v, want at least %d renewed and the run finished", sum, len(second.eligible()))
 	}
@@ -696,8 +696,8 @@ func (s *stack) checkDeadLetters(t *testing.T) {
 		n := depth()
 		return n > before, fmt.Sprintf("%d messages", n)
 	})
-	var res wire.OpsResult
-	s.invoke("OpsFunction", wire.OpsRequest{Action: wire.ActionRedrive, Max: 100}, &res)
+	var res cloud.OpsResult
+	s.invoke("OpsFunction", cloud.OpsRequest{Action: cloud.ActionRedrive, Max: 100}, &res)
 	if res.Redriven < 1 {
 		t.Fatalf("ops redrive moved %d messages, want at least 1", res.Redriven)
 	}

@@ -20,17 +20,17 @@ import (
 	"github.com/vaxpass/vaxpass/shared/store/embedded/queue"
 	"github.com/vaxpass/vaxpass/shared/tool/registry"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
-// runInProcess runs a population through the system in process (wire.Local, no server)
-// to the end; wire, when not nil, changes the wiring of every wire.Local it opens. The
+// runInProcess runs a population through the system in process (local.Local, no server)
+// to the end; wire, when not nil, changes the wiring of every local.Local it opens. The
 // population's last record is not sent.
-func runInProcess(t *testing.T, pop *population, rewire func(*wire.Local)) (string, runState) {
+func runInProcess(t *testing.T, pop *population, rewire func(*local.Local)) (string, runState) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	l, err := wire.OpenLocal(wire.Options{DataDir: dir, FacilitySignEvery: -1})
+	l, err := local.OpenLocal(local.Options{DataDir: dir, FacilitySignEvery: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func runInProcess(t *testing.T, pop *population, rewire func(*wire.Local)) (stri
 	}
 	l.Close()
 	drainWith(t, dir, 0, rewire)
-	if l, err = wire.OpenLocal(wire.Options{DataDir: dir, FacilitySignEvery: -1}); err != nil {
+	if l, err = local.OpenLocal(local.Options{DataDir: dir, FacilitySignEvery: -1}); err != nil {
 		t.Fatal(err)
 	}
 	if rewire != nil {
@@ -139,9 +139,9 @@ func copyDir(t *testing.T, src string) string {
 }
 
 // withLocal opens a stopped data directory in process.
-func withLocal(t *testing.T, dir string, fn func(l *wire.Local)) {
+func withLocal(t *testing.T, dir string, fn func(l *local.Local)) {
 	t.Helper()
-	l, err := wire.OpenLocal(wire.Options{DataDir: dir, FacilitySignEvery: -1})
+	l, err := local.OpenLocal(local.Options{DataDir: dir, FacilitySignEvery: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func withLocal(t *testing.T, dir string, fn func(l *wire.Local)) {
 }
 
 // someCertificate returns an issued certificate of the data directory.
-func someCertificate(t *testing.T, l *wire.Local) vaxpass.Certificate {
+func someCertificate(t *testing.T, l *local.Local) vaxpass.Certificate {
 	t.Helper()
 	certs, _, err := l.Store.ListCertificates(context.Background(), "", 50)
 	if err != nil {
@@ -220,7 +220,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 			if unsent == (doseKey{}) {
 				t.Skip("every record was sent")
 			}
-			withLocal(t, dir, func(l *wire.Local) {
+			withLocal(t, dir, func(l *local.Local) {
 				in := &ingest.Service{Doses: l.Store, Now: time.Now}
 				if _, err := in.Submit(ctx, unsent.Facility, []ingest.Item{api.DecodeRecord(run.pop.raw[unsentIndex])}); err != nil {
 					t.Fatal(err)
@@ -231,7 +231,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 			run.sent[unsent], run.acked[unsent] = true, true
 		}, "still PENDING"},
 		{"a record matched against the truth", func(t *testing.T, dir string, run *runState) {
-			withLocal(t, dir, func(l *wire.Local) {
+			withLocal(t, dir, func(l *local.Local) {
 				d, err := l.Store.GetDose(ctx, vaxpass.DoseKey{FacilityID: verifiedKey.Facility, SourceID: verifiedKey.SourceID})
 				if err != nil {
 					t.Fatal(err)
@@ -243,7 +243,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 			})
 		}, "the truth is VERIFIED"},
 		{"an eligible person without a certificate", func(t *testing.T, dir string, run *runState) {
-			withLocal(t, dir, func(l *wire.Local) {
+			withLocal(t, dir, func(l *local.Local) {
 				c := someCertificate(t, l)
 				if err := l.Store.RevokeCertificate(ctx, c, "test", time.Now()); err != nil {
 					t.Fatal(err)
@@ -251,7 +251,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 			})
 		}, "has no certificate"},
 		{"a certificate that does not verify", func(t *testing.T, dir string, run *runState) {
-			withLocal(t, dir, func(l *wire.Local) {
+			withLocal(t, dir, func(l *local.Local) {
 				c := someCertificate(t, l)
 				next := c
 				next.UVCI = "URN:UVCI:01:VN:TAMPERED0001#X"
@@ -263,7 +263,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 			})
 		}, "does not verify"},
 		{"a certificate for someone not eligible", func(t *testing.T, dir string, run *runState) {
-			withLocal(t, dir, func(l *wire.Local) {
+			withLocal(t, dir, func(l *local.Local) {
 				c := someCertificate(t, l)
 				c.UVCI, c.PersonID, c.Version = "URN:UVCI:01:VN:NOBODY000001#X", "999999999999", 1
 				if err := l.Store.ReplaceCertificate(ctx, c, nil); err != nil {
@@ -274,7 +274,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 		{"two issued certificates for one person", func(t *testing.T, dir string, run *runState) {
 			// The store refuses this through its API; plant it in the file itself.
 			var c vaxpass.Certificate
-			withLocal(t, dir, func(l *wire.Local) { c = someCertificate(t, l) })
+			withLocal(t, dir, func(l *local.Local) { c = someCertificate(t, l) })
 			db, err := bolt.Open(filepath.Join(dir, embedded.FileName), 0o600, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -289,7 +289,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 			}
 		}, "holds 2 issued certificates"},
 		{"a message left on the central queue", func(t *testing.T, dir string, run *runState) {
-			withLocal(t, dir, func(l *wire.Local) {
+			withLocal(t, dir, func(l *local.Local) {
 				if _, err := l.Queue.Send(ctx, []byte(`{}`), queue.SendOptions{}); err != nil {
 					t.Fatal(err)
 				}

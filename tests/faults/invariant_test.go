@@ -18,7 +18,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/store/embedded/queue"
 	"github.com/vaxpass/vaxpass/shared/store/filekeys"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 // checkMode says how much of the invariant must hold.
@@ -256,7 +256,7 @@ func checkInvariant(ctx context.Context, dataDir string, run runState, mode chec
 	}
 
 	// 3. The central signing queue: empty once finished, never a dead letter.
-	q, err := queue.Open(db.Bolt(), wire.CentralQueueName, queue.Config{Now: func() time.Time { return now }})
+	q, err := queue.Open(db.Bolt(), local.CentralQueueName, queue.Config{Now: func() time.Time { return now }})
 	if err != nil {
 		return rep, err
 	}
@@ -274,7 +274,7 @@ func checkInvariant(ctx context.Context, dataDir string, run runState, mode chec
 	if err != nil {
 		return rep, err
 	}
-	if cs := fs.Consumers[wire.MatcherConsumer]; cs.Dead > 0 {
+	if cs := fs.Consumers[local.MatcherConsumer]; cs.Dead > 0 {
 		rep.violate("%d change events dead-lettered by the matcher", cs.Dead)
 	}
 	return rep, nil
@@ -308,17 +308,17 @@ func requireInvariant(t *testing.T, dataDir string, run runState, mode checkMode
 // drain finishes what a killed server left in flight. Messages a killed server had
 // received come back only after the visibility timeout (30 s by default); rather than
 // sleep, the drain runs the system in process on a clock moved past it -- the same
-// wire.Local pumps `serve` runs -- until the change feed and the central queue are empty.
+// local.Local pumps `serve` runs -- until the change feed and the central queue are empty.
 func drain(t *testing.T, dataDir string, skew time.Duration) {
 	t.Helper()
 	drainWith(t, dataDir, skew, nil)
 }
 
 // drainWith is drain with the wiring changed by rewire (when not nil).
-func drainWith(t *testing.T, dataDir string, skew time.Duration, rewire func(*wire.Local)) {
+func drainWith(t *testing.T, dataDir string, skew time.Duration, rewire func(*local.Local)) {
 	t.Helper()
 	now := func() time.Time { return time.Now().Add(skew) }
-	l, err := wire.OpenLocal(wire.Options{DataDir: dataDir, Now: now, PollInterval: 20 * time.Millisecond, FacilitySignEvery: -1})
+	l, err := local.OpenLocal(local.Options{DataDir: dataDir, Now: now, PollInterval: 20 * time.Millisecond, FacilitySignEvery: -1})
 	if err != nil {
 		t.Fatalf("drain: open: %v", err)
 	}
@@ -342,7 +342,7 @@ func drainWith(t *testing.T, dataDir string, skew time.Duration, rewire func(*wi
 			t.Fatalf("drain: %v", err)
 		}
 		lag := st.LastSeq
-		if cs, ok := st.Consumers[wire.MatcherConsumer]; ok {
+		if cs, ok := st.Consumers[local.MatcherConsumer]; ok {
 			lag = cs.Lag
 		}
 		if c.Visible+c.InFlight+c.Delayed == 0 && lag == 0 {

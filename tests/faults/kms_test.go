@@ -35,7 +35,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/store/embedded"
 	"github.com/vaxpass/vaxpass/shared/testkit/awstest"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 // throttleEvery: the throttling layer answers every Nth KMS request with a
@@ -575,7 +575,7 @@ func TestKMSThrottlingPipeline(t *testing.T) {
 				facilities[i] = facilityID(i)
 			}
 			rig := newKMSRig(t, ep, retryModes[0], facilities...)
-			rewire := func(l *wire.Local) {
+			rewire := func(l *local.Local) {
 				l.FacilitySigning.Keys = rig
 				l.CentralSigning.Keys = rig
 				l.CentralSigning.Sealer = &signing.HC1Sealer{Signer: rig.dscSigner, DSC: rig.dsc}

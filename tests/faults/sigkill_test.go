@@ -13,7 +13,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/domain/match"
 	"github.com/vaxpass/vaxpass/shared/store/embedded"
 	"github.com/vaxpass/vaxpass/shared/store/embedded/queue"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 // faultSeed is VAXPASS_FAULT_SEED, or a fresh seed; the test logs it so that a failing
@@ -30,7 +30,7 @@ func faultSeed(t *testing.T) uint64 {
 	return rand.Uint64()
 }
 
-// visibilityTimeout is what `serve` runs the central queue with (wire.Options' default;
+// visibilityTimeout is what `serve` runs the central queue with (local.Options' default;
 // serve has no flag for it).
 const visibilityTimeout = 30 * time.Second
 
@@ -249,7 +249,7 @@ func pendingWork(t *testing.T, data string) (queue.Counts, uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := queue.Open(db.Bolt(), wire.CentralQueueName, queue.Config{})
+	q, err := queue.Open(db.Bolt(), local.CentralQueueName, queue.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func pendingWork(t *testing.T, data string) (queue.Counts, uint64) {
 		t.Fatal(err)
 	}
 	lag := st.LastSeq
-	if cs, ok := st.Consumers[wire.MatcherConsumer]; ok {
+	if cs, ok := st.Consumers[local.MatcherConsumer]; ok {
 		lag = cs.Lag
 	}
 	return c, lag

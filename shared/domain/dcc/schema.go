@@ -127,7 +127,9 @@ func validateWithLibrary(v any) error {
 	return &SchemaError{Fields: leafErrors(ve)}
 }
 
-var printer = message.NewPrinter(language.English)
+// printer renders the validator's messages; made on first use, so a binary that never
+// validates a certificate does not carry its language tables.
+var printer = sync.OnceValue(func() *message.Printer { return message.NewPrinter(language.English) })
 
 // leafErrors flattens the validator's error tree to its leaves, the violations a person
 // can act on, sorted by path. For a oneOf over v/t/r the leaves say which property is
@@ -139,7 +141,7 @@ func leafErrors(ve *jsonschema.ValidationError) []FieldError {
 		if len(e.Causes) == 0 {
 			out = append(out, FieldError{
 				Path:    "/" + strings.Join(e.InstanceLocation, "/"),
-				Problem: e.ErrorKind.LocalizedString(printer),
+				Problem: e.ErrorKind.LocalizedString(printer()),
 			})
 			return
 		}

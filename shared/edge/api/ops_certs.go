@@ -37,26 +37,40 @@ type Revoker interface {
 	Revoke(ctx context.Context, actor, uvci, reason string) (revocation.Result, error)
 }
 
-// OpsCerts is the ops API of the certificate's life (OpsAuth) and the public revocation
-// list:
+// OpsCerts is the ops API of the certificate's life (OpsAuth):
 //
 //	POST /v1/ops/revocations {"uvci","reason"}   revoke a certificate
 //	GET  /v1/ops/audit?from&to&action&actor&after&limit&format=json|csv
-//	GET  /v1/revocations                         the published list (public, cacheable)
 type OpsCerts struct {
 	Auth    *OpsAuth
 	Revoker Revoker
-	// Revocations returns the published list's JSON.
-	Revocations func(ctx context.Context) ([]byte, error)
-	Audit       audit.Reader
-	Log         *slog.Logger
+	Audit   audit.Reader
+	Log     *slog.Logger
 }
 
 // Routes registers the routes.
 func (o *OpsCerts) Routes(r *apigw.Router) {
 	r.Handle("POST /v1/ops/revocations", o.Auth.Wrap(o.postRevocation))
 	r.Handle("GET /v1/ops/audit", o.Auth.Wrap(o.getAudit))
+}
+
+// RevocationList is GET /v1/revocations, the published list (public, cacheable).
+type RevocationList struct {
+	// Revocations returns the published list's JSON.
+	Revocations func(ctx context.Context) ([]byte, error)
+	Log         *slog.Logger
+}
+
+// Routes registers the route.
+func (o *RevocationList) Routes(r *apigw.Router) {
 	r.Handle("GET /v1/revocations", o.getRevocations)
+}
+
+func (o *RevocationList) log() *slog.Logger {
+	if o.Log == nil {
+		return slog.Default()
+	}
+	return o.Log
 }
 
 type revocationRequest struct {
@@ -89,7 +103,7 @@ func (o *OpsCerts) postRevocation(ctx context.Context, req events.APIGatewayV2HT
 	return apigw.JSON(http.StatusOK, res), nil
 }
 
-func (o *OpsCerts) getRevocations(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+func (o *RevocationList) getRevocations(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	b, err := o.Revocations(ctx)
 	if err != nil {
 		return failure(o.log(), "revocations", err), nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
 	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
 // ReprocessRuns starts and reports reprocessing runs.
@@ -26,20 +27,8 @@ type ReprocessRuns interface {
 	ListRuns(ctx context.Context) ([]reprocess.Run, error)
 }
 
-// DeadLetter is one dead letter as ops see it: identifiers and times, never the body (a
-// facility signature holds a name, a date of birth and an ID number).
-type DeadLetter struct {
-	Queue string `json:"queue"`
-	// ID is the message ID (central) or the change's sequence number (matcher).
-	ID           string    `json:"id"`
-	FacilityID   string    `json:"facility_id,omitempty"`
-	SourceID     string    `json:"source_id,omitempty"`
-	ReceiveCount int       `json:"receive_count,omitempty"`
-	SentAt       time.Time `json:"sent_at,omitzero"`
-	DeadAt       time.Time `json:"dead_at"`
-	// Reason is why the consumer gave up (its error); the API leaves it out.
-	Reason string `json:"reason,omitempty"`
-}
+// DeadLetter is one dead letter as ops see it (vaxpass.DeadLetter).
+type DeadLetter = vaxpass.DeadLetter
 
 // DeadLetters lists and redrives the dead letters of the central signing queue
 // ("central") and of the matcher ("matcher").

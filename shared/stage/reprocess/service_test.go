@@ -21,14 +21,14 @@ import (
 	"github.com/vaxpass/vaxpass/shared/tool/registry"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 // testWorld is a small generated population on the embedded backend, ingested and
 // matched, with the registry extract of its NOT_FOUND people.
 type testWorld struct {
-	sys    *wire.Local
-	ops    *wire.Ops
+	sys    *local.Local
+	ops    *local.Ops
 	update []match.Person // the NOT_FOUND people as the registry update adds them
 	fixed  []string       // their records' dose keys
 }
@@ -41,12 +41,12 @@ func newWorld(t *testing.T, people int) *testWorld {
 	if _, err := synth.WriteDir(ctx, gen, synth.Config{People: people, Seed: 3}, nil); err != nil {
 		t.Fatal(err)
 	}
-	sys, err := wire.OpenLocal(wire.Options{DataDir: filepath.Join(dir, "data"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	sys, err := local.OpenLocal(local.Options{DataDir: filepath.Join(dir, "data"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sys.Close() })
-	ops, err := wire.AttachOps(sys)
+	ops, err := local.AttachOps(sys)
 	if err != nil {
 		t.Fatal(err)
 	}

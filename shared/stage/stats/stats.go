@@ -2,19 +2,20 @@
 // per province and per facility, the dose records per match status, and the certificates
 // valid, expiring soon, expired and revoked; and the certificates issued per day.
 //
-// The numbers come from one scan of the doses and the certificates (Source), reduced to a
-// few fields each; a Snapshot is cached for MaxAge so that the page a ministry official
-// opens every morning costs one scan however many people open it. Memory is bounded by the
-// number of provinces, facilities and days, not by the number of records.
+// The numbers are read from counters the store keeps as it writes (Counters; what each
+// write changes is decided in counters.go), so a snapshot is current when asked and costs
+// a read of the counters, whose number is bounded by the provinces, facilities and days,
+// not by the number of records. Valid, expiring and expired are worked out at read time
+// from the certificates' expiry days and the clock.
 package stats
 
 import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/domain/identity"
@@ -22,14 +23,11 @@ import (
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
-// Source is what the numbers are counted from.
-type Source interface {
-	// EachDoseStat calls fn for every dose record: its facility, stored match status and
-	// ID number as typed.
-	EachDoseStat(ctx context.Context, fn func(facilityID string, status match.Status, idNumber string) error) error
-	// EachCertificateStat calls fn for every stored certificate (any status), with the
-	// facilities that signed for its person.
-	EachCertificateStat(ctx context.Context, fn func(personID, status string, issuedAt, expiresAt time.Time, facilities []string) error) error
+// Counters is what the numbers are read from: the store's counters.
+type Counters interface {
+	// StatCounters reads every counter, summed over the store's shards: issued
+	// certificates by expiry day only for the days from..to (inclusive, "2006-01-02").
+	StatCounters(ctx context.Context, from, to string) (*Tally, error)
 	// ListFacilities lists the registered facilities (their names label the rows).
 	ListFacilities(ctx context.Context) ([]vaxpass.Facility, error)
 }
@@ -44,7 +42,8 @@ const UnknownProvince = "unknown"
 // DefaultExpiringWithin is the window of "expiring" (the renewal job's default window).
 const DefaultExpiringWithin = 30 * 24 * time.Hour
 
-// VietnamTime is the zone issuance days are counted in (UTC+7, no daylight saving).
+// VietnamTime is the zone issuance and expiry days are counted in (UTC+7, no daylight
+// saving).
 var VietnamTime = time.FixedZone("ICT", 7*3600)
 
 // Snapshot is the dashboard's numbers at one instant.
@@ -78,7 +77,8 @@ type Counts struct {
 // their ID number, and at every facility that signed doses of theirs (so facility rows
 // may add up to more than the total).
 type Certificates struct {
-	// Valid: issued and not expired. Expiring: valid, expiring within the window.
+	// Valid: issued and not expired. Expiring: valid, expiring within the window. Both,
+	// and Expired, are exact to the day (see Service.Snapshot).
 	Valid    int `json:"valid"`
 	Expiring int `json:"expiring"`
 	// Expired: issued, past their expiry (renewal re-signs them).
@@ -108,101 +108,37 @@ type Day struct {
 	Issued int    `json:"issued"`
 }
 
-// Service computes and caches snapshots.
+// Service computes snapshots from the store's counters.
 type Service struct {
-	Source Source
-	Now    func() time.Time
-	// MaxAge is how long a snapshot is served before a request computes a new one
-	// (default 1 minute; negative: every request computes).
-	MaxAge time.Duration
+	Counters Counters
+	Now      func() time.Time
 	// ExpiringWithin is the window of "expiring" (default DefaultExpiringWithin).
 	ExpiringWithin time.Duration
-
-	mu      sync.Mutex // guards cached
-	cached  *Snapshot
-	compute sync.Mutex // one scan at a time
-	// background is set while RunRefresh keeps the snapshot fresh: requests are then
-	// always served from the cache (a scan of a big store takes minutes).
-	background atomic.Bool
 }
 
-// Snapshot returns the cached snapshot while it is younger than MaxAge (or always, while
-// RunRefresh works), else computes one. Concurrent callers wait for a single scan.
+// Snapshot reads the counters and returns the numbers at the service's now.
+//
+// Certificates are counted by expiry day (a Vietnam day): an issued certificate is
+// expired from the day after its expiry day, and expiring while valid with an expiry day
+// no later than the day of now+ExpiringWithin. The split is exact to the day, not to the
+// second.
 func (s *Service) Snapshot(ctx context.Context) (Snapshot, error) {
-	if snap, ok := s.fresh(); ok {
-		return snap, nil
+	now := s.now()
+	within := s.ExpiringWithin
+	if within <= 0 {
+		within = DefaultExpiringWithin
 	}
-	s.compute.Lock()
-	defer s.compute.Unlock()
-	if snap, ok := s.fresh(); ok { // computed while this caller waited
-		return snap, nil
-	}
-	snap, err := s.Compute(ctx)
+	today, end := DayOf(now), DayOf(now.Add(within))
+	// Days of today's month before today are expired; the rest of the window is expiring.
+	tally, err := s.Counters.StatCounters(ctx, MonthOf(today)+"-01", end)
 	if err != nil {
-		return Snapshot{}, err
+		return Snapshot{}, fmt.Errorf("stats: read counters: %w", err)
 	}
-	s.store(snap)
-	return snap, nil
-}
-
-func (s *Service) fresh() (Snapshot, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cached == nil {
-		return Snapshot{}, false
-	}
-	maxAge := s.MaxAge
-	if maxAge == 0 {
-		maxAge = time.Minute
-	}
-	if s.background.Load() || (maxAge > 0 && s.now().Sub(s.cached.GeneratedAt) < maxAge) {
-		return *s.cached, true
-	}
-	return Snapshot{}, false
-}
-
-func (s *Service) store(snap Snapshot) {
-	s.mu.Lock()
-	s.cached = &snap
-	s.mu.Unlock()
-}
-
-// Refresh computes a snapshot now and caches it (a background job keeps the cache warm
-// with it, so that requests do not wait for a scan).
-func (s *Service) Refresh(ctx context.Context) error {
-	s.compute.Lock()
-	defer s.compute.Unlock()
-	snap, err := s.Compute(ctx)
+	facs, err := s.Counters.ListFacilities(ctx)
 	if err != nil {
-		return err
+		return Snapshot{}, fmt.Errorf("stats: list facilities: %w", err)
 	}
-	s.store(snap)
-	return nil
-}
-
-// RunRefresh refreshes the snapshot every period until ctx ends; a failed refresh keeps
-// the previous snapshot and is reported to onError (may be nil). The pause after a refresh
-// is at least twice as long as the refresh took, so on a store too big for the period the
-// scan takes at most a third of one core instead of running back to back.
-func (s *Service) RunRefresh(ctx context.Context, every time.Duration, onError func(error)) error {
-	if every <= 0 {
-		return fmt.Errorf("stats: refresh period %v: must be positive", every)
-	}
-	s.background.Store(true)
-	defer s.background.Store(false)
-	for {
-		start := time.Now()
-		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil && onError != nil {
-			onError(err)
-		}
-		t := time.NewTimer(max(every, 2*time.Since(start)))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-	}
+	return build(tally, facs, now, within, today, end), nil
 }
 
 func (s *Service) now() time.Time {
@@ -212,37 +148,103 @@ func (s *Service) now() time.Time {
 	return s.Now().UTC()
 }
 
-// Compute scans the source and returns fresh numbers.
-func (s *Service) Compute(ctx context.Context) (Snapshot, error) {
-	now := s.now()
-	within := s.ExpiringWithin
-	if within <= 0 {
-		within = DefaultExpiringWithin
+// build turns counters into the snapshot's rows.
+func build(t *Tally, facs []vaxpass.Facility, now time.Time, within time.Duration, today, end string) Snapshot {
+	snap := Snapshot{
+		GeneratedAt: now, ExpiringWithinDays: int(within / (24 * time.Hour)), TimeZone: "Asia/Ho_Chi_Minh (UTC+7)",
+		Statuses: slices.Clone(Statuses), Total: newCounts(),
 	}
-	facs, err := s.Source.ListFacilities(ctx)
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("stats: list facilities: %w", err)
+	// Every province has a row, so a province with nothing yet shows zeros.
+	rows := map[string]*Province{UnknownProvince: {Code: UnknownProvince, Counts: newCounts()}}
+	for code, name := range provinces() {
+		rows[code] = &Province{Code: code, Name: name, Counts: newCounts()}
 	}
-	t := newTally()
+	for code, r := range t.Provinces {
+		p, ok := rows[code]
+		if !ok { // a code the identity package does not name: kept, unnamed
+			p = &Province{Code: code, Counts: newCounts()}
+			rows[code] = p
+		}
+		p.Counts = countsOf(r, today, end)
+		snap.Total.add(p.Counts)
+	}
+	for _, code := range slices.Sorted(maps.Keys(rows)) {
+		if code != UnknownProvince {
+			snap.Provinces = append(snap.Provinces, *rows[code])
+		}
+	}
+	snap.Provinces = append(snap.Provinces, *rows[UnknownProvince]) // the unknown row last
+
+	names := map[string]string{}
 	for _, f := range facs {
-		t.facility(f.ID).Name = f.Name
+		names[f.ID] = f.Name
 	}
-	err = s.Source.EachDoseStat(ctx, func(facilityID string, status match.Status, idNumber string) error {
-		t.dose(facilityID, status, provinceOf(idNumber))
-		return nil
-	})
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("stats: doses: %w", err)
+	ids := map[string]bool{}
+	for id := range names {
+		ids[id] = true
 	}
-	soon := now.Add(within)
-	err = s.Source.EachCertificateStat(ctx, func(personID, status string, issuedAt, expiresAt time.Time, facilities []string) error {
-		t.certificate(provinceOf(personID), facilities, status, issuedAt, expiresAt, now, soon)
-		return nil
-	})
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("stats: certificates: %w", err)
+	for id := range t.Facilities {
+		ids[id] = true
 	}
-	return t.snapshot(now, within), nil
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		f := Facility{ID: id, Name: names[id], Counts: newCounts()}
+		if r := t.Facilities[id]; r != nil {
+			f.Counts = countsOf(r, today, end)
+		}
+		snap.Facilities = append(snap.Facilities, f)
+	}
+
+	snap.Issuance = []Day{}
+	for d, n := range t.Issuance {
+		if n != 0 {
+			snap.Issuance = append(snap.Issuance, Day{Date: d, Issued: int(n)})
+		}
+	}
+	slices.SortFunc(snap.Issuance, func(a, b Day) int { return cmp.Compare(a.Date, b.Date) })
+	return snap
+}
+
+// countsOf works out a row's numbers: expired are the issued certificates whose expiry
+// day is before today, expiring those from today to end.
+func countsOf(r *Row, today, end string) Counts {
+	c := newCounts()
+	for st, n := range r.Doses {
+		if n != 0 {
+			c.ByStatus[st] += int(n)
+			c.Doses += int(n)
+		}
+	}
+	month := MonthOf(today)
+	var issued, expired, expiring int64
+	for m, n := range r.ExpiryMonths {
+		issued += n
+		if m < month {
+			expired += n
+		}
+	}
+	for d, n := range r.ExpiryDays {
+		switch {
+		case d < today:
+			if MonthOf(d) == month {
+				expired += n
+			}
+		case d <= end:
+			expiring += n
+		}
+	}
+	c.Certificates = Certificates{Valid: int(issued - expired), Expiring: int(expiring), Expired: int(expired), Revoked: int(r.Revoked)}
+	return c
+}
+
+func (c *Counts) add(o Counts) {
+	c.Doses += o.Doses
+	for st, n := range o.ByStatus {
+		c.ByStatus[st] += n
+	}
+	c.Certificates.Valid += o.Certificates.Valid
+	c.Certificates.Expiring += o.Certificates.Expiring
+	c.Certificates.Expired += o.Certificates.Expired
+	c.Certificates.Revoked += o.Certificates.Revoked
 }
 
 // provinceOf is the province code of an ID number, or UnknownProvince.
@@ -269,118 +271,10 @@ var provinces = sync.OnceValue(func() map[string]string {
 // ProvinceOf is the province code the dashboard files an ID number under.
 func ProvinceOf(idNumber string) string { return provinceOf(idNumber) }
 
-type tally struct {
-	total      Counts
-	provinces  map[string]*Province
-	facilities map[string]*Facility
-	days       map[string]int
-}
-
 func newCounts() Counts {
 	c := Counts{ByStatus: make(map[match.Status]int, len(Statuses))}
 	for _, st := range Statuses {
 		c.ByStatus[st] = 0
 	}
 	return c
-}
-
-func newTally() *tally {
-	t := &tally{total: newCounts(), provinces: map[string]*Province{}, facilities: map[string]*Facility{}, days: map[string]int{}}
-	// Every province has a row, so a province with nothing yet shows zeros.
-	for code, name := range provinces() {
-		t.provinces[code] = &Province{Code: code, Name: name, Counts: newCounts()}
-	}
-	t.provinces[UnknownProvince] = &Province{Code: UnknownProvince, Name: "", Counts: newCounts()}
-	return t
-}
-
-func (t *tally) facility(id string) *Facility {
-	f, ok := t.facilities[id]
-	if !ok {
-		f = &Facility{ID: id, Counts: newCounts()}
-		t.facilities[id] = f
-	}
-	return f
-}
-
-func (t *tally) province(code string) *Province {
-	p, ok := t.provinces[code]
-	if !ok { // a code the identity package does not name: kept, unnamed
-		p = &Province{Code: code, Counts: newCounts()}
-		t.provinces[code] = p
-	}
-	return p
-}
-
-func (c *Counts) addDose(status match.Status) {
-	c.Doses++
-	c.ByStatus[status]++
-}
-
-func (t *tally) dose(facilityID string, status match.Status, province string) {
-	if status == "" {
-		status = match.Pending
-	}
-	t.total.addDose(status)
-	t.province(province).addDose(status)
-	t.facility(facilityID).addDose(status)
-}
-
-func (c *Certificates) add(status string, expiresAt, now, soon time.Time) {
-	switch {
-	case status == vaxpass.CertRevoked:
-		c.Revoked++
-	case status != vaxpass.CertIssued:
-	case !now.Before(expiresAt):
-		c.Expired++
-	default:
-		c.Valid++
-		if !expiresAt.After(soon) {
-			c.Expiring++
-		}
-	}
-}
-
-func (t *tally) certificate(province string, facilities []string, status string, issuedAt, expiresAt, now, soon time.Time) {
-	t.total.Certificates.add(status, expiresAt, now, soon)
-	t.province(province).Certificates.add(status, expiresAt, now, soon)
-	for i, f := range facilities {
-		if i > 0 && f == facilities[i-1] {
-			continue
-		}
-		t.facility(f).Certificates.add(status, expiresAt, now, soon)
-	}
-	if !issuedAt.IsZero() {
-		t.days[issuedAt.In(VietnamTime).Format(time.DateOnly)]++
-	}
-}
-
-func (t *tally) snapshot(now time.Time, within time.Duration) Snapshot {
-	snap := Snapshot{
-		GeneratedAt: now, ExpiringWithinDays: int(within / (24 * time.Hour)), TimeZone: "Asia/Ho_Chi_Minh (UTC+7)",
-		Statuses: slices.Clone(Statuses), Total: t.total,
-	}
-	for _, p := range t.provinces {
-		snap.Provinces = append(snap.Provinces, *p)
-	}
-	// By code; the unknown row last.
-	slices.SortFunc(snap.Provinces, func(a, b Province) int {
-		if (a.Code == UnknownProvince) != (b.Code == UnknownProvince) {
-			if a.Code == UnknownProvince {
-				return 1
-			}
-			return -1
-		}
-		return cmp.Compare(a.Code, b.Code)
-	})
-	for _, f := range t.facilities {
-		snap.Facilities = append(snap.Facilities, *f)
-	}
-	slices.SortFunc(snap.Facilities, func(a, b Facility) int { return cmp.Compare(a.ID, b.ID) })
-	snap.Issuance = []Day{}
-	for d, n := range t.days {
-		snap.Issuance = append(snap.Issuance, Day{Date: d, Issued: n})
-	}
-	slices.SortFunc(snap.Issuance, func(a, b Day) int { return cmp.Compare(a.Date, b.Date) })
-	return snap
 }

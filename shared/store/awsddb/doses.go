@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/vaxpass/vaxpass/shared/domain/match"
+	"github.com/vaxpass/vaxpass/shared/stage/stats"
 	"github.com/vaxpass/vaxpass/shared/store/doseitem"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
@@ -95,25 +96,23 @@ func (s *Store) PutNew(ctx context.Context, doses []vaxpass.Dose) ([]bool, error
 		if err != nil {
 			return fmt.Errorf("dose %d: %w", i, err)
 		}
-		var watch retryWatch
-		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName:                           aws.String(s.tables.Doses),
-			Item:                                item,
-			ConditionExpression:                 aws.String("attribute_not_exists(#f)"),
-			ExpressionAttributeNames:            map[string]string{"#f": doseitem.AttrFacility},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}, watch.option)
-		var failed *types.ConditionalCheckFailedException
-		switch {
-		case err == nil:
-			created[i] = true
-		case errors.As(err, &failed):
-			// Stored already: a duplicate, unless the SDK retried this write after
-			// losing the response of an attempt that stored it (retry.go).
-			created[i] = watch.ambiguous.Load() && ownWrite(failed.Item, item)
-		default:
+		delta := stats.Delta{}
+		delta.AddDose(nil, &d)
+		// One transaction: the dose, if new, and its counters (the transaction's token
+		// makes the SDK's retry of a lost response report the first outcome).
+		refused, err := s.transact(ctx, func(attempt int) ([]txItem, error) {
+			put := txItem{what: "the dose is stored", item: types.TransactWriteItem{Put: &types.Put{
+				TableName:                aws.String(s.tables.Doses),
+				Item:                     item,
+				ConditionExpression:      aws.String("attribute_not_exists(#f)"),
+				ExpressionAttributeNames: map[string]string{"#f": doseitem.AttrFacility},
+			}}}
+			return append([]txItem{put}, s.counterItems(delta, d.FacilityID+"/"+d.SourceID, attempt)...), nil
+		})
+		if err != nil {
 			return fmt.Errorf("dose %d: %w", i, err)
 		}
+		created[i] = refused == nil // refused: stored already, a duplicate
 		return nil
 	})
 	if err != nil {
@@ -143,7 +142,10 @@ func (s *Store) UpdateDose(ctx context.Context, d vaxpass.Dose) error {
 
 // putIfVersion writes d with Version+1, conditional on the stored version being d's. A
 // failed condition returns the stored item (ALL_OLD), which tells a missing dose from a
-// changed one.
+// changed one. A write that moves the dose between the dashboard's counters (its status,
+// facility or ID number's province) reads the stored dose first and writes the dose and
+// the counters in one transaction; the version condition makes the dose read the one
+// replaced.
 func (s *Store) putIfVersion(ctx context.Context, d vaxpass.Dose) error {
 	if err := checkDose(&d); err != nil {
 		return err
@@ -153,6 +155,20 @@ func (s *Store) putIfVersion(ctx context.Context, d vaxpass.Dose) error {
 	item, err := doseItem(&d)
 	if err != nil {
 		return err
+	}
+	refused, counted, err := s.putCounted(ctx, &d, read, item)
+	switch {
+	case err != nil:
+		return err
+	case refused != nil:
+		failed, stored := refused.failed(0)
+		if !failed || len(stored) == 0 {
+			return vaxpass.ErrNotFound
+		}
+		v, _ := num(stored, doseitem.AttrVersion)
+		return fmt.Errorf("%w: stored version %d, written version %d", vaxpass.ErrConflict, v, read)
+	case counted:
+		return nil
 	}
 	var watch retryWatch
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
@@ -179,6 +195,38 @@ func (s *Store) putIfVersion(ctx context.Context, d vaxpass.Dose) error {
 	default:
 		return err
 	}
+}
+
+// putCounted writes d over the stored version read, with the counters it moves, in one
+// transaction; counted is false (and nothing written) when it moves none, or when the
+// stored dose is not at version read (the conditional PutItem then reports why).
+func (s *Store) putCounted(ctx context.Context, d *vaxpass.Dose, read int64, item map[string]types.AttributeValue) (refused *txRefused, counted bool, err error) {
+	refused, err = s.transact(ctx, func(attempt int) ([]txItem, error) {
+		counted = false
+		old, err := s.GetDose(ctx, d.Key())
+		if errors.Is(err, vaxpass.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		delta := stats.Delta{}
+		delta.AddDose(&old, d)
+		if old.Version != read || len(delta) == 0 {
+			return nil, nil
+		}
+		put := txItem{what: "the dose changed", item: types.TransactWriteItem{Put: &types.Put{
+			TableName:                           aws.String(s.tables.Doses),
+			Item:                                item,
+			ConditionExpression:                 aws.String("#v = :v"),
+			ExpressionAttributeNames:            map[string]string{"#v": doseitem.AttrVersion},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":v": nAttr(read)},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}}}
+		counted = true
+		return append([]txItem{put}, s.counterItems(delta, d.FacilityID+"/"+d.SourceID, attempt)...), nil
+	})
+	return refused, counted, err
 }
 
 // SaveMatchBatch is SaveMatch for many doses: errs[i] is nil when doses[i] was stored, or

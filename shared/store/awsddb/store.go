@@ -97,6 +97,10 @@ type API interface {
 type Options struct {
 	// Concurrency bounds the parallel writes of PutNew and SaveMatchBatch (default 16).
 	Concurrency int
+	// StatsShards is how many counter items of a country or province row the dashboard's
+	// counters spread their writes over (default 32); StatsFacilityShards the same for a
+	// facility's row (default 8). Reads sum every shard, so either can change at any time.
+	StatsShards, StatsFacilityShards int
 }
 
 // Store is the DynamoDB store. It is safe for concurrent use.
@@ -104,6 +108,8 @@ type Store struct {
 	db          API
 	tables      Tables
 	concurrency int
+	// statsShards, statsFacilityShards: Options.
+	statsShards, statsFacilityShards int
 
 	// shards remembers the shard registry entries known to exist (see the package doc).
 	shards sync.Map
@@ -120,7 +126,14 @@ func New(client API, tables Tables, opt Options) (*Store, error) {
 	if opt.Concurrency <= 0 {
 		opt.Concurrency = 16
 	}
-	return &Store{db: client, tables: tables, concurrency: opt.Concurrency}, nil
+	if opt.StatsShards <= 0 {
+		opt.StatsShards = defaultStatsShards
+	}
+	if opt.StatsFacilityShards <= 0 {
+		opt.StatsFacilityShards = defaultStatsFacilityShards
+	}
+	return &Store{db: client, tables: tables, concurrency: opt.Concurrency,
+		statsShards: opt.StatsShards, statsFacilityShards: opt.StatsFacilityShards}, nil
 }
 
 // maxKeyPart bounds one identifier used in a key (DynamoDB sort keys are at most 1024

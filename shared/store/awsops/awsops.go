@@ -1,27 +1,59 @@
-// Package awsops keeps the ops records on DynamoDB: renewal runs (renewal.Runs) and the
-// audit trail entries written with them (audit.Appender), in one table. It is the AWS twin
-// of the embedded backend's RenewalRuns and AuditLog: a run's progress and its audit
-// entries are written in one transaction (TransactWriteItems), and at most one run is
-// unfinished at a time.
+// Package awsops keeps the ops records on DynamoDB, in one table: renewal runs
+// (renewal.Runs), reprocessing runs and their change journals (reprocess.RunStore), the
+// revocation list (revocation.Store), the audit trail (audit.Appender, audit.Reader) and
+// the ops keys (api.OpsKeys, with their lifecycle). It is the AWS twin of the embedded
+// backend's RenewalRuns, Store (runs), RevocationList, AuditLog and ops key file: a change
+// and the audit entry recording it are written in one transaction (TransactWriteItems),
+// and at most one renewal run is unfinished at a time.
 //
 // # Table
 //
 //	pk S (HASH), sk S (RANGE); BillingMode PAY_PER_REQUEST
 //
-//	renewal run          pk "RUN#"+id          sk "RUN"         version N, finished BOOL, doc S (JSON)
-//	unfinished marker    pk "RENEWAL"          sk "UNFINISHED"  run_id S
-//	audit entry          pk "AUDIT#"+YYYY-MM-DD (UTC day of At)
-//	                     sk At (RFC 3339, fixed width) + "#" + ID   doc S (JSON)
+//	renewal run        pk "RUN#"+id              sk "RUN"          version N, finished BOOL, doc S (JSON)
+//	unfinished marker  pk "RENEWAL"              sk "UNFINISHED"   run_id S
+//	audit entry        pk "AUDIT#"+YYYY-MM-DD (UTC day of At)
+//	                   sk At (RFC 3339, fixed width) + "#" + ID     doc S (JSON)
+//	audit day          pk "AUDITDAYS"            sk YYYY-MM-DD     (the day has entries)
+//	reprocess run      pk "REPROCESS"            sk hex(run ID)    ver N; doc B, or parts N + gen N
+//	run state part     pk "RPDOC#"+hex(run ID)   sk gen (16 hex) + "#" + part (3 digits)   d B
+//	run journal state  pk "RPSEQ#"+hex(run ID)   sk "SEQ"          alloc N, done N, gaps NS
+//	run change         pk "RPCHG#"+hex(run ID)   sk hex(unit ID) + "." + seq (16 hex)      o B
+//	revocation         pk "REVOKED"              sk hex(UCI hash)  doc S (JSON of revocation.Entry)
+//	revocation count   pk "REVCOUNT"             sk "COUNT"        n N
+//	ops key            pk "OPSKEY"               sk hex(SHA-256 of the key)
+//	                                             actor S, created_at S, revoked_at S (once revoked)
+//
+// Audit entries are spread over one partition per day; the audit days list the days that
+// have entries, so a query walks only those (each process writes a day once). IDs are
+// At, fixed width, then a per-process increasing sequence and random bits: they sort by
+// At, and entries of the same At by the order they were appended in.
+//
+// Reprocessing run and unit IDs are stored hex-encoded: the keys then sort in the IDs'
+// byte order, as the embedded store's do, whatever bytes the IDs hold, and "." (below
+// every hex digit) ends a unit ID inside the change key. A run's state is inline up to
+// 350,000 bytes and otherwise in parts written with the run item in one transaction
+// (state up to 2,800,000 bytes). A SaveRun with changes is made atomic without putting
+// thousands of items in one transaction: it allocates a sequence number (alloc), writes
+// each change as a new item tagged with it, then commits -- the run item and the journal
+// state, one transaction -- by raising done to it (numbers allocated in between and not
+// committed go into gaps). A reader sees a change only when its number is committed
+// (<= done, not in gaps), and for a unit the committed change of the highest number: a
+// save that fails before its commit leaves items nobody sees.
+//
+// Hot partitions: REPROCESS takes a write per batch of a run, REVOKED/REVCOUNT one per
+// revocation, OPSKEY a read per ops request, AUDITDAYS a write per day and process: all
+// far below a partition's 1,000 WCU/s and 3,000 RCU/s.
 package awsops
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,7 +62,18 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/stage/audit"
 	"github.com/vaxpass/vaxpass/shared/stage/renewal"
+	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
+	"github.com/vaxpass/vaxpass/shared/stage/revocation"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
+)
+
+// The ports the store implements.
+var (
+	_ renewal.Runs       = (*Store)(nil)
+	_ reprocess.RunStore = (*Store)(nil)
+	_ revocation.Store   = (*Store)(nil)
+	_ audit.Appender     = (*Store)(nil)
+	_ audit.Reader       = (*Store)(nil)
 )
 
 // Key values and attribute names.
@@ -64,19 +107,30 @@ type API interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
-// Store is the ops table. It implements renewal.Runs and audit.Appender and is safe for
+// Store is the ops table. It implements renewal.Runs, reprocess.RunStore,
+// revocation.Store, audit.Appender, audit.Reader and api.OpsKeys, and is safe for
 // concurrent use.
 type Store struct {
 	db    API
 	table string
 	now   func() time.Time
+
+	// auditSeq orders the IDs of entries appended with the same At (see newAuditID).
+	auditSeq atomic.Uint64
+	// auditDays holds the days this process has written to the audit days (string -> true).
+	auditDays sync.Map
+	// runMeta caches what the last commit of a run left (hex run ID -> runMeta), so that
+	// the next save of the run need not read it first; a stale entry costs a retry.
+	runMeta sync.Map
 }
 
 // New returns the store over an existing table (schema in the package doc); now stamps
-// audit entries that come without a time (nil: time.Now).
+// audit entries that come without a time and ops key revocations (nil: time.Now).
 func New(client API, table string, now func() time.Time) (*Store, error) {
 	if client == nil || table == "" {
 		return nil, fmt.Errorf("%w: a DynamoDB client and the ops table name are required", ErrConfig)
@@ -195,10 +249,10 @@ func (st *Store) SaveRenewalRun(ctx context.Context, run *renewal.Run, notes ...
 		if err != nil {
 			return fmt.Errorf("awsops: save renewal run: %w", err)
 		}
-		items = append(items, types.TransactWriteItem{Put: &types.Put{
-			TableName: aws.String(st.table), Item: it,
-			ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": attrPK},
-		}})
+		items = append(items, auditPut(st.table, it))
+	}
+	if err := st.markAuditDays(ctx, notes...); err != nil {
+		return fmt.Errorf("awsops: save renewal run: %w", err)
 	}
 	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err != nil {
@@ -214,76 +268,6 @@ func (st *Store) SaveRenewalRun(ctx context.Context, run *renewal.Run, notes ...
 	}
 	run.Version = next.Version
 	return nil
-}
-
-// Append implements audit.Appender.
-func (st *Store) Append(ctx context.Context, e audit.Entry) error {
-	it, err := st.auditItem(&e)
-	if err != nil {
-		return fmt.Errorf("awsops: append audit entry: %w", err)
-	}
-	_, err = st.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(st.table), Item: it})
-	if err != nil {
-		return fmt.Errorf("awsops: append audit entry: %w", err)
-	}
-	return nil
-}
-
-// auditItem validates e, gives it its time (when zero) and ID, and renders its item.
-func (st *Store) auditItem(e *audit.Entry) (map[string]types.AttributeValue, error) {
-	if e.At.IsZero() {
-		e.At = st.now()
-	}
-	e.At = e.At.UTC()
-	if err := e.Validate(); err != nil {
-		return nil, err
-	}
-	var rnd [8]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, err
-	}
-	at := e.At.Format("2006-01-02T15:04:05.000000000Z")
-	e.ID = at + "-" + hex.EncodeToString(rnd[:])
-	doc, err := json.Marshal(e)
-	if err != nil {
-		return nil, err
-	}
-	it := key(pkAudit+e.At.Format(time.DateOnly), at+"#"+e.ID)
-	it[attrDoc] = s(string(doc))
-	return it, nil
-}
-
-// AuditEntries returns the audit entries of one UTC day in time order.
-func (st *Store) AuditEntries(ctx context.Context, day time.Time) ([]audit.Entry, error) {
-	in := &dynamodb.QueryInput{
-		TableName:                 aws.String(st.table),
-		KeyConditionExpression:    aws.String("#pk = :pk"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(pkAudit + day.UTC().Format(time.DateOnly))},
-		ConsistentRead:            aws.Bool(true),
-	}
-	var out []audit.Entry
-	for {
-		page, err := st.db.Query(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("awsops: audit entries: %w", err)
-		}
-		for _, it := range page.Items {
-			doc, ok := it[attrDoc].(*types.AttributeValueMemberS)
-			if !ok {
-				return nil, fmt.Errorf("%w: audit entry without doc", ErrCorrupt)
-			}
-			var e audit.Entry
-			if err := json.Unmarshal([]byte(doc.Value), &e); err != nil {
-				return nil, fmt.Errorf("%w: audit entry: %w", ErrCorrupt, err)
-			}
-			out = append(out, e)
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
-	}
 }
 
 // CreateTable creates the ops table (schema in the package doc) and waits until it is

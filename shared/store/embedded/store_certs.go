@@ -40,6 +40,8 @@ func (s *Store) PutFacilitySignature(ctx context.Context, sig vaxpass.FacilitySi
 			if prev.SignedAt.After(sig.SignedAt) {
 				return nil
 			}
+		} else if err := statsFirstSignature(tx, sig.PersonID, sig.FacilityID); err != nil {
+			return err
 		}
 		return b.Put(k, v)
 	})
@@ -351,8 +353,11 @@ func (s *Store) CertificateCounts(ctx context.Context, now time.Time) (map[strin
 }
 
 // storePutCert writes c (old is the stored version it replaces, nil for a new one) and
-// keeps the expiry index and the status counters in step.
+// keeps the expiry index, the status counters and the dashboard's counters in step.
 func storePutCert(tx *bolt.Tx, old, c *vaxpass.Certificate) error {
+	if err := statsCountCert(tx, old, c); err != nil {
+		return err
+	}
 	v, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("encode certificate: %w", err)

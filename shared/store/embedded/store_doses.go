@@ -336,8 +336,11 @@ func (s *Store) PersonDoses(ctx context.Context, personID string) ([]vaxpass.Dos
 }
 
 // storeWriteDose stores d (old is the stored dose it replaces, nil for a new one), moves
-// its index entries and appends its change event, all in tx.
+// its index entries and the dashboard's counters and appends its change event, all in tx.
 func (s *Store) storeWriteDose(tx *bolt.Tx, old, d *vaxpass.Dose) error {
+	if err := statsCountDose(tx, old, d); err != nil {
+		return err
+	}
 	img, err := doseitem.Image(d)
 	if err != nil {
 		return err

@@ -2,7 +2,7 @@
 // the DynamoDB one) must pass: the ports the use cases and handlers declare -- dose
 // writes with idempotency and version-conditional updates, the indexes the pipeline reads
 // (by status, by person, sign-pending people), certificates and their replacement,
-// facility signatures, facilities -- plus, for adapters that can read their own change
+// facility signatures, facilities, the dashboard's counters -- plus, for adapters that can read their own change
 // stream, the DynamoDB-stream events each dose write emits.
 //
 // An adapter's tests call Run with a function that opens a fresh, empty store:
@@ -29,6 +29,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/stage/lookup"
 	"github.com/vaxpass/vaxpass/shared/stage/matching"
 	"github.com/vaxpass/vaxpass/shared/stage/signing"
+	"github.com/vaxpass/vaxpass/shared/stage/stats"
 	"github.com/vaxpass/vaxpass/shared/store/doseitem"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
@@ -70,6 +71,9 @@ type Store interface {
 	// CertificateCounts counts certificates by status as seen at now (issued, expired,
 	// revoked).
 	CertificateCounts(ctx context.Context, now time.Time) (map[string]int, error)
+
+	// StatCounters reads the dashboard's counters, kept as the store writes.
+	stats.Counters
 }
 
 // ChangeEventReader is implemented by adapters that can read their own doses change
@@ -113,6 +117,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"CertificatesExpiringBefore", testExpiring},
 		{"ListCertificatesAndCounts", testListCertificates},
 		{"Facilities", testFacilities},
+		{"Stats/CountersEqualRecount", testStatsCounters},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, open(t))

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 // Progress is a running count shown while a stage works (shared/tool/progress.Reporter).
@@ -37,7 +37,7 @@ type Config struct {
 	// UploadBatch is the records per POST /v1/doses (default and at most 1,000).
 	UploadBatch int
 	// Workers is how many uploads and facility signing runs go at once (default
-	// GOMAXPROCS); the pumps run as wire.Options configures them.
+	// GOMAXPROCS); the pumps run as local.Options configures them.
 	Workers int
 	// Sequential runs the stages one after another, each alone on the machine, for
 	// per-stage rates; by default they overlap as in `serve` (the matcher consumes the
@@ -165,7 +165,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	// The system as `serve` assembles it; idle pumps look for work every 20ms rather
 	// than 200ms so that the stage boundaries are sharp.
-	sys, err := wire.OpenLocal(wire.Options{DataDir: cfg.DataDir, FacilitySignEvery: -1, PollInterval: 20 * time.Millisecond})
+	sys, err := local.OpenLocal(local.Options{DataDir: cfg.DataDir, FacilitySignEvery: -1, PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		return res, err
 	}
@@ -231,7 +231,7 @@ func stage(name string, items int, unit string, d time.Duration) Stage {
 // runner holds the state of one run.
 type runner struct {
 	cfg    Config
-	sys    *wire.Local
+	sys    *local.Local
 	popDir string
 	res    *Result
 	keys   []string // API keys of the facilities, by index

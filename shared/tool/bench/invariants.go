@@ -12,7 +12,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/domain/vaccine"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 // Invariants is the end state of a run, read back from the store: every accepted record
@@ -142,7 +142,7 @@ func (r *runner) checkInvariants(ctx context.Context) (Invariants, error) {
 	if err != nil {
 		return inv, err
 	}
-	if cs, ok := fs.Consumers[wire.MatcherConsumer]; ok {
+	if cs, ok := fs.Consumers[local.MatcherConsumer]; ok {
 		inv.FeedLag, inv.FeedDead = int(cs.Lag), cs.Dead
 	}
 

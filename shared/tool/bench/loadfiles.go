@@ -11,7 +11,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/stage/lookup"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 // Files WriteLoadFiles writes for the lookup load run (tests/perf/load): one request a line.
@@ -31,7 +31,7 @@ type LoadFiles struct {
 // the lookup body a citizen would send (ID number, name and date of birth as the registry
 // has them) and their QR image's path, so a load run asks for different people each time.
 // The people are synthetic (shared/tool/synth), never real ones.
-func WriteLoadFiles(ctx context.Context, sys *wire.Local, dir string, max int) (LoadFiles, error) {
+func WriteLoadFiles(ctx context.Context, sys *local.Local, dir string, max int) (LoadFiles, error) {
 	lf := LoadFiles{Lookups: filepath.Join(dir, LookupBodiesFile), QRPaths: filepath.Join(dir, QRPathsFile)}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return lf, err

@@ -25,7 +25,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/tool/registry"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 // FacilityID names the bench's i-th facility.
@@ -97,7 +97,7 @@ type uploadJob struct {
 }
 
 // pipeline runs the stages, overlapped as `serve` runs them unless cfg.Sequential. The
-// pumps are the system's own (wire.Local.RunMatcher, RunCentralSigning, with their batch
+// pumps are the system's own (local.Local.RunMatcher, RunCentralSigning, with their batch
 // sizes and concurrency); the bench only counts what their handlers did.
 func (r *runner) pipeline(ctx context.Context, start time.Time) error {
 	at := func(t time.Time) float64 { return t.Sub(start).Seconds() }
@@ -251,7 +251,7 @@ func (r *runner) waitMatched(ctx context.Context, matcher *pumpRun, m *countingM
 		if err != nil {
 			return err
 		}
-		cs, registered := st.Consumers[wire.MatcherConsumer]
+		cs, registered := st.Consumers[local.MatcherConsumer]
 		if cs.Attempts > 20 || cs.Dead > 0 {
 			return fmt.Errorf("matcher stuck: %d failed attempts at sequence %d, %d dead letters", cs.Attempts, cs.FailingSeq, cs.Dead)
 		}
@@ -275,7 +275,7 @@ func (r *runner) waitFeedConsumed(ctx context.Context, matcher *pumpRun) error {
 			return err
 		}
 		// The pump registers its consumer when it starts: until then there is no lag to read.
-		cs, registered := st.Consumers[wire.MatcherConsumer]
+		cs, registered := st.Consumers[local.MatcherConsumer]
 		if registered && cs.Lag == 0 && st.LastSeq > 0 {
 			return nil
 		}

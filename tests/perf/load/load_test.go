@@ -25,7 +25,7 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
 	"github.com/vaxpass/vaxpass/shared/tool/bench"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 // loadRate lifts the public API's per-client limit (20/s in production): wrk sends
@@ -53,7 +53,7 @@ func TestLookupLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench run: %v", err)
 	}
-	sys, err := wire.OpenLocal(wire.Options{DataDir: dir, FacilitySignEvery: -1, LookupRate: loadRate})
+	sys, err := local.OpenLocal(local.Options{DataDir: dir, FacilitySignEvery: -1, LookupRate: loadRate})
 	if err != nil {
 		t.Fatal(err)
 	}

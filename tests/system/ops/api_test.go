@@ -12,7 +12,7 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/stage/audit"
 	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 // TestReprocessThroughTheAPI: with the server running, POST /v1/ops/reprocess starts a run
@@ -27,16 +27,16 @@ func TestReprocessThroughTheAPI(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	w := buildWorld(t, bin, dir, data, 800, 9, nil)
 
-	sys, err := wire.OpenLocal(wire.Options{DataDir: data, Log: quietLog()})
+	sys, err := local.OpenLocal(local.Options{DataDir: data, Log: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sys.Close() })
-	ops, err := wire.AttachOps(sys)
+	ops, err := local.AttachOps(sys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp := wire.AttachReprocessing(sys, ops)
+	rp := local.AttachReprocessing(sys, ops)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rp.Run(ctx) }()
@@ -107,7 +107,7 @@ func TestReprocessThroughTheAPI(t *testing.T) {
 		t.Errorf("audit entry of the run: found %v, %v", found, err)
 	}
 	var dead struct {
-		DeadLetters []wire.DeadLetter `json:"dead_letters"`
+		DeadLetters []local.DeadLetter `json:"dead_letters"`
 	}
 	if status := call("GET", "/v1/ops/dead-letters", nil, &dead); status != http.StatusOK || len(dead.DeadLetters) != 0 {
 		t.Errorf("dead letters: %d %v", status, dead)

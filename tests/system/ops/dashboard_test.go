@@ -22,7 +22,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/domain/match"
 	"github.com/vaxpass/vaxpass/shared/stage/stats"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 // TestDashboardShowsTheStoreCounts is issue 6, acceptance line 4: the dashboard, driven
@@ -45,12 +45,12 @@ func TestDashboardShowsTheStoreCounts(t *testing.T) {
 
 	buildWorld(t, bin, dir, data, envInt(t, "VAXPASS_DASHBOARD_PEOPLE", 3000), 5, now)
 	ctx := context.Background()
-	sys, err := wire.OpenLocal(wire.Options{DataDir: data, Log: quietLog(), Now: now})
+	sys, err := local.OpenLocal(local.Options{DataDir: data, Log: quietLog(), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sys.Close() })
-	ops, err := wire.AttachOps(sys)
+	ops, err := local.AttachOps(sys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestDashboardShowsTheStoreCounts(t *testing.T) {
 		}
 	}
 
-	rp := wire.AttachReprocessing(sys, ops)
+	rp := local.AttachReprocessing(sys, ops)
 	rp.Stats.Now = func() time.Time { return statsNow }
 	key, err := ops.OpsKeys.Create("ministry-official")
 	if err != nil {
@@ -178,7 +178,7 @@ func TestDashboardShowsTheStoreCounts(t *testing.T) {
 }
 
 // countStore counts, straight from the store's listing calls, what the dashboard shows.
-func countStore(t *testing.T, sys *wire.Local, now time.Time) stats.Snapshot {
+func countStore(t *testing.T, sys *local.Local, now time.Time) stats.Snapshot {
 	t.Helper()
 	ctx := context.Background()
 	zero := func() stats.Counts {

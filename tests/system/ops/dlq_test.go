@@ -11,7 +11,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/edge/worker"
 	"github.com/vaxpass/vaxpass/shared/store/embedded/queue"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 // TestDeadLettersListAndRedrive: a facility signature central signing cannot verify
@@ -25,7 +25,7 @@ func TestDeadLettersListAndRedrive(t *testing.T) {
 	bin := buildCLI(t)
 	data := filepath.Join(t.TempDir(), "data")
 	ctx := context.Background()
-	sys, err := wire.OpenLocal(wire.Options{DataDir: data, Log: quietLog(), MaxReceiveCount: 2})
+	sys, err := local.OpenLocal(local.Options{DataDir: data, Log: quietLog(), MaxReceiveCount: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,10 +43,10 @@ func TestDeadLettersListAndRedrive(t *testing.T) {
 	sys.Close()
 
 	out, _ := cli(t, bin, "dlq", "list", "--data", data)
-	var letters []wire.DeadLetter
+	var letters []local.DeadLetter
 	dec := json.NewDecoder(strings.NewReader(out))
 	for dec.More() {
-		var d wire.DeadLetter
+		var d local.DeadLetter
 		if err := dec.Decode(&d); err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestDeadLettersListAndRedrive(t *testing.T) {
 	if err == nil || !strings.Contains(cmdOut, "no such message") && !strings.Contains(cmdOut, "not found") {
 		t.Errorf("redrive of an ID that is no dead letter any more: %v\n%s", err, cmdOut)
 	}
-	sys, err = wire.OpenLocal(wire.Options{DataDir: data, Log: quietLog(), MaxReceiveCount: 2})
+	sys, err = local.OpenLocal(local.Options{DataDir: data, Log: quietLog(), MaxReceiveCount: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

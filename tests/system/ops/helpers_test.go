@@ -24,7 +24,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/stage/ingest"
 	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 func envInt(t *testing.T, name string, def int) int {
@@ -102,12 +102,12 @@ func buildWorld(t *testing.T, bin, dir, data string, people int, seed uint64, no
 	if now == nil {
 		now = time.Now
 	}
-	sys, err := wire.OpenLocal(wire.Options{DataDir: data, Log: quietLog(), Now: now})
+	sys, err := local.OpenLocal(local.Options{DataDir: data, Log: quietLog(), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sys.Close()
-	if _, err := wire.AttachOps(sys); err != nil {
+	if _, err := local.AttachOps(sys); err != nil {
 		t.Fatal(err)
 	}
 	byFacility := map[string][]ingest.Item{}
@@ -155,12 +155,12 @@ func signWorld(t *testing.T, data string) {
 	t.Helper()
 	ctx := context.Background()
 	start := time.Now()
-	sys, err := wire.OpenLocal(wire.Options{DataDir: data, Log: quietLog()})
+	sys, err := local.OpenLocal(local.Options{DataDir: data, Log: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sys.Close()
-	if _, err := wire.AttachOps(sys); err != nil {
+	if _, err := local.AttachOps(sys); err != nil {
 		t.Fatal(err)
 	}
 	if err := sys.SignAllFacilities(ctx); err != nil {

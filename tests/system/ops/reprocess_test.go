@@ -26,7 +26,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire"
+	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 // defaultReprocessRecords keeps the test within a CI budget; the acceptance figure is
@@ -410,7 +410,7 @@ type state struct {
 func readState(t *testing.T, data string) state {
 	t.Helper()
 	ctx := context.Background()
-	sys, err := wire.OpenLocal(wire.Options{DataDir: data, Log: quietLog()})
+	sys, err := local.OpenLocal(local.Options{DataDir: data, Log: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,12 +509,12 @@ func firstRun(t *testing.T, runs []reprocess.Run, stage reprocess.Stage) reproce
 // auditedDoses lists the dose keys the audit trail records for a run, sorted.
 func auditedDoses(t *testing.T, data, runID string) []string {
 	t.Helper()
-	sys, err := wire.OpenLocal(wire.Options{DataDir: data, Log: quietLog()})
+	sys, err := local.OpenLocal(local.Options{DataDir: data, Log: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sys.Close()
-	ops, err := wire.AttachOps(sys)
+	ops, err := local.AttachOps(sys)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,110 @@
+package wire
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/vaxpass/vaxpass/shared/stage/revocation"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
+)
+
+// The operator's actions, the same on both backends: the CLI calls them (with the
+// operator's credentials on AWS), the ops routes call the use cases behind them.
+
+// OpsKeyStore keeps the ops keys: only their SHA-256, with the actor each names.
+type OpsKeyStore interface {
+	// OpsKeyValid reports whether hash is the SHA-256 of a valid ops key, and whose.
+	OpsKeyValid(ctx context.Context, hash []byte) (actor string, ok bool, err error)
+	AddOpsKey(ctx context.Context, actor string, sha256 []byte, createdAt time.Time) error
+}
+
+// facilityIDRe is what a facility ID may be: it names key files and KMS aliases.
+var facilityIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// opsActorRe is what an ops actor name may be: it is written into the audit trail.
+var opsActorRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// CheckFacility validates a facility registration.
+func CheckFacility(id, name string) error {
+	switch {
+	case !facilityIDRe.MatchString(id):
+		return fmt.Errorf("%w: facility id must be 1-64 of A-Z a-z 0-9 _ -", vaxpass.ErrInvalid)
+	case name == "" || utf8.RuneCountInString(name) > 200 || !utf8.ValidString(name):
+		return fmt.Errorf("%w: facility name must be 1-200 characters", vaxpass.ErrInvalid)
+	}
+	return nil
+}
+
+// AddFacility registers a vaccination site, creates its signing key and returns its API
+// key. Only the key's SHA-256 is stored: the caller shows the key once.
+func (s *System) AddFacility(ctx context.Context, id, name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if err := CheckFacility(id, name); err != nil {
+		return "", err
+	}
+	if _, err := s.p.Store.GetFacility(ctx, id); err == nil {
+		return "", fmt.Errorf("%w: facility %s exists", vaxpass.ErrConflict, id)
+	} else if !errors.Is(err, vaxpass.ErrNotFound) {
+		return "", err
+	}
+	apiKey, hash, err := NewSecret(s.p.Rand, "vxp_")
+	if err != nil {
+		return "", err
+	}
+	keyID, err := s.p.Keys.EnsureFacilityKey(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("facility signing key: %w", err)
+	}
+	f := vaxpass.Facility{ID: id, Name: name, APIKeyHash: hash, KeyID: keyID, CreatedAt: s.p.Now().UTC()}
+	if err := s.p.Store.AddFacility(ctx, f); err != nil {
+		return "", err
+	}
+	return apiKey, nil
+}
+
+// NewOpsKey makes an ops key for actor and stores its hash; the key is returned once.
+func (s *System) NewOpsKey(ctx context.Context, actor string) (string, error) {
+	if !opsActorRe.MatchString(actor) {
+		return "", fmt.Errorf("%w: ops actor must be 1-64 of a-z 0-9 . _ - (starting with a letter or digit)", vaxpass.ErrInvalid)
+	}
+	if s.p.OpsKeys == nil {
+		return "", fmt.Errorf("%w: OpsKeys", ErrNoPort)
+	}
+	key, hash, err := NewSecret(s.p.Rand, "vxo_")
+	if err != nil {
+		return "", err
+	}
+	if err := s.p.OpsKeys.AddOpsKey(ctx, actor, hash, s.p.Now().UTC()); err != nil {
+		return "", fmt.Errorf("ops key: %w", err)
+	}
+	return key, nil
+}
+
+// Revoke revokes a certificate on an operator's word; the revocation and its audit entry
+// (with the actor) are written together.
+func (s *System) Revoke(ctx context.Context, actor, uvci, reason string) (revocation.Result, error) {
+	rev, err := s.Revoker()
+	if err != nil {
+		return revocation.Result{}, err
+	}
+	return rev.Revoke(ctx, actor, uvci, reason)
+}
+
+// NewSecret makes a 256-bit key with prefix and its SHA-256.
+func NewSecret(rand io.Reader, prefix string) (key string, hash []byte, err error) {
+	b := make([]byte, 32)
+	if _, err := io.ReadFull(rand, b); err != nil {
+		return "", nil, fmt.Errorf("new key: %w", err)
+	}
+	key = prefix + base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(key))
+	return key, sum[:], nil
+}

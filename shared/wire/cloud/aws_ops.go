@@ -1,0 +1,205 @@
+package cloud
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
+	"github.com/vaxpass/vaxpass/shared/store/awssqs"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
+)
+
+// Ops actions: the ops function's direct invokes (the CLI, with the function's role) and
+// the facility signing schedule's.
+const (
+	ActionSignAllFacilities = "sign-all-facilities"
+	ActionSign              = "sign"             // facility_id: facility signing for one facility
+	ActionReprocess         = "reprocess"        // selector: start a run (or a dry run)
+	ActionReprocessStatus   = "reprocess-status" // run_id: where a run is
+	ActionReprocessRuns     = "reprocess-runs"   // every run
+)
+
+// OpsRequest is the ops function's direct-invoke event, e.g.
+// {"action":"reprocess","selector":{"stage":"match","status":["NOT_FOUND"],"reason":"registry update"}}.
+type OpsRequest struct {
+	Action     string              `json:"action"`
+	FacilityID string              `json:"facility_id,omitempty"`
+	Selector   *reprocess.Selector `json:"selector,omitempty"`
+	RunID      string              `json:"run_id,omitempty"`
+}
+
+// OpsResult is the ops function's answer; only the part of the action run is set.
+type OpsResult struct {
+	Action  string             `json:"action"`
+	Signing *SigningRun        `json:"signing,omitempty"`
+	Run     *reprocess.Run     `json:"run,omitempty"`
+	Runs    []reprocess.Run    `json:"runs,omitempty"`
+	Summary *reprocess.Summary `json:"summary,omitempty"`
+}
+
+// ErrOpsRequest: an ops event with an unknown action or a missing field.
+var ErrOpsRequest = errors.New("ops request")
+
+// WorkMessage is a message of the ops function's work queue: continue reprocessing run
+// RunID from its stored cursor.
+type WorkMessage struct {
+	RunID string `json:"run_id"`
+}
+
+// sqsRunStarter is wire.RunStarter on AWS: a begun run is a message on the work queue; the
+// ops function works on it until its time is nearly up, then sends the next message. A
+// function killed in the middle leaves the message to come back after its visibility
+// timeout: the run resumes from its last stored batch.
+type sqsRunStarter struct{ work *awssqs.Sender }
+
+func (s sqsRunStarter) StartRun(ctx context.Context, runID string) error {
+	body, err := json.Marshal(WorkMessage{RunID: runID})
+	if err != nil {
+		return err
+	}
+	_, err = s.work.Send(ctx, body)
+	return err
+}
+
+// HandleOps runs one direct-invoke action.
+func (a *Stack) HandleOps(ctx context.Context, req OpsRequest) (OpsResult, error) {
+	res := OpsResult{Action: req.Action}
+	a.cfg.Log.Info("ops request", "action", req.Action, "facility", req.FacilityID, "run_id", req.RunID)
+	switch req.Action {
+	case ActionSignAllFacilities:
+		run, err := a.SignAllFacilities(ctx)
+		res.Signing = &run
+		return res, err
+	case ActionSign:
+		if req.FacilityID == "" {
+			return res, fmt.Errorf("%w: sign needs facility_id", ErrOpsRequest)
+		}
+		r, err := a.Sys.FacilitySigning().SignAll(ctx, req.FacilityID)
+		res.Signing = &SigningRun{Facilities: 1, Signed: r.Signed, Waiting: r.Waiting}
+		return res, err
+	case ActionReprocess:
+		if req.Selector == nil {
+			return res, fmt.Errorf("%w: reprocess needs selector", ErrOpsRequest)
+		}
+		if err := req.Selector.Normalize(); err != nil {
+			return res, fmt.Errorf("%w: %w", ErrOpsRequest, err)
+		}
+		runs, err := a.Sys.ReprocessRuns()
+		if err != nil {
+			return res, err
+		}
+		if req.Selector.DryRun {
+			sum, err := runs.DryRun(ctx, *req.Selector)
+			res.Summary = &sum
+			return res, err
+		}
+		run, err := runs.Start(ctx, *req.Selector)
+		res.Run = &run
+		return res, err
+	case ActionReprocessStatus:
+		if req.RunID == "" {
+			return res, fmt.Errorf("%w: reprocess-status needs run_id", ErrOpsRequest)
+		}
+		svc, err := a.Sys.Reprocessor()
+		if err != nil {
+			return res, err
+		}
+		run, err := svc.GetRun(ctx, req.RunID)
+		res.Run = &run
+		return res, err
+	case ActionReprocessRuns:
+		svc, err := a.Sys.Reprocessor()
+		if err != nil {
+			return res, err
+		}
+		res.Runs, err = svc.ListRuns(ctx)
+		return res, err
+	default:
+		return res, fmt.Errorf("%w: unknown action %q", ErrOpsRequest, req.Action)
+	}
+}
+
+// HandleWork is the ops function's work queue: each message continues a reprocessing run
+// for this invocation's time, then queues the rest. A failure is that message's (partial
+// batch response): it comes back and the run resumes from its stored cursor.
+func (a *Stack) HandleWork(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	svc, err := a.Sys.Reprocessor()
+	if err != nil {
+		return resp, err
+	}
+	for _, m := range ev.Records {
+		if err := a.work(ctx, svc, m.Body); err != nil {
+			a.cfg.Log.Error("reprocessing work failed", "message_id", m.MessageId, "err", err)
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		}
+	}
+	return resp, nil
+}
+
+func (a *Stack) work(ctx context.Context, svc *reprocess.Service, body string) error {
+	var w WorkMessage
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil || w.RunID == "" {
+		// A malformed message can never succeed: logged and dropped, not retried forever.
+		a.cfg.Log.Error("reprocessing work: malformed message dropped", "err", err)
+		return nil
+	}
+	sum, err := svc.Run(ctx, reprocess.Selector{RunID: w.RunID, Actor: "lambda:ops"}, reprocess.Options{StopBefore: reprocess.InvokeMargin})
+	switch {
+	case errors.Is(err, reprocess.ErrRunFinished), errors.Is(err, vaxpass.ErrNotFound):
+		a.cfg.Log.Info("reprocessing work: nothing to do", "run_id", w.RunID, "err", err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("run %s: %w", w.RunID, err)
+	}
+	a.cfg.Log.Info("reprocessing work", "run_id", w.RunID, "done", sum.Done, "changed", sum.Counts.Changed, "failed", sum.Counts.Failed)
+	if !sum.Done {
+		return a.runStarter().StartRun(ctx, w.RunID)
+	}
+	return nil
+}
+
+func (a *Stack) runStarter() sqsRunStarter { return sqsRunStarter{work: a.workQueue} }
+
+// decodeOps reads an ops event strictly (an unknown field is a typo, not something to ignore).
+func decodeOps(ev json.RawMessage) (OpsRequest, error) {
+	var req OpsRequest
+	dec := json.NewDecoder(strings.NewReader(string(ev)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, fmt.Errorf("%w: %w", ErrOpsRequest, err)
+	}
+	return req, nil
+}
+
+// HandleOpsEvent is the ops function's non-API entry point (its API routes are served
+// through APIOr): a batch of its work queue, or a direct invoke (OpsRequest).
+func (a *Stack) HandleOpsEvent(ctx context.Context, ev json.RawMessage) (any, error) {
+	var probe struct {
+		Records []struct {
+			EventSource string `json:"eventSource"`
+		} `json:"Records"`
+	}
+	if err := json.Unmarshal(ev, &probe); err != nil {
+		return nil, fmt.Errorf("%w: event is not a JSON object: %w", ErrOpsRequest, err)
+	}
+	if len(probe.Records) > 0 && probe.Records[0].EventSource == "aws:sqs" {
+		var sqsEv events.SQSEvent
+		if err := json.Unmarshal(ev, &sqsEv); err != nil {
+			return nil, fmt.Errorf("ops: SQS event: %w", err)
+		}
+		return a.HandleWork(ctx, sqsEv)
+	}
+	req, err := decodeOps(ev)
+	if err != nil {
+		return OpsResult{}, err
+	}
+	return a.HandleOps(ctx, req)
+}

@@ -1,0 +1,69 @@
+package routes
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"slices"
+	"time"
+
+	"github.com/vaxpass/vaxpass/shared/domain/dose"
+	"github.com/vaxpass/vaxpass/shared/stage/ingest"
+	"github.com/vaxpass/vaxpass/shared/stage/worklist"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
+)
+
+// Worklists adapts the worklist package to the facility API.
+type Worklists struct {
+	Now func() time.Time
+}
+
+// Write renders doses as a CSV or .xlsx worklist.
+func (w Worklists) Write(out io.Writer, format string, doses []vaxpass.Dose) error {
+	rows := func(yield func(worklist.Row) bool) {
+		for _, d := range doses {
+			if !yield(worklist.Row{Facility: d.FacilityID, Record: d.Record, Result: d.Match}) {
+				return
+			}
+		}
+	}
+	var err error
+	switch format {
+	case "csv":
+		_, err = worklist.WriteCSV(out, iter.Seq[worklist.Row](rows))
+	case "xlsx":
+		_, err = worklist.WriteXLSX(out, iter.Seq[worklist.Row](rows))
+	default:
+		err = fmt.Errorf("worklist format %q", format)
+	}
+	return err
+}
+
+// ReadImport reads an .xlsx import sheet or a worklist sent back, row by row.
+func (w Worklists) ReadImport(body []byte) ([]ingest.Item, error) {
+	res, err := worklist.ReadXLSX(bytes.NewReader(body), w.Now().UTC(), worklist.DefaultLimits())
+	if err != nil {
+		for _, e := range []error{worklist.ErrTooLarge, worklist.ErrCorrupt, worklist.ErrEncrypted, worklist.ErrLegacyFormat, worklist.ErrHeader} {
+			if errors.Is(err, e) {
+				return nil, fmt.Errorf("%w: %w", vaxpass.ErrInvalid, err)
+			}
+		}
+		return nil, err
+	}
+	items := make([]ingest.Item, 0, len(res.Accepted)+len(res.Rejected))
+	for _, a := range res.Accepted {
+		items = append(items, ingest.Item{Row: a.Row, Record: a.Record, Corrected: res.Worklist && len(a.Corrected) > 0})
+	}
+	for _, r := range res.Rejected {
+		items = append(items, ingest.Item{Row: r.Row, Record: recordWithID(r.SourceID), Errors: r.Errors})
+	}
+	slices.SortFunc(items, func(a, b ingest.Item) int { return a.Row - b.Row })
+	return items, nil
+}
+
+func recordWithID(sourceID string) (r dose.Record) {
+	r.SourceID = sourceID
+	return r
+}
