@@ -72,7 +72,21 @@ func (e *SchemaError) Unwrap() error { return ErrSchema }
 // as JSON Schema 2020-12 specifies by default and as the EU's own test data expects: the
 // schema's valid tests carry "+02" offsets (test/valid/T-rat-dates1.json) and dgc-testdata
 // expects date-time `dt` values to pass. Our issuer checks dates strictly in Validate.
-var compiledSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+func compiledSchema() (*jsonschema.Schema, error) {
+	compiledSchemaOnce.Do(func() { compiledSchemaOnce.v, compiledSchemaOnce.err = compileSchema() })
+	return compiledSchemaOnce.v, compiledSchemaOnce.err
+}
+
+// compiledSchemaOnce holds compiledSchema's result. A plain function and a sync.Once rather than a
+// package-level sync.OnceValues closure: the linker then leaves the work out of binaries
+// that never call it.
+var compiledSchemaOnce struct {
+	sync.Once
+	v   *jsonschema.Schema
+	err error
+}
+
+func compileSchema() (*jsonschema.Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(combinedSchema))
 	if err != nil {
 		return nil, fmt.Errorf("dcc: embedded schema: %w", err)
@@ -86,7 +100,7 @@ var compiledSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
 		return nil, fmt.Errorf("dcc: embedded schema: %w", err)
 	}
 	return sch, nil
-})
+}
 
 // ValidateJSON validates one DCC JSON document against the official schema. A violation
 // gives a *SchemaError naming each failing JSON path; bytes that are not a single JSON

@@ -44,7 +44,21 @@ type valueSetFile struct {
 	ValueSetValues map[string]valueSetEntry `json:"valueSetValues"`
 }
 
-var loadedValueSets = sync.OnceValues(func() (map[ValueSet]valueSetFile, error) {
+func loadedValueSets() (map[ValueSet]valueSetFile, error) {
+	loadedValueSetsOnce.Do(func() { loadedValueSetsOnce.v, loadedValueSetsOnce.err = loadValueSets() })
+	return loadedValueSetsOnce.v, loadedValueSetsOnce.err
+}
+
+// loadedValueSetsOnce holds loadedValueSets's result. A plain function and a sync.Once rather than a
+// package-level sync.OnceValues closure: the linker then leaves the work out of binaries
+// that never call it.
+var loadedValueSetsOnce struct {
+	sync.Once
+	v   map[ValueSet]valueSetFile
+	err error
+}
+
+func loadValueSets() (map[ValueSet]valueSetFile, error) {
 	out := make(map[ValueSet]valueSetFile)
 	for _, vs := range []ValueSet{DiseaseAgentTargeted, VaccineProphylaxis, VaccineMedicinalProduct,
 		VaccineMAHManufacturer, CountryCodes, TestType, TestResult, TestManufacturer} {
@@ -62,7 +76,7 @@ var loadedValueSets = sync.OnceValues(func() (map[ValueSet]valueSetFile, error) 
 		out[vs] = f
 	}
 	return out, nil
-})
+}
 
 // Display returns the English display of code in value set vs (for example "Comirnaty" for
 // EU/1/20/1528 in VaccineMedicinalProduct), and whether the code is in the set at all.

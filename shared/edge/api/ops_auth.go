@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/stage/audit"
 )
 
 // OpsKeys authenticates ops callers (the ministry's operators) by the SHA-256 of their ops
@@ -31,18 +32,15 @@ type OpsAuth struct {
 // Error code of a missing or unknown ops key.
 const codeOpsUnauthorized = "unauthorized"
 
-type opsActorKey struct{}
-
 // OpsActor returns the ops actor Wrap authenticated, or "" outside a wrapped handler.
 func OpsActor(ctx context.Context) string {
-	s, _ := ctx.Value(opsActorKey{}).(string)
-	return s
+	return audit.ActorFrom(ctx)
 }
 
 // WithOpsActor returns ctx carrying actor as the authenticated ops actor (for callers
 // that authenticate another way, and for tests).
 func WithOpsActor(ctx context.Context, actor string) context.Context {
-	return context.WithValue(ctx, opsActorKey{}, actor)
+	return audit.WithActor(ctx, actor)
 }
 
 // Wrap returns h behind ops authentication: without a valid ops key the answer is the

@@ -291,3 +291,23 @@ func CLIActor(user string) string {
 	}
 	return "cli:" + user
 }
+
+// More actions of ops.
+const (
+	ActionFacilityAdd = "facility_add" // a vaccination site registered (its ID)
+	ActionRedrive     = "redrive"      // dead letters sent back to their consumer
+)
+
+type actorKey struct{}
+
+// WithActor returns ctx carrying who acts (an ops key's actor, "cli:<user>"...): the use
+// cases that audit read it with ActorFrom.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorFrom returns the actor WithActor put in ctx, or "" when none.
+func ActorFrom(ctx context.Context) string {
+	s, _ := ctx.Value(actorKey{}).(string)
+	return s
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/vaxpass/vaxpass/shared/stage/stats"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
@@ -182,17 +183,56 @@ func (s *Store) PutFacilitySignature(ctx context.Context, sig vaxpass.FacilitySi
 	item := itemKey(pkPerson+sig.PersonID, skSig+sig.FacilityID)
 	item[attrSignedAt] = sAttr(at)
 	item[attrDoc] = sAttr(string(doc))
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+	put := &types.Put{
 		TableName:                 aws.String(s.tables.Certificates),
 		Item:                      item,
 		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #at <= :at"),
 		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#at": attrSignedAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":at": sAttr(at)},
-	})
+	}
+	counted, err := s.putFirstSignature(ctx, sig, put)
+	if err == nil && !counted {
+		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression,
+			ExpressionAttributeNames: put.ExpressionAttributeNames, ExpressionAttributeValues: put.ExpressionAttributeValues,
+		})
+	}
 	if err != nil && !isConditionFailed(err) {
 		return fmt.Errorf("awsddb: put facility signature of facility %s: %w", sig.FacilityID, err)
 	}
 	return nil
+}
+
+// putFirstSignature stores a facility's first signature for a person in one transaction
+// with the dashboard's counters: the facility's row gains the person's certificates and
+// the person's metrics item lists the facility. counted is false (and nothing written)
+// when the metrics item lists the facility already: the signature replaces an older one.
+func (s *Store) putFirstSignature(ctx context.Context, sig vaxpass.FacilitySignature, put *types.Put) (counted bool, err error) {
+	withSig := true
+	for {
+		refused, err := s.transact(ctx, func(attempt int) ([]txItem, error) {
+			counted = false
+			p, err := s.readPersonStats(ctx, sig.PersonID)
+			if err != nil || p.has(sig.FacilityID) {
+				return nil, err
+			}
+			var items []txItem
+			if withSig {
+				items = append(items, txItem{what: "a newer signature is stored", item: types.TransactWriteItem{Put: put}})
+			}
+			update, _ := s.personStatsUpdate(p, nil, sig.FacilityID)
+			delta := stats.Delta{}
+			delta.AddFacility(sig.FacilityID, p.metrics)
+			counted = true
+			return append(append(items, update), s.counterItems(delta, sig.PersonID+"/"+sig.FacilityID, attempt)...), nil
+		})
+		if refused == nil || !withSig {
+			return counted, err
+		}
+		// A newer signature of the facility is stored, from before the counters listed
+		// it: it stays, and the facility is counted.
+		withSig = false
+	}
 }
 
 // FacilitySignatures implements signing.CentralStore: the person's stored signatures,
@@ -293,15 +333,38 @@ func (s *Store) replace(ctx context.Context, next vaxpass.Certificate, prev *vax
 	if next.Version < 1 {
 		next.Version = 1
 	}
+	refused, err := s.transact(ctx, func(attempt int) ([]txItem, error) {
+		items, shards, changes, err := s.replaceItems(ctx, next, prev)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.registerShards(ctx, shards); err != nil {
+			return nil, err
+		}
+		// The dashboard's counters of the person's certificates (stats.go).
+		p, err := s.readPersonStats(ctx, next.PersonID)
+		if err != nil {
+			return nil, err
+		}
+		return append(items, s.certStatsItems(p, certKey(next.UVCI), attempt, changes...)...), nil
+	})
+	if refused != nil {
+		return fmt.Errorf("%w: %s", vaxpass.ErrConflict, refused.describe())
+	}
+	return err
+}
+
+// replaceItems are the items of a replacement, the shards they need registered and the
+// certificate changes they make.
+func (s *Store) replaceItems(ctx context.Context, next vaxpass.Certificate, prev *vaxpass.Certificate) ([]txItem, []shard, []stats.CertChange, error) {
 	var (
-		items  []types.TransactWriteItem
-		what   []string
-		shards []shard
+		items   []txItem
+		shards  []shard
+		changes []stats.CertChange
 	)
 	add := func(desc string, put *types.Put, sh []shard) {
 		put.TableName = aws.String(s.tables.Certificates)
-		items = append(items, types.TransactWriteItem{Put: put})
-		what = append(what, desc)
+		items = append(items, txItem{what: desc, item: types.TransactWriteItem{Put: put}})
 		shards = append(shards, sh...)
 	}
 	names := map[string]string{"#pk": attrPK}
@@ -313,27 +376,28 @@ func (s *Store) replace(ctx context.Context, next vaxpass.Certificate, prev *vax
 	case prev == nil: // a first certificate
 		ptr, err := activeItem(&next)
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		cert, sh, err := certItem(&next)
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		add("the person already has an active certificate", &types.Put{Item: ptr,
 			ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: names}, nil)
 		add("the UVCI is already taken", &types.Put{Item: cert,
 			ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: names}, sh)
+		changes = append(changes, stats.CertificateChange(nil, &next))
 
 	case certKey(prev.UVCI) == nextKey: // renewal in place
 		renewed := next
 		renewed.Version = prev.Version + 1
 		ptr, err := activeItem(&renewed)
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		cert, sh, err := certItem(&renewed)
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		add("the certificate to renew is no longer the active one at its version", &types.Put{Item: ptr,
 			ConditionExpression: aws.String("#u = :u AND #v = :v"), ExpressionAttributeNames: activeNames,
@@ -341,19 +405,30 @@ func (s *Store) replace(ctx context.Context, next vaxpass.Certificate, prev *vax
 		add("the certificate to renew changed", &types.Put{Item: cert,
 			ConditionExpression: aws.String("#v = :v"), ExpressionAttributeNames: versionNames,
 			ExpressionAttributeValues: map[string]types.AttributeValue{":v": nAttr(prev.Version)}}, sh)
+		// The counters move from the stored certificate, which the version condition
+		// makes the one replaced (when it is not, the transaction fails anyway).
+		old := *prev
+		stored, err := s.getCert(ctx, pkCert+nextKey, skCert)
+		switch {
+		case err == nil && stored.Version == prev.Version:
+			old = stored
+		case err != nil && !errors.Is(err, vaxpass.ErrNotFound):
+			return nil, nil, nil, err
+		}
+		changes = append(changes, stats.CertificateChange(&old, &renewed))
 
 	default: // supersede: revoke the stored prev, next becomes active
 		prevKey := certKey(prev.UVCI)
 		stored, err := s.getCert(ctx, pkPerson+next.PersonID, skActive)
 		switch {
 		case errors.Is(err, vaxpass.ErrNotFound):
-			return fmt.Errorf("%w: the person has no active certificate to replace", vaxpass.ErrConflict)
+			return nil, nil, nil, fmt.Errorf("%w: the person has no active certificate to replace", vaxpass.ErrConflict)
 		case err != nil:
-			return err
+			return nil, nil, nil, err
 		case certKey(stored.UVCI) != prevKey:
-			return fmt.Errorf("%w: the certificate to replace is no longer the active one", vaxpass.ErrConflict)
+			return nil, nil, nil, fmt.Errorf("%w: the certificate to replace is no longer the active one", vaxpass.ErrConflict)
 		case stored.Version != prev.Version:
-			return fmt.Errorf("%w: the certificate to replace is at version %d, not %d", vaxpass.ErrConflict, stored.Version, prev.Version)
+			return nil, nil, nil, fmt.Errorf("%w: the certificate to replace is at version %d, not %d", vaxpass.ErrConflict, stored.Version, prev.Version)
 		}
 		revoked := stored
 		revoked.Status = vaxpass.CertRevoked
@@ -362,15 +437,15 @@ func (s *Store) replace(ctx context.Context, next vaxpass.Certificate, prev *vax
 		revoked.Version = stored.Version + 1
 		ptr, err := activeItem(&next)
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		old, sh1, err := certItem(&revoked)
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		cert, sh2, err := certItem(&next)
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		add("the certificate to replace is no longer the active one", &types.Put{Item: ptr,
 			ConditionExpression: aws.String("#u = :u AND #v = :v"), ExpressionAttributeNames: activeNames,
@@ -380,15 +455,9 @@ func (s *Store) replace(ctx context.Context, next vaxpass.Certificate, prev *vax
 			ExpressionAttributeValues: map[string]types.AttributeValue{":v": nAttr(prev.Version)}}, sh1)
 		add("the UVCI is already taken", &types.Put{Item: cert,
 			ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: names}, sh2)
+		changes = append(changes, stats.CertificateChange(&stored, &revoked), stats.CertificateChange(nil, &next))
 	}
-	if err := s.registerShards(ctx, shards); err != nil {
-		return err
-	}
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	if desc, ok := transactConflict(err, what); ok {
-		return fmt.Errorf("%w: %s", vaxpass.ErrConflict, desc)
-	}
-	return err
+	return items, shards, changes, nil
 }
 
 // RevokeCertificate revokes c (ops): conditional on c being stored in status issued at
@@ -410,53 +479,58 @@ func (s *Store) RevokeCertificate(ctx context.Context, c vaxpass.Certificate, re
 
 func (s *Store) revoke(ctx context.Context, c vaxpass.Certificate, reason string, at time.Time) error {
 	key := certKey(c.UVCI)
-	stored, err := s.getCert(ctx, pkCert+key, skCert)
-	switch {
-	case err != nil:
-		return err
-	case stored.Version != c.Version:
-		return fmt.Errorf("%w: stored version %d, read version %d", vaxpass.ErrConflict, stored.Version, c.Version)
-	case stored.Status != vaxpass.CertIssued:
-		return fmt.Errorf("%w: certificate is %s", vaxpass.ErrConflict, stored.Status)
-	}
-	revoked := stored
-	revoked.Status = vaxpass.CertRevoked
-	revoked.RevokedReason = reason
-	revoked.RevokedAt = at
-	revoked.Version = stored.Version + 1
-	item, _, err := certItem(&revoked)
-	if err != nil {
-		return err
-	}
-	items := []types.TransactWriteItem{{Put: &types.Put{
-		TableName: aws.String(s.tables.Certificates), Item: item,
-		ConditionExpression:       aws.String("#v = :v AND #s = :issued"),
-		ExpressionAttributeNames:  map[string]string{"#v": attrVersion, "#s": attrStatus},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":v": nAttr(stored.Version), ":issued": sAttr(vaxpass.CertIssued)},
-	}}}
-	what := []string{"the certificate changed"}
-	// The pointer goes only if it still points here (an issued certificate is always the
-	// active one; checking keeps a damaged pointer from blocking ops forever).
-	ptr, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.tables.Certificates), Key: itemKey(pkPerson+stored.PersonID, skActive),
-		ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("#u"),
-		ExpressionAttributeNames: map[string]string{"#u": attrUVCI},
-	})
-	if err != nil {
-		return err
-	}
-	if str(ptr.Item, attrUVCI) == key {
-		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
+	refused, err := s.transact(ctx, func(attempt int) ([]txItem, error) {
+		stored, err := s.getCert(ctx, pkCert+key, skCert)
+		switch {
+		case err != nil:
+			return nil, err
+		case stored.Version != c.Version:
+			return nil, fmt.Errorf("%w: stored version %d, read version %d", vaxpass.ErrConflict, stored.Version, c.Version)
+		case stored.Status != vaxpass.CertIssued:
+			return nil, fmt.Errorf("%w: certificate is %s", vaxpass.ErrConflict, stored.Status)
+		}
+		revoked := stored
+		revoked.Status = vaxpass.CertRevoked
+		revoked.RevokedReason = reason
+		revoked.RevokedAt = at
+		revoked.Version = stored.Version + 1
+		item, _, err := certItem(&revoked)
+		if err != nil {
+			return nil, err
+		}
+		items := []txItem{{what: "the certificate changed", item: types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(s.tables.Certificates), Item: item,
+			ConditionExpression:       aws.String("#v = :v AND #s = :issued"),
+			ExpressionAttributeNames:  map[string]string{"#v": attrVersion, "#s": attrStatus},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":v": nAttr(stored.Version), ":issued": sAttr(vaxpass.CertIssued)},
+		}}}}
+		// The pointer goes only if it still points here (an issued certificate is always the
+		// active one; checking keeps a damaged pointer from blocking ops forever).
+		ptr, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 			TableName: aws.String(s.tables.Certificates), Key: itemKey(pkPerson+stored.PersonID, skActive),
-			ConditionExpression:       aws.String("#u = :u"),
-			ExpressionAttributeNames:  map[string]string{"#u": attrUVCI},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":u": sAttr(key)},
-		}})
-		what = append(what, "the active certificate changed")
-	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	if desc, ok := transactConflict(err, what); ok {
-		return fmt.Errorf("%w: %s", vaxpass.ErrConflict, desc)
+			ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("#u"),
+			ExpressionAttributeNames: map[string]string{"#u": attrUVCI},
+		})
+		if err != nil {
+			return nil, err
+		}
+		if str(ptr.Item, attrUVCI) == key {
+			items = append(items, txItem{what: "the active certificate changed", item: types.TransactWriteItem{Delete: &types.Delete{
+				TableName: aws.String(s.tables.Certificates), Key: itemKey(pkPerson+stored.PersonID, skActive),
+				ConditionExpression:       aws.String("#u = :u"),
+				ExpressionAttributeNames:  map[string]string{"#u": attrUVCI},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":u": sAttr(key)},
+			}}})
+		}
+		// The dashboard's counters of the person's certificates (stats.go).
+		p, err := s.readPersonStats(ctx, stored.PersonID)
+		if err != nil {
+			return nil, err
+		}
+		return append(items, s.certStatsItems(p, key, attempt, stats.CertificateChange(&stored, &revoked))...), nil
+	})
+	if refused != nil {
+		return fmt.Errorf("%w: %s", vaxpass.ErrConflict, refused.describe())
 	}
 	return err
 }

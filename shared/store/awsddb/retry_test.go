@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,51 +27,156 @@ import (
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
-// lossyDynamoDB answers PutItem over HTTP like DynamoDB for the two conditions the dose
-// writes use, and can lose a response after applying the write (the connection closes
-// before the reply is read) or refuse a request with throttling before applying it:
-// the failures the SDK retries, which the emulator cannot produce on demand.
+// lossyDynamoDB answers GetItem, PutItem and TransactWriteItems over HTTP like DynamoDB
+// for what the dose writes send: the two dose conditions, ADD updates of counters, the
+// idempotency of a transaction's ClientRequestToken. It can lose a response after
+// applying a write (the connection closes before the reply is read), refuse a request
+// with throttling before applying it, or cancel a transaction for a concurrent one on a
+// member: the failures the SDK or the store retry, which the emulator cannot produce on
+// demand.
 type lossyDynamoDB struct {
-	mu    sync.Mutex
-	items map[string]json.RawMessage // facility/source -> Item as sent
-	// loseNext and throttleNext act on the next PutItem, once.
+	mu       sync.Mutex
+	items    map[string]json.RawMessage  // facility/source -> Item as sent
+	counters map[string]map[string]int64 // pk/sk of a counter item -> attribute -> sum
+	tokens   map[string]string           // ClientRequestToken -> request committed
+	// loseNext and throttleNext act on the next write, once; conflictNext cancels the
+	// next transaction for a concurrent one on its member conflictNext-1.
 	loseNext, throttleNext bool
-	puts                   int
+	conflictNext           int
+	puts, transactions     int
+	tokensSent             []string
 }
 
 type putRequest struct {
+	TableName                 string
 	Item                      map[string]json.RawMessage
 	ConditionExpression       string
 	ExpressionAttributeValues map[string]map[string]string
 }
 
-func (f *lossyDynamoDB) Do(req *http.Request) (*http.Response, error) {
-	if !strings.HasSuffix(req.Header.Get("X-Amz-Target"), ".PutItem") {
-		return nil, fmt.Errorf("fake: unexpected operation %s", req.Header.Get("X-Amz-Target"))
+type updateRequest struct {
+	TableName                 string
+	Key                       map[string]struct{ S string }
+	UpdateExpression          string
+	ExpressionAttributeNames  map[string]string
+	ExpressionAttributeValues map[string]struct{ N string }
+}
+
+type transactRequest struct {
+	TransactItems []struct {
+		Put    *putRequest
+		Update *updateRequest
 	}
+	ClientRequestToken string
+}
+
+func (f *lossyDynamoDB) Do(req *http.Request) (*http.Response, error) {
 	body, err := io.ReadAll(req.Body)
 	if err != nil {
 		return nil, err
 	}
-	var in putRequest
-	if err := json.Unmarshal(body, &in); err != nil {
-		return nil, err
-	}
-	var fac, src struct{ S string }
-	_ = json.Unmarshal(in.Item["facility_id"], &fac)
-	_ = json.Unmarshal(in.Item["source_id"], &src)
-	key := fac.S + "/" + src.S
-	item, _ := json.Marshal(in.Item)
-
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.puts++
-	if f.throttleNext {
-		f.throttleNext = false
-		return reply(400, `{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"Rate exceeded"}`), nil
+	switch op := req.Header.Get("X-Amz-Target"); {
+	case strings.HasSuffix(op, ".GetItem"):
+		var in struct{ Key map[string]struct{ S string } }
+		if err := json.Unmarshal(body, &in); err != nil {
+			return nil, err
+		}
+		stored, ok := f.items[in.Key["facility_id"].S+"/"+in.Key["source_id"].S]
+		if !ok {
+			return reply(200, `{}`), nil
+		}
+		return reply(200, `{"Item":`+string(stored)+`}`), nil
+	case strings.HasSuffix(op, ".PutItem"):
+		var in putRequest
+		if err := json.Unmarshal(body, &in); err != nil {
+			return nil, err
+		}
+		f.puts++
+		if f.throttleNext {
+			f.throttleNext = false
+			return reply(400, `{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"Rate exceeded"}`), nil
+		}
+		ok, stored, err := f.check(&in)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			failed := `{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"`
+			if stored != nil {
+				failed += `,"Item":` + string(stored)
+			}
+			return reply(400, failed+"}"), nil
+		}
+		f.apply(&in)
+		return f.answer(`{}`)
+	case strings.HasSuffix(op, ".TransactWriteItems"):
+		var in transactRequest
+		if err := json.Unmarshal(body, &in); err != nil {
+			return nil, err
+		}
+		f.transactions++
+		f.tokensSent = append(f.tokensSent, in.ClientRequestToken)
+		if f.throttleNext {
+			f.throttleNext = false
+			return reply(400, `{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}`), nil
+		}
+		if done, ok := f.tokens[in.ClientRequestToken]; ok {
+			if done != string(body) {
+				return reply(400, `{"__type":"com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException","message":"token reused"}`), nil
+			}
+			return reply(200, `{}`), nil // a repeat: the first outcome, nothing applied again
+		}
+		reasons := make([]string, len(in.TransactItems))
+		canceled := false
+		for i, m := range in.TransactItems {
+			reasons[i] = `{"Code":"None"}`
+			if f.conflictNext == i+1 {
+				reasons[i] = `{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}`
+				canceled = true
+				continue
+			}
+			if m.Put == nil {
+				continue
+			}
+			ok, stored, err := f.check(m.Put)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				canceled = true
+				reasons[i] = `{"Code":"ConditionalCheckFailed","Message":"The conditional request failed"`
+				if stored != nil {
+					reasons[i] += `,"Item":` + string(stored)
+				}
+				reasons[i] += "}"
+			}
+		}
+		f.conflictNext = 0
+		if canceled {
+			return reply(400, `{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled","CancellationReasons":[`+strings.Join(reasons, ",")+`]}`), nil
+		}
+		for _, m := range in.TransactItems {
+			if m.Put != nil {
+				f.apply(m.Put)
+			} else if err := f.add(m.Update); err != nil {
+				return nil, err
+			}
+		}
+		f.tokens[in.ClientRequestToken] = string(body)
+		return f.answer(`{}`)
+	default:
+		return nil, fmt.Errorf("fake: unexpected operation %s", op)
 	}
-	stored, exists := f.items[key]
-	ok := false
+}
+
+// check evaluates a dose write's condition; stored is the item stored, if any.
+func (f *lossyDynamoDB) check(in *putRequest) (ok bool, stored json.RawMessage, err error) {
+	if in.TableName != "d" {
+		return false, nil, fmt.Errorf("fake: put to table %q", in.TableName)
+	}
+	stored, exists := f.items[doseKeyOf(in.Item)]
 	switch {
 	case strings.HasPrefix(in.ConditionExpression, "attribute_not_exists"):
 		ok = !exists
@@ -79,21 +185,63 @@ func (f *lossyDynamoDB) Do(req *http.Request) (*http.Response, error) {
 		_ = json.Unmarshal(stored, &old)
 		ok = exists && old["version"].N == in.ExpressionAttributeValues[":v"]["N"]
 	default:
-		return nil, fmt.Errorf("fake: condition %q", in.ConditionExpression)
+		return false, nil, fmt.Errorf("fake: condition %q", in.ConditionExpression)
 	}
-	if !ok {
-		failed := `{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"`
-		if exists {
-			failed += `,"Item":` + string(stored)
+	return ok, stored, nil
+}
+
+func doseKeyOf(item map[string]json.RawMessage) string {
+	var fac, src struct{ S string }
+	_ = json.Unmarshal(item["facility_id"], &fac)
+	_ = json.Unmarshal(item["source_id"], &src)
+	return fac.S + "/" + src.S
+}
+
+func (f *lossyDynamoDB) apply(in *putRequest) {
+	item, _ := json.Marshal(in.Item)
+	f.items[doseKeyOf(in.Item)] = item
+}
+
+// add applies an "ADD #a :a, ..." update of a counter item.
+func (f *lossyDynamoDB) add(u *updateRequest) error {
+	if u == nil || u.TableName != "c" || !strings.HasPrefix(u.UpdateExpression, "ADD ") {
+		return fmt.Errorf("fake: unexpected update %+v", u)
+	}
+	key := u.Key["pk"].S + "/" + u.Key["sk"].S
+	if f.counters[key] == nil {
+		f.counters[key] = map[string]int64{}
+	}
+	for _, part := range strings.Split(strings.TrimPrefix(u.UpdateExpression, "ADD "), ", ") {
+		name, value, _ := strings.Cut(part, " ")
+		n, err := strconv.ParseInt(u.ExpressionAttributeValues[value].N, 10, 64)
+		if err != nil {
+			return err
 		}
-		return reply(400, failed+"}"), nil
+		f.counters[key][u.ExpressionAttributeNames[name]] += n
 	}
-	f.items[key] = item
+	return nil
+}
+
+// answer replies to an applied write, or loses the reply when asked to.
+func (f *lossyDynamoDB) answer(body string) (*http.Response, error) {
 	if f.loseNext {
 		f.loseNext = false
 		return nil, &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}
 	}
-	return reply(200, `{}`), nil
+	return reply(200, body), nil
+}
+
+// counter sums an attribute over every counter item of a row scope ("p:001", "f:f1").
+func (f *lossyDynamoDB) counter(scope, attr string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var n int64
+	for key, attrs := range f.counters {
+		if strings.Contains(key, "/S#"+scope+"#") {
+			n += attrs[attr]
+		}
+	}
+	return n
 }
 
 func reply(status int, body string) *http.Response {
@@ -110,7 +258,7 @@ func (noBackoff) BackoffDelay(int, error) (time.Duration, error) { return 0, nil
 
 func lossyStore(t *testing.T) (*awsddb.Store, *lossyDynamoDB) {
 	t.Helper()
-	fake := &lossyDynamoDB{items: map[string]json.RawMessage{}}
+	fake := &lossyDynamoDB{items: map[string]json.RawMessage{}, counters: map[string]map[string]int64{}, tokens: map[string]string{}}
 	client := dynamodb.New(dynamodb.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String("http://dynamodb.fake"),
@@ -140,8 +288,8 @@ func pendingDose(sourceID string) vaxpass.Dose {
 }
 
 // TestRetriedWrites: a write whose response was lost after it was applied is reported as
-// done, not as a duplicate or a conflict; a write refused before it was applied is not
-// mistaken for one.
+// done, not as a duplicate or a conflict, and counted once; a write refused before it was
+// applied is not mistaken for one.
 func TestRetriedWrites(t *testing.T) {
 	ctx := context.Background()
 	t.Run("PutNew response lost", func(t *testing.T) {
@@ -151,12 +299,15 @@ func TestRetriedWrites(t *testing.T) {
 		if err != nil || len(created) != 1 || !created[0] {
 			t.Fatalf("created %v, %v; want [true]", created, err)
 		}
-		if fake.puts != 2 {
-			t.Errorf("%d PutItem requests, want 2 (the SDK's retry)", fake.puts)
+		if fake.transactions != 2 || fake.tokensSent[0] != fake.tokensSent[1] {
+			t.Errorf("%d transactions with tokens %q, want the SDK's retry with the same token", fake.transactions, fake.tokensSent)
 		}
 		created, err = s.PutNew(ctx, []vaxpass.Dose{pendingDose("a1")})
 		if err != nil || created[0] {
 			t.Errorf("the same dose sent again: created %v, %v; want a duplicate", created, err)
+		}
+		if n := fake.counter("f:f1", "d_PENDING"); n != 1 {
+			t.Errorf("the dose is counted %d times", n)
 		}
 	})
 	t.Run("PutNew throttled, then a duplicate", func(t *testing.T) {
@@ -168,6 +319,23 @@ func TestRetriedWrites(t *testing.T) {
 		created, err := s.PutNew(ctx, []vaxpass.Dose{pendingDose("a1")})
 		if err != nil || created[0] {
 			t.Errorf("created %v, %v; want a duplicate (the throttled attempt wrote nothing)", created, err)
+		}
+		if n := fake.counter("p:001", "d_PENDING"); n != 1 {
+			t.Errorf("the dose is counted %d times", n)
+		}
+	})
+	t.Run("PutNew canceled by a concurrent transaction on a counter", func(t *testing.T) {
+		s, fake := lossyStore(t)
+		fake.conflictNext = 2
+		created, err := s.PutNew(ctx, []vaxpass.Dose{pendingDose("a1")})
+		if err != nil || !created[0] {
+			t.Fatalf("created %v, %v; want [true] after a retry", created, err)
+		}
+		if fake.transactions != 2 || fake.tokensSent[0] == fake.tokensSent[1] {
+			t.Errorf("%d transactions with tokens %q, want a second one of its own", fake.transactions, fake.tokensSent)
+		}
+		if n := fake.counter("f:f1", "d_PENDING"); n != 1 {
+			t.Errorf("the dose is counted %d times", n)
 		}
 	})
 	t.Run("SaveMatch response lost", func(t *testing.T) {
@@ -185,6 +353,28 @@ func TestRetriedWrites(t *testing.T) {
 		if err := s.SaveMatch(ctx, d); !errors.Is(err, vaxpass.ErrConflict) {
 			t.Errorf("SaveMatch of the same read again: %v, want ErrConflict", err)
 		}
+		if p, nf := fake.counter("f:f1", "d_PENDING"), fake.counter("f:f1", "d_NOT_FOUND"); p != 0 || nf != 1 {
+			t.Errorf("counted %d pending, %d not found; want 0, 1", p, nf)
+		}
+	})
+	t.Run("SaveMatch without a status change, response lost", func(t *testing.T) {
+		s, fake := lossyStore(t)
+		d := pendingDose("a1")
+		if _, err := s.PutNew(ctx, []vaxpass.Dose{d}); err != nil {
+			t.Fatal(err)
+		}
+		d.Match.Reasons = []string{"registry unavailable"} // still pending: a plain PutItem
+		fake.loseNext = true
+		puts := fake.puts
+		if err := s.SaveMatch(ctx, d); err != nil {
+			t.Fatalf("SaveMatch with a lost response: %v", err)
+		}
+		if fake.puts != puts+2 {
+			t.Errorf("%d PutItem requests, want 2 (the SDK's retry)", fake.puts-puts)
+		}
+		if err := s.SaveMatch(ctx, d); !errors.Is(err, vaxpass.ErrConflict) {
+			t.Errorf("SaveMatch of the same read again: %v, want ErrConflict", err)
+		}
 	})
 	t.Run("SaveMatch throttled, then stale", func(t *testing.T) {
 		s, fake := lossyStore(t)
@@ -198,6 +388,21 @@ func TestRetriedWrites(t *testing.T) {
 		fake.throttleNext = true
 		if err := s.SaveMatch(ctx, d); !errors.Is(err, vaxpass.ErrConflict) {
 			t.Errorf("stale SaveMatch after throttling: %v, want ErrConflict", err)
+		}
+	})
+	t.Run("SaveMatch canceled by a concurrent transaction on the dose", func(t *testing.T) {
+		s, fake := lossyStore(t)
+		d := pendingDose("a1")
+		if _, err := s.PutNew(ctx, []vaxpass.Dose{d}); err != nil {
+			t.Fatal(err)
+		}
+		d.Match = match.Result{Status: match.Verified, Reasons: []string{}}
+		fake.conflictNext = 1
+		if err := s.SaveMatch(ctx, d); err != nil {
+			t.Fatalf("SaveMatch after a conflict: %v", err)
+		}
+		if n := fake.counter("p:001", "d_VERIFIED"); n != 1 {
+			t.Errorf("counted %d verified", n)
 		}
 	})
 }

@@ -277,11 +277,12 @@ func (s *Store) personStatsUpdate(p personStats, rows map[stats.Metric]int64, fa
 		values[":fac"] = &types.AttributeValueMemberSS{Value: []string{facility}}
 		expr += " ADD #fac :fac"
 	}
-	cond := "attribute_not_exists(#pk)"
-	names["#pk"] = attrPK
+	cond := "#ver = :v"
 	if p.exists {
-		cond = "#ver = :v"
 		values[":v"] = nAttr(p.version)
+	} else {
+		cond = "attribute_not_exists(#pk)"
+		names["#pk"] = attrPK
 	}
 	return txItem{stats: true, item: types.TransactWriteItem{Update: &types.Update{
 		TableName:                 aws.String(s.tables.Certificates),

@@ -364,6 +364,34 @@ func testStatsCounters(t *testing.T, s Store) {
 		t.Errorf("issuance counts %d certificates, want 9", n)
 	}
 
+	// A read of a few days has every month and only those days.
+	narrow, err := s.StatCounters(ctx, "2022-08-20", "2022-09-10")
+	if err != nil {
+		t.Fatalf("StatCounters of a few days: %v", err)
+	}
+	for id, r := range got.Facilities {
+		n := narrow.Facilities[id]
+		if n == nil {
+			t.Errorf("facility %s missing from a read of a few days", id)
+			continue
+		}
+		want := map[string]int64{}
+		for d, v := range r.ExpiryDays {
+			if d >= "2022-08-20" && d <= "2022-09-10" && v != 0 {
+				want[d] = v
+			}
+		}
+		if d := diffCounts(want, n.ExpiryDays); d != "" {
+			t.Errorf("facility %s, expiry days 2022-08-20..2022-09-10: %s", id, d)
+		}
+		if d := diffCounts(r.ExpiryMonths, n.ExpiryMonths); d != "" {
+			t.Errorf("facility %s, expiry months of a read of a few days: %s", id, d)
+		}
+	}
+	if len(narrow.Facilities["sf3"].ExpiryDays) != 5 {
+		t.Errorf("sf3's days 2022-08-20..2022-09-10: %v, want the 5 concurrent certificates' days", narrow.Facilities["sf3"].ExpiryDays)
+	}
+
 	// The service's numbers from these counters. At base+40 days: A's renewed certificate
 	// and the concurrent ones are valid, C's expired, B's and A's first revoked.
 	now := base.Add(40 * 24 * time.Hour)

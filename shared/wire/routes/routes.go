@@ -119,12 +119,14 @@ func Ops(s *wire.System) Group {
 			return fmt.Errorf("%w: Audit", wire.ErrNoPort)
 		case p.Stats == nil:
 			return fmt.Errorf("%w: Stats", wire.ErrNoPort)
-		case p.DeadLetters == nil:
-			return fmt.Errorf("%w: DeadLetters", wire.ErrNoPort)
+		}
+		dead, err := s.DeadLetters()
+		if err != nil {
+			return err
 		}
 		(&api.OpsCerts{Auth: auth, Revoker: rev, Audit: p.Audit, Log: p.Log}).Routes(r)
 		(&api.OpsStats{Auth: auth, Stats: p.Stats, Log: p.Log}).Routes(r)
-		(&api.OpsReprocess{Auth: auth, Runs: runs, DeadLetters: p.DeadLetters, Log: p.Log}).Routes(r)
+		(&api.OpsReprocess{Auth: auth, Runs: runs, DeadLetters: dead, Log: p.Log}).Routes(r)
 		return nil
 	}
 }
