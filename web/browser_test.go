@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/testkit/browser"
 )
 
 // The certificate the fake lookup returns for the right details.
@@ -148,135 +148,9 @@ func newFakeServer(t *testing.T) (*httptest.Server, *fakeAPI) {
 	return srv, fake
 }
 
-// findChromium returns a Chromium or Chrome binary, or skips the test.
-func findChromium(t *testing.T) string {
-	if p := os.Getenv("VAXPASS_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("no chromium binary found (install Debian's chromium, or set VAXPASS_CHROMIUM); the browser test needs one")
-	return ""
-}
-
-func artifactDir(t *testing.T) string {
-	dir := os.Getenv("VAXPASS_ARTIFACTS")
-	if dir == "" {
-		return t.TempDir()
-	}
-	dir = filepath.Join(dir, "web")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-func newBrowser(t *testing.T, chromium string) context.Context {
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("lang", "vi-VN"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	}
-	// A bound on a hung browser, not a speed check.
-	ctx, cancelTimeout := context.WithTimeout(context.Background(), 3*time.Minute)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc(); cancelTimeout() })
-	// Start the browser on the long-lived context, so that the per-step timeouts below
-	// end a step, not the browser.
-	if err := chromedp.Do(browserCtx); err != nil {
-		t.Fatalf("start %s: %v", chromium, err)
-	}
-	return browserCtx
-}
-
-// consoleProblems collects console errors and exceptions of the page, apart from the browser
-// logging each non-2xx API answer (which the tests provoke on purpose).
-func consoleProblems(ctx context.Context) func() []string {
-	var mu sync.Mutex
-	var problems []string
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.Source == "network" || (m.Type != chromedp.ConsoleError && m.Type != chromedp.ConsoleException) {
-				continue
-			}
-			mu.Lock()
-			problems = append(problems, fmt.Sprintf("%s %s: %s", m.Type, m.Source, m.Text))
-			mu.Unlock()
-		}
-	}()
-	return func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), problems...)
-	}
-}
-
-// stepTimeout bounds one step, so a page that never shows what a step waits for fails the
-// test quickly instead of hanging; it is not a speed check.
-const stepTimeout = 30 * time.Second
-
-func do(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("%s: %v", step, err)
-	}
-}
-
-func run[T any](t *testing.T, ctx context.Context, step string, action chromedp.Action[T]) T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
-	defer cancel()
-	v, err := chromedp.Run(ctx, action)
-	if err != nil {
-		t.Fatalf("%s: %v", step, err)
-	}
-	return v
-}
-
-func screenshot(t *testing.T, ctx context.Context, dir, name string) {
-	t.Helper()
-	png := run(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", p)
-}
-
-// viewportShot saves what the screen shows now (a phone screen, not the whole page).
-func viewportShot(t *testing.T, ctx context.Context, dir, name string) {
-	t.Helper()
-	png := run(t, ctx, "screenshot "+name, chromedp.CaptureScreenshot())
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", p)
-}
-
 func fillForm(t *testing.T, ctx context.Context, id, name, dob string) {
 	t.Helper()
-	do(t, ctx, "fill the form",
+	browser.Do(t, ctx, "fill the form",
 		// Not chromedp.Clear: it resets the value attribute, which a typed-in field ignores.
 		chromedp.Evaluate[chromedp.Void](`['id_number','full_name','dob'].forEach(function(id){document.getElementById(id).value='';})`),
 		chromedp.SendKeys(chromedp.ID("id_number"), id),
@@ -288,20 +162,19 @@ func fillForm(t *testing.T, ctx context.Context, id, name, dob string) {
 
 func hidden(t *testing.T, ctx context.Context, id string) bool {
 	t.Helper()
-	return run(t, ctx, "read #"+id+".hidden", chromedp.Evaluate[bool](fmt.Sprintf(`document.getElementById(%q).hidden`, id)))
+	return browser.Run(t, ctx, "read #"+id+".hidden", chromedp.Evaluate[bool](fmt.Sprintf(`document.getElementById(%q).hidden`, id)))
 }
 
 func TestLookupPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	chromium := findChromium(t)
 	srv, fake := newFakeServer(t)
-	dir := artifactDir(t)
-	ctx := newBrowser(t, chromium)
-	problems := consoleProblems(ctx)
+	dir := browser.ArtifactDir(t, "web")
+	ctx := browser.New(t, browser.Options{})
+	problems := browser.ConsoleProblems(ctx)
 
-	do(t, ctx, "open the page",
+	browser.Do(t, ctx, "open the page",
 		chromedp.EmulateViewport(1280, 900),
 		chromedp.Navigate(srv.URL+"/"),
 		chromedp.WaitVisible(chromedp.ID("id_number")),
@@ -309,12 +182,12 @@ func TestLookupPageInChromium(t *testing.T) {
 	if !hidden(t, ctx, "result") || !hidden(t, ctx, "message") {
 		t.Fatal("result or message visible before any lookup")
 	}
-	screenshot(t, ctx, dir, "lookup-form.png")
+	browser.Screenshot(t, ctx, dir, "lookup-form.png")
 
 	t.Run("right details show the certificate and its QR code", func(t *testing.T) {
 		fillForm(t, ctx, "001 090 012345", goodName, goodDOB)
-		do(t, ctx, "wait for the certificate", chromedp.WaitVisible(chromedp.ID("result")))
-		run(t, ctx, "wait for the QR image", chromedp.Poll[bool](
+		browser.Do(t, ctx, "wait for the certificate", chromedp.WaitVisible(chromedp.ID("result")))
+		browser.Run(t, ctx, "wait for the QR image", chromedp.Poll[bool](
 			`(function(){var q=document.getElementById('qr');return q.complete && q.naturalWidth > 0;})()`,
 			chromedp.WithPollingTimeout(30*time.Second)))
 
@@ -323,12 +196,12 @@ func TestLookupPageInChromium(t *testing.T) {
 			t.Errorf("page posted %v", sent)
 		}
 		for key, want := range wantFields {
-			got := run(t, ctx, "read #field-"+key, chromedp.TextContent(chromedp.ID("field-"+key)))
+			got := browser.Run(t, ctx, "read #field-"+key, chromedp.TextContent(chromedp.ID("field-"+key)))
 			if strings.TrimSpace(got) != want {
 				t.Errorf("#field-%s shows %q, want %q", key, got, want)
 			}
 		}
-		if src := run(t, ctx, "qr src", chromedp.Evaluate[string](`document.getElementById('qr').getAttribute('src')`)); src != qrPath {
+		if src := browser.Run(t, ctx, "qr src", chromedp.Evaluate[string](`document.getElementById('qr').getAttribute('src')`)); src != qrPath {
 			t.Errorf("QR src %q", src)
 		}
 		if fake.qrHits == 0 {
@@ -337,11 +210,11 @@ func TestLookupPageInChromium(t *testing.T) {
 		if hidden(t, ctx, "qr") {
 			t.Error("QR image hidden")
 		}
-		screenshot(t, ctx, dir, "lookup-result.png")
+		browser.Screenshot(t, ctx, dir, "lookup-result.png")
 
 		// Printing shows only the card, with the QR code at a scannable size. The viewport
 		// is an A4 page's printable width (180 mm) for the screenshot; mm are absolute.
-		do(t, ctx, "A4 viewport", chromedp.EmulateViewport(680, 900))
+		browser.Do(t, ctx, "A4 viewport", chromedp.EmulateViewport(680, 900))
 		if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
 			t.Fatal(err)
 		}
@@ -352,7 +225,7 @@ func TestLookupPageInChromium(t *testing.T) {
 			ActionsShown      bool
 			CardShown         bool
 		}
-		layout := run(t, ctx, "measure print layout", chromedp.Evaluate[printLayout](`(function(){
+		layout := browser.Run(t, ctx, "measure print layout", chromedp.Evaluate[printLayout](`(function(){
 			var shown = function(id){ var e = document.getElementById(id); return !!e && getComputedStyle(e).display !== 'none'; };
 			var r = document.getElementById('qr').getBoundingClientRect();
 			return {
@@ -371,12 +244,12 @@ func TestLookupPageInChromium(t *testing.T) {
 		if layout.FormShown || layout.HeaderShown || layout.ActionsShown || !layout.CardShown {
 			t.Errorf("print layout %+v: only the certificate card may print", layout)
 		}
-		screenshot(t, ctx, dir, "lookup-print.png")
+		browser.Screenshot(t, ctx, dir, "lookup-print.png")
 		if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
 			t.Fatal(err)
 		}
 		// The real print output, as a PDF artefact.
-		pdf := run(t, ctx, "print to PDF", func(ctx context.Context, tgt *chromedp.Target) ([]byte, error) {
+		pdf := browser.Run(t, ctx, "print to PDF", func(ctx context.Context, tgt *chromedp.Target) ([]byte, error) {
 			res, err := cdp.Call(ctx, tgt, page.PrintToPDF, page.PrintToPDFParams{PrintBackground: new(true), PreferCSSPageSize: new(true)})
 			return res.Data, err
 		})
@@ -388,15 +261,15 @@ func TestLookupPageInChromium(t *testing.T) {
 		}
 
 		// A phone: one column, nothing wider than the screen.
-		do(t, ctx, "phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
-		if over := run(t, ctx, "horizontal overflow", chromedp.Evaluate[float64](`document.documentElement.scrollWidth - window.innerWidth`)); over > 0 {
+		browser.Do(t, ctx, "phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+		if over := browser.Run(t, ctx, "horizontal overflow", chromedp.Evaluate[float64](`document.documentElement.scrollWidth - window.innerWidth`)); over > 0 {
 			t.Errorf("page is %v px wider than a 390 px phone screen", over)
 		}
-		do(t, ctx, "scroll to top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
-		viewportShot(t, ctx, dir, "lookup-mobile-form.png")
-		do(t, ctx, "scroll to the card", chromedp.Evaluate[chromedp.Void](`document.getElementById('result').scrollIntoView({block:'start'})`))
-		viewportShot(t, ctx, dir, "lookup-mobile-result.png")
-		do(t, ctx, "desktop viewport", chromedp.EmulateViewport(1280, 900))
+		browser.Do(t, ctx, "scroll to top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+		browser.ViewportShot(t, ctx, dir, "lookup-mobile-form.png")
+		browser.Do(t, ctx, "scroll to the card", chromedp.Evaluate[chromedp.Void](`document.getElementById('result').scrollIntoView({block:'start'})`))
+		browser.ViewportShot(t, ctx, dir, "lookup-mobile-result.png")
+		browser.Do(t, ctx, "desktop viewport", chromedp.EmulateViewport(1280, 900))
 	})
 
 	t.Run("wrong details and unknown ID give the same neutral message", func(t *testing.T) {
@@ -407,15 +280,15 @@ func TestLookupPageInChromium(t *testing.T) {
 		} {
 			before := fake.lookupCount()
 			fillForm(t, ctx, c.id, c.name, c.dob)
-			do(t, ctx, "wait for the message", chromedp.WaitVisible(chromedp.ID("message")))
+			browser.Do(t, ctx, "wait for the message", chromedp.WaitVisible(chromedp.ID("message")))
 			if fake.lookupCount() != before+1 {
 				t.Fatal("no lookup sent")
 			}
-			texts = append(texts, run(t, ctx, "read the message", chromedp.TextContent(chromedp.ID("message"))))
+			texts = append(texts, browser.Run(t, ctx, "read the message", chromedp.TextContent(chromedp.ID("message"))))
 			if !hidden(t, ctx, "result") {
 				t.Error("the previous certificate is still shown next to a failed lookup")
 			}
-			if got := run(t, ctx, "old name cleared", chromedp.TextContent(chromedp.ID("field-full_name"))); got != "" {
+			if got := browser.Run(t, ctx, "old name cleared", chromedp.TextContent(chromedp.ID("field-full_name"))); got != "" {
 				t.Errorf("previous name still in the page: %q", got)
 			}
 		}
@@ -430,17 +303,17 @@ func TestLookupPageInChromium(t *testing.T) {
 				t.Errorf("message shows the server's reason %q", leak)
 			}
 		}
-		screenshot(t, ctx, dir, "lookup-not-found.png")
+		browser.Screenshot(t, ctx, dir, "lookup-not-found.png")
 	})
 
 	t.Run("field error from the API is shown at the field", func(t *testing.T) {
 		fillForm(t, ctx, "12AB", goodName, goodDOB)
-		do(t, ctx, "wait for the field error", chromedp.WaitVisible(chromedp.ID("id_number-error")))
-		text := run(t, ctx, "read the field error", chromedp.TextContent(chromedp.ID("id_number-error")))
+		browser.Do(t, ctx, "wait for the field error", chromedp.WaitVisible(chromedp.ID("id_number-error")))
+		text := browser.Run(t, ctx, "read the field error", chromedp.TextContent(chromedp.ID("id_number-error")))
 		if !strings.Contains(text, "id_number must be 9 or 12 digits") {
 			t.Errorf("field error %q", text)
 		}
-		invalid := run(t, ctx, "aria-invalid", chromedp.Evaluate[string](`document.getElementById('id_number').getAttribute('aria-invalid')`))
+		invalid := browser.Run(t, ctx, "aria-invalid", chromedp.Evaluate[string](`document.getElementById('id_number').getAttribute('aria-invalid')`))
 		if invalid != "true" {
 			t.Errorf("aria-invalid %q", invalid)
 		}
@@ -449,21 +322,21 @@ func TestLookupPageInChromium(t *testing.T) {
 	t.Run("malformed date of birth is caught before sending", func(t *testing.T) {
 		before := fake.lookupCount()
 		fillForm(t, ctx, goodID, goodName, "17/05/1990")
-		do(t, ctx, "wait for the dob error", chromedp.WaitVisible(chromedp.ID("dob-error")))
+		browser.Do(t, ctx, "wait for the dob error", chromedp.WaitVisible(chromedp.ID("dob-error")))
 		if fake.lookupCount() != before {
 			t.Error("a malformed date of birth was sent")
 		}
-		screenshot(t, ctx, dir, "lookup-invalid-dob.png")
+		browser.Screenshot(t, ctx, dir, "lookup-invalid-dob.png")
 	})
 
 	t.Run("too many attempts asks to wait", func(t *testing.T) {
 		fillForm(t, ctx, goodID, "Rate Limited", goodDOB)
-		do(t, ctx, "wait for the message", chromedp.WaitVisible(chromedp.ID("message")))
-		text := run(t, ctx, "read the message", chromedp.TextContent(chromedp.ID("message")))
+		browser.Do(t, ctx, "wait for the message", chromedp.WaitVisible(chromedp.ID("message")))
+		text := browser.Run(t, ctx, "read the message", chromedp.TextContent(chromedp.ID("message")))
 		if !strings.Contains(text, "wait 2 seconds") || !strings.Contains(text, "đợi 2 giây") {
 			t.Errorf("rate-limit message %q", text)
 		}
-		if disabled := run(t, ctx, "submit disabled", chromedp.Evaluate[bool](`document.getElementById('submit').disabled`)); !disabled {
+		if disabled := browser.Run(t, ctx, "submit disabled", chromedp.Evaluate[bool](`document.getElementById('submit').disabled`)); !disabled {
 			t.Error("submit still enabled while the client must wait")
 		}
 	})

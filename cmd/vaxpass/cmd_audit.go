@@ -8,6 +8,7 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/stage/audit"
+	"github.com/vaxpass/vaxpass/shared/wire"
 )
 
 func init() {
@@ -26,10 +27,11 @@ func runAudit(ctx context.Context, e env, args []string) int {
 	actor := fs.String("actor", "", "only entries of this actor")
 	format := fs.String("format", audit.FormatJSONL, "jsonl or csv")
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: vaxpass audit [--from T] [--to T] [--action A] [--actor X] [--format jsonl|csv] [--data DIR]\n\n"+
+		fmt.Fprintf(e.stderr, "usage: vaxpass audit [--from T] [--to T] [--action A] [--actor X] [--format jsonl|csv] [--data DIR | --backend aws --stack NAME]\n\n"+
 			"Writes the matching audit entries to stdout, oldest first. The trail holds IDs\n"+
 			"(dose keys, UVCIs, run IDs), never names, dates of birth or HC1 strings. Stop\n"+
-			"`vaxpass serve` on the data directory first, or use GET /v1/ops/audit.\n\n")
+			"`vaxpass serve` on the data directory first, or use GET /v1/ops/audit. With\n"+
+			"--backend aws it reads the stack's ops table.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -45,8 +47,8 @@ func runAudit(ctx context.Context, e env, args []string) int {
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
-	if g.backend != "embedded" {
-		return usageErr("--backend %s is not supported by this build yet (only embedded)", g.backend)
+	if err := g.check(); err != nil {
+		return usageErr("%v", err)
 	}
 	q := audit.Query{Action: *action, Actor: *actor, Limit: 1000}
 	var err error
@@ -63,12 +65,17 @@ func runAudit(ctx context.Context, e env, args []string) int {
 	if err != nil {
 		return usageErr("--format: want jsonl or csv")
 	}
-	sys, ops, code := openOps(e, "audit", g.dataDir)
+	sys, code := openSystem(ctx, e, "audit", g)
 	if sys == nil {
 		return code
 	}
 	defer sys.Close()
-	if err := audit.All(ctx, ops.Audit, q, w.Write); err != nil {
+	trail := sys.Sys.Ports().Audit
+	if trail == nil {
+		fmt.Fprintf(e.stderr, "audit: %v: Audit\n", wire.ErrNoPort)
+		return 1
+	}
+	if err := audit.All(ctx, trail, q, w.Write); err != nil {
 		fmt.Fprintf(e.stderr, "audit: %v\n", err)
 		return 1
 	}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,13 +11,6 @@ import (
 	"github.com/vaxpass/vaxpass/shared/stage/lookup"
 	"github.com/vaxpass/vaxpass/shared/tool/bench"
 )
-
-func runBenchCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code = runBench(context.Background(), env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut}, args)
-	return code, out.String(), errOut.String()
-}
 
 func TestBenchUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
@@ -38,7 +29,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"--peeple", "10"}, "flag provided but not defined"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, stdout, stderr := runBenchCmd(t, tc.args...)
+			code, stdout, stderr := runCLI("", append([]string{"bench"}, tc.args...)...)
 			if code != 2 || stdout != "" || !strings.Contains(stderr, tc.want) {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want 2 and %q", code, stdout, stderr, tc.want)
 			}
@@ -53,11 +44,11 @@ func TestBenchSmallRun(t *testing.T) {
 	for _, mode := range []string{"overlapped", "sequential"} {
 		t.Run(mode, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
-			args := []string{"--people", "1500", "--seed", "3", "--data", dir, "--crypto-time", "50ms", "--load-files", "50"}
+			args := []string{"bench", "--people", "1500", "--seed", "3", "--data", dir, "--crypto-time", "50ms", "--load-files", "50"}
 			if mode == "sequential" {
 				args = append(args, "--sequential")
 			}
-			code, stdout, stderr := runBenchCmd(t, args...)
+			code, stdout, stderr := runCLI("", args...)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/elliptic"
 	"crypto/x509"
 	"os"
@@ -13,14 +12,6 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/hc1/trust"
 )
-
-// runOperatorCmd runs the CLI with args and no stdin.
-func runOperatorCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code = run(context.Background(), env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}, args)
-	return code, out.String(), errb.String()
-}
 
 func fileMode(t *testing.T, path string) os.FileMode {
 	t.Helper()
@@ -33,7 +24,7 @@ func fileMode(t *testing.T, path string) os.FileMode {
 
 func TestCSCACreate(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "offline", "csca")
-	code, stdout, stderr := runOperatorCmd(t, "csca", "create", "--out", dir)
+	code, stdout, stderr := runCLI("", "csca", "create", "--out", dir)
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
 	}
@@ -90,7 +81,7 @@ func TestCSCACreate(t *testing.T) {
 
 	// Never overwritten: a second run fails and changes nothing.
 	before, _ := os.ReadFile(keyPath)
-	code, _, stderr = runOperatorCmd(t, "csca", "create", "--out", dir)
+	code, _, stderr = runCLI("", "csca", "create", "--out", dir)
 	if code != 1 || !strings.Contains(stderr, "exists") {
 		t.Errorf("second create: exit %d, stderr %s; want 1 and a refusal", code, stderr)
 	}
@@ -101,7 +92,7 @@ func TestCSCACreate(t *testing.T) {
 
 func TestCSCACreateOptions(t *testing.T) {
 	dir := t.TempDir() // exists already: its mode is left alone
-	code, _, stderr := runOperatorCmd(t, "csca", "create", "--country", "LA", "--name", "Lao DGC CSCA", "--years", "2", "--out", dir)
+	code, _, stderr := runCLI("", "csca", "create", "--country", "LA", "--name", "Lao DGC CSCA", "--years", "2", "--out", dir)
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
 	}
@@ -118,7 +109,7 @@ func TestCSCACreateOptions(t *testing.T) {
 
 	// The default name follows the country.
 	dir = filepath.Join(t.TempDir(), "th")
-	if code, _, stderr := runOperatorCmd(t, "csca", "create", "--country", "TH", "--out", dir); code != 0 {
+	if code, _, stderr := runCLI("", "csca", "create", "--country", "TH", "--out", dir); code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
 	}
 	if cert, _, err = loadCSCADir(dir); err != nil || cert.Subject.CommonName != "TH DGC CSCA 1" {
@@ -134,7 +125,7 @@ func TestCSCACreateRefusesPartial(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("keep me"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		code, _, stderr := runOperatorCmd(t, "csca", "create", "--out", dir)
+		code, _, stderr := runCLI("", "csca", "create", "--out", dir)
 		if code != 1 || !strings.Contains(stderr, name) {
 			t.Errorf("%s present: exit %d, stderr %s", name, code, stderr)
 		}
@@ -166,7 +157,7 @@ func TestCSCACreateUsage(t *testing.T) {
 		{[]string{"csca", "create", "--out", dir, "--backend", "gcp"}, "--backend"},
 		{[]string{"csca", "create", "--out", dir, "--nope"}, "flag provided but not defined"},
 	} {
-		code, stdout, stderr := runOperatorCmd(t, tc.args...)
+		code, stdout, stderr := runCLI("", tc.args...)
 		if code != 2 || !strings.Contains(stderr, tc.want) || stdout != "" {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
 		}
@@ -174,7 +165,7 @@ func TestCSCACreateUsage(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("usage errors wrote %d files", len(entries))
 	}
-	if code, _, stderr := runOperatorCmd(t, "csca", "create", "-h"); code != 0 || !strings.Contains(stderr, "--out") {
+	if code, _, stderr := runCLI("", "csca", "create", "-h"); code != 0 || !strings.Contains(stderr, "--out") {
 		t.Errorf("help: exit %d, %s", code, stderr)
 	}
 }
@@ -185,11 +176,11 @@ func TestLoadCSCADirProblems(t *testing.T) {
 	if _, _, err := loadCSCADir(dir); err == nil {
 		t.Error("empty directory: no error")
 	}
-	if code, _, stderr := runOperatorCmd(t, "csca", "create", "--out", dir); code != 0 {
+	if code, _, stderr := runCLI("", "csca", "create", "--out", dir); code != 0 {
 		t.Fatal(stderr)
 	}
 	other := t.TempDir()
-	if code, _, stderr := runOperatorCmd(t, "csca", "create", "--out", other); code != 0 {
+	if code, _, stderr := runCLI("", "csca", "create", "--out", other); code != 0 {
 		t.Fatal(stderr)
 	}
 	// The certificate of one CSCA with the key of another.

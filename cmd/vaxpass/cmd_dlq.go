@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/vaxpass/vaxpass/shared/edge/api"
+	"github.com/vaxpass/vaxpass/shared/stage/audit"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
@@ -15,8 +17,8 @@ func init() {
 	register("dlq", "dead letters of central signing and of the matcher: dlq list|redrive", runDLQ)
 }
 
-const dlqUsage = `usage: vaxpass dlq list    [--queue central|matcher] [--limit N] [--data DIR]
-       vaxpass dlq redrive [--queue central|matcher] [ID...] [--no-drain] [--data DIR]
+const dlqUsage = `usage: vaxpass dlq list    [--queue central|matcher] [--limit N] [--data DIR | --backend aws --stack NAME]
+       vaxpass dlq redrive [--queue central|matcher] [ID...] [--no-drain] [--actor NAME] [--data DIR | --backend aws --stack NAME]
 
 list prints one JSON object per dead letter: its ID, facility (and source_id for the
 matcher), receive count, times and reason -- never the message itself, which holds
@@ -27,6 +29,9 @@ redrive gives dead letters back to their consumer once the cause is fixed:
             are processed at once (unless --no-drain: then the server takes them)
   matcher   every dead change is handed to the matcher again, in stream order; those that
             succeed leave the dead letters
+With --backend aws: central is the central signing queue's SQS dead-letter queue (redriven
+messages go back to the queue and its function takes them); matcher is the doses stream's
+on-failure queue (the doses of a failed batch are flagged for the matcher again).
 Exit 0 when everything redriven succeeded, 1 otherwise, 2 for usage errors.
 `
 
@@ -46,6 +51,7 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 	queueName := fs.String("queue", local.DeadCentral, "central (central signing) or matcher (the doses stream)")
 	limit := fs.Int("limit", 1000, "list at most this many")
 	noDrain := fs.Bool("no-drain", false, "redrive central: leave the messages queued for the server")
+	actorName := actorFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprint(e.stderr, dlqUsage+"\nflags:\n")
 		fs.PrintDefaults()
@@ -70,9 +76,14 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "dlq %s: "+format+"\n", append([]any{sub}, a...)...)
 		return 2
 	}
+	if err := g.check(); err != nil {
+		return usageErr("%v", err)
+	}
+	actor, err := cliActor(*actorName)
+	if err != nil {
+		return usageErr("%v", err)
+	}
 	switch {
-	case g.backend != "embedded":
-		return usageErr("--backend %s is not supported by this build (only embedded)", g.backend)
 	case *queueName != local.DeadCentral && *queueName != local.DeadMatcher:
 		return usageErr("--queue must be %s or %s", local.DeadCentral, local.DeadMatcher)
 	case sub == "list" && len(ids) > 0:
@@ -83,18 +94,24 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 		return usageErr("the matcher's dead letters are replayed all together: give no IDs")
 	}
 
-	sys, _, code := openOps(e, "dlq "+sub, g.dataDir)
+	sys, code := openSystem(ctx, e, "dlq "+sub, g)
 	if sys == nil {
 		return code
 	}
 	defer sys.Close()
+	// Redrives through the system are audited with the actor.
+	dead, err := sys.Sys.DeadLetters()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "dlq %s: %v\n", sub, err)
+		return 1
+	}
 
 	if sub == "list" {
 		enc := json.NewEncoder(e.stdout)
 		after, n := "", 0
 		for n < *limit {
-			want := min(*limit-n, 1000)
-			page, err := sys.ListDead(ctx, *queueName, after, want)
+			want := min(*limit-n, api.DeadLetterPage)
+			page, err := dead.ListDead(ctx, *queueName, after, want)
 			if err != nil {
 				fmt.Fprintf(e.stderr, "dlq list: %v\n", err)
 				return 1
@@ -114,13 +131,26 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 		return 0
 	}
 
-	moved, failed, err := sys.Redrive(ctx, *queueName, ids)
+	moved, failed, err := dead.Redrive(audit.WithActor(ctx, actor), *queueName, ids)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "dlq redrive: %v\n", err)
 		if errors.Is(err, vaxpass.ErrNotFound) || errors.Is(err, vaxpass.ErrInvalid) {
 			return 2
 		}
 		return 1
+	}
+	if sys.Admin != nil {
+		// On AWS the consumers are functions: the queue's and the stream's triggers take
+		// what was handed back.
+		what := "messages back in central signing's queue"
+		if *queueName == local.DeadMatcher {
+			what = "failed batches handed back to the matcher"
+		}
+		fmt.Fprintf(e.stderr, "dlq redrive: %d %s, %d left in the dead letters (failed to move)\n", moved, what, failed)
+		if failed > 0 {
+			return 1
+		}
+		return 0
 	}
 	if *queueName == local.DeadMatcher {
 		fmt.Fprintf(e.stderr, "dlq redrive: %d changes matched again, %d failed again (still dead letters)\n", moved, failed)
@@ -133,11 +163,11 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 	if *noDrain || moved == 0 {
 		return 0
 	}
-	if err := sys.DrainCentralQueue(ctx); err != nil {
+	if err := sys.Local.DrainCentralQueue(ctx); err != nil {
 		fmt.Fprintf(e.stderr, "dlq redrive: processing the queue: %v\n", err)
 		return 1
 	}
-	left, err := sys.ListDead(ctx, local.DeadCentral, "", 1000)
+	left, err := dead.ListDead(ctx, local.DeadCentral, "", api.DeadLetterPage)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "dlq redrive: %v\n", err)
 		return 1

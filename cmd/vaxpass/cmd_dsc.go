@@ -68,7 +68,6 @@ func runDSC(ctx context.Context, e env, args []string) int {
 	fs.SetOutput(e.stderr)
 	var g globalFlags
 	g.register(fs)
-	stackFlag := fs.String("stack", "", "the deployed stack (default $"+awsstack.EnvStack+")")
 	cscaDir := fs.String("csca-dir", "", "directory of "+cscaCertFile+" and "+cscaKeyFile+" (vaxpass csca create)")
 	validDays := fs.Int("valid-days", dscDefaultDays, "validity of the new DSC in days (cut to the CSCA's end)")
 	fs.Usage = func() {
@@ -105,7 +104,7 @@ func runDSC(ctx context.Context, e env, args []string) int {
 		return usageErr("--valid-days %d is too short: a DSC must outlive the 12 months of every certificate it signs, "+
 			"plus a month to roll over (end after %s)", *validDays, need.Format(time.DateOnly))
 	}
-	stack, err := awsstack.StackName(*stackFlag, os.Getenv)
+	stack, err := awsstack.StackName(g.stack, os.Getenv)
 	if err != nil {
 		return usageErr("%v", err)
 	}

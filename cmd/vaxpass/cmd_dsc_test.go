@@ -28,7 +28,7 @@ import (
 func newCSCADir(t *testing.T, extra ...string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "csca")
-	if code, _, stderr := runOperatorCmd(t, append([]string{"csca", "create", "--out", dir}, extra...)...); code != 0 {
+	if code, _, stderr := runCLI("", append([]string{"csca", "create", "--out", dir}, extra...)...); code != 0 {
 		t.Fatalf("csca create: exit %d: %s", code, stderr)
 	}
 	return dir
@@ -52,12 +52,12 @@ func TestDSCPublishUsage(t *testing.T) {
 		{[]string{"dsc", "publish", "--backend", "aws", "--stack", "s", "--csca-dir", csca, "--valid-days", "300"}, "too short"},
 		{[]string{"dsc", "publish", "--backend", "aws", "--stack", "s", "--csca-dir", csca, "--valid-days", "abc"}, "invalid value"},
 	} {
-		code, stdout, stderr := runOperatorCmd(t, tc.args...)
+		code, stdout, stderr := runCLI("", tc.args...)
 		if code != 2 || !strings.Contains(stderr, tc.want) || stdout != "" {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
 		}
 	}
-	if code, _, stderr := runOperatorCmd(t, "dsc", "publish", "-h"); code != 0 || !strings.Contains(stderr, "--csca-dir") {
+	if code, _, stderr := runCLI("", "dsc", "publish", "-h"); code != 0 || !strings.Contains(stderr, "--csca-dir") {
 		t.Errorf("help: exit %d, %s", code, stderr)
 	}
 }
@@ -67,13 +67,13 @@ func TestDSCPublishUsage(t *testing.T) {
 func TestDSCPublishBadCSCA(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1") // nothing answers: an AWS call would fail differently
 	empty := t.TempDir()
-	code, _, stderr := runOperatorCmd(t, "dsc", "publish", "--backend", "aws", "--stack", "s", "--csca-dir", empty)
+	code, _, stderr := runCLI("", "dsc", "publish", "--backend", "aws", "--stack", "s", "--csca-dir", empty)
 	if code != 1 || !strings.Contains(stderr, "CSCA") || !strings.Contains(stderr, "csca.pem") {
 		t.Errorf("empty CSCA directory: exit %d, %s", code, stderr)
 	}
 	// A CSCA ending within the 13 months a DSC needs.
 	short := newCSCADir(t, "--years", "1")
-	code, _, stderr = runOperatorCmd(t, "dsc", "publish", "--backend", "aws", "--stack", "s", "--csca-dir", short)
+	code, _, stderr = runCLI("", "dsc", "publish", "--backend", "aws", "--stack", "s", "--csca-dir", short)
 	if code != 1 || !strings.Contains(stderr, "make a new CSCA") {
 		t.Errorf("CSCA ending in a year: exit %d, %s", code, stderr)
 	}
@@ -249,7 +249,7 @@ func TestDSCPublishOnEmulator(t *testing.T) {
 	}
 
 	t.Setenv(awsstack.EnvStack, "")
-	code, stdout, stderr := runOperatorCmd(t, "dsc", "publish", "--backend", "aws", "--stack", stack, "--csca-dir", cscaDir)
+	code, stdout, stderr := runCLI("", "dsc", "publish", "--backend", "aws", "--stack", stack, "--csca-dir", cscaDir)
 	if code != 0 {
 		t.Fatalf("dsc publish: exit %d: %s", code, stderr)
 	}
@@ -284,7 +284,7 @@ func TestDSCPublishOnEmulator(t *testing.T) {
 	// Again, the stack from the environment: a new DSC for the same key; the first stays
 	// listed for the certificates it signed.
 	t.Setenv(awsstack.EnvStack, stack)
-	code, stdout, stderr = runOperatorCmd(t, "dsc", "publish", "--backend", "aws", "--csca-dir", cscaDir, "--valid-days", "500")
+	code, stdout, stderr = runCLI("", "dsc", "publish", "--backend", "aws", "--csca-dir", cscaDir, "--valid-days", "500")
 	if code != 0 {
 		t.Fatalf("second dsc publish: exit %d: %s", code, stderr)
 	}
@@ -312,13 +312,13 @@ func TestDSCPublishStackProblemsOnEmulator(t *testing.T) {
 	cfg := awstest.Config(t)
 	cscaDir := newCSCADir(t)
 	missing := strings.ReplaceAll(awstest.UniqueName(t, "nostack"), "_", "-")
-	code, _, stderr := runOperatorCmd(t, "dsc", "publish", "--backend", "aws", "--stack", missing, "--csca-dir", cscaDir)
+	code, _, stderr := runCLI("", "dsc", "publish", "--backend", "aws", "--stack", missing, "--csca-dir", cscaDir)
 	if code != 1 || !strings.Contains(stderr, missing) || !strings.Contains(stderr, "does not exist") {
 		t.Errorf("missing stack: exit %d, %s", code, stderr)
 	}
 	// A stack that is not a vaxpass stack.
 	other, _ := createTestStack(t, cfg, `{"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, "Outputs": {"Q": {"Value": {"Ref": "Queue"}}}}`)
-	code, _, stderr = runOperatorCmd(t, "dsc", "publish", "--backend", "aws", "--stack", other, "--csca-dir", cscaDir)
+	code, _, stderr = runCLI("", "dsc", "publish", "--backend", "aws", "--stack", other, "--csca-dir", cscaDir)
 	if code != 1 || !strings.Contains(stderr, "DscKeyArn") {
 		t.Errorf("stack without the outputs: exit %d, %s", code, stderr)
 	}

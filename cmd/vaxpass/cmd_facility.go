@@ -6,17 +6,19 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/vaxpass/vaxpass/shared/stage/audit"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
 func init() {
 	register("facility", "manage vaccination sites: facility add --id ID --name NAME", runFacility)
 }
 
+const facilityUsage = "usage: vaxpass facility add --id ID --name NAME [--actor NAME] [--data DIR | --backend aws --stack NAME]"
+
 func runFacility(ctx context.Context, e env, args []string) int {
 	if len(args) == 0 || args[0] != "add" {
-		fmt.Fprintln(e.stderr, "usage: vaxpass facility add --id ID --name NAME [--data DIR]")
+		fmt.Fprintln(e.stderr, facilityUsage)
 		return 2
 	}
 	fs := flag.NewFlagSet("facility add", flag.ContinueOnError)
@@ -25,6 +27,13 @@ func runFacility(ctx context.Context, e env, args []string) int {
 	g.register(fs)
 	id := fs.String("id", "", "facility ID: 1-64 of A-Z a-z 0-9 _ -")
 	name := fs.String("name", "", "facility name")
+	actorName := actorFlag(fs)
+	fs.Usage = func() {
+		fmt.Fprint(e.stderr, facilityUsage+"\n\n"+
+			"Registers a vaccination site and creates its signing key (a key file of the data\n"+
+			"directory, or a KMS key of the stack); prints its API key as the only line on stdout.\n\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -35,17 +44,21 @@ func runFacility(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stderr, "facility add: --id and --name are required")
 		return 2
 	}
-	if g.backend != "embedded" {
-		fmt.Fprintln(e.stderr, "facility add: --backend aws is not supported by this build yet")
+	if err := g.check(); err != nil {
+		fmt.Fprintf(e.stderr, "facility add: %v\n", err)
 		return 2
 	}
-	sys, err := local.OpenLocal(local.Options{DataDir: g.dataDir})
+	actor, err := cliActor(*actorName)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "facility add: %v\n", err)
-		return 1
+		return 2
+	}
+	sys, code := openSystem(ctx, e, "facility add", g)
+	if sys == nil {
+		return code
 	}
 	defer sys.Close()
-	key, err := sys.AddFacility(ctx, *id, *name)
+	key, err := sys.Sys.AddFacility(audit.WithActor(ctx, actor), *id, *name)
 	switch {
 	case errors.Is(err, vaxpass.ErrConflict):
 		fmt.Fprintf(e.stderr, "facility add: facility %q exists already\n", *id)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -30,12 +28,6 @@ func writeFile(t *testing.T, name, content string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-func runCLI(stdin string, args ...string) (code int, stdout, stderr string) {
-	var out, errOut bytes.Buffer
-	code = run(context.Background(), env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut}, args)
-	return code, out.String(), errOut.String()
 }
 
 func TestMatchCommand(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vaxpass/vaxpass/shared/stage/audit"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
@@ -16,10 +17,12 @@ func init() {
 	register("ops", "ops credentials: ops key [--actor NAME] creates an ops API key", runOps)
 }
 
-// runOps is `vaxpass ops key [--actor NAME] [--data DIR]`.
-func runOps(_ context.Context, e env, args []string) int {
+const opsUsage = "usage: vaxpass ops key [--actor NAME] [--data DIR | --backend aws --stack NAME]"
+
+// runOps is `vaxpass ops key [--actor NAME]`.
+func runOps(ctx context.Context, e env, args []string) int {
 	if len(args) == 0 || args[0] != "key" {
-		fmt.Fprintln(e.stderr, "usage: vaxpass ops key [--actor NAME] [--data DIR]")
+		fmt.Fprintln(e.stderr, opsUsage)
 		return 2
 	}
 	fs := flag.NewFlagSet("ops key", flag.ContinueOnError)
@@ -28,10 +31,10 @@ func runOps(_ context.Context, e env, args []string) int {
 	g.register(fs)
 	actor := fs.String("actor", "ops", "who holds the key: the name the audit trail records for its actions")
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: vaxpass ops key [--actor NAME] [--data DIR]\n\n"+
-			"Creates an ops API key (Authorization: Bearer KEY on /v1/ops/... and the ops pages)\n"+
-			"and prints it as the only line on stdout, once: only its SHA-256 is stored, in\n"+
-			"<data>/%s. Works while the server runs; it picks the key up at once.\n\n", local.OpsKeysFile)
+		fmt.Fprintf(e.stderr, opsUsage+"\n\n"+
+			"Creates an ops API key (Authorization: Bearer KEY on /v1/ops/..., /v1/stats and the\n"+
+			"ops pages) and prints it as the only line on stdout, once: only its SHA-256 is stored,\n"+
+			"in <data>/%s (the server picks it up at once), or in the stack's ops table.\n\n", local.OpsKeysFile)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args[1:]); err != nil {
@@ -44,11 +47,28 @@ func runOps(_ context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "ops key: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if g.backend != "embedded" {
-		fmt.Fprintf(e.stderr, "ops key: --backend %s is not supported by this build yet (only embedded)\n", g.backend)
+	if err := g.check(); err != nil {
+		fmt.Fprintf(e.stderr, "ops key: %v\n", err)
 		return 2
 	}
-	key, err := local.NewOpsKeyFile(g.dataDir, time.Now, rand.Reader).Create(*actor)
+	var key string
+	var err error
+	if g.backend == backendAWS {
+		sys, code := openSystem(ctx, e, "ops key", g)
+		if sys == nil {
+			return code
+		}
+		defer sys.Close()
+		// The audit entry names who made the key ($USER); --actor is whose key it is.
+		by, aerr := cliActor("")
+		if aerr != nil {
+			by = audit.CLIActor("")
+		}
+		key, err = sys.Sys.NewOpsKey(audit.WithActor(ctx, by), *actor)
+	} else {
+		// The key file, not the database: this works while the server runs.
+		key, err = local.NewOpsKeyFile(g.dataDir, time.Now, rand.Reader).Create(*actor)
+	}
 	switch {
 	case errors.Is(err, vaxpass.ErrInvalid):
 		fmt.Fprintf(e.stderr, "ops key: %v\n", err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,16 +12,9 @@ import (
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
 )
 
-func runGenerate(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code = runRegistryGenerate(context.Background(), env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut}, args)
-	return code, out.String(), errOut.String()
-}
-
 func TestRegistryGenerate(t *testing.T) {
 	dirA, dirB := t.TempDir(), t.TempDir()
-	code, stdout, stderr := runGenerate(t, "--people", "3000", "--seed", "5", "--out", dirA)
+	code, stdout, stderr := runCLI("", "registry", "generate", "--people", "3000", "--seed", "5", "--out", dirA)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -45,7 +37,7 @@ func TestRegistryGenerate(t *testing.T) {
 	}
 
 	// Same flags, other directory: byte-identical files.
-	if code, _, stderr := runGenerate(t, "--people=3000", "--seed=5", "--out="+dirB); code != 0 {
+	if code, _, stderr := runCLI("", "registry", "generate", "--people=3000", "--seed=5", "--out="+dirB); code != 0 {
 		t.Fatalf("second run exit %d: %s", code, stderr)
 	}
 	for _, name := range []string{synth.RegistryFile, synth.RecordsFile, synth.TruthFile} {
@@ -62,7 +54,7 @@ func TestRegistryGenerate(t *testing.T) {
 
 func TestRegistryGenerateMix(t *testing.T) {
 	dir := t.TempDir()
-	code, stdout, stderr := runGenerate(t, "--people", "2000", "--records", "1000", "--mix", "only,no_id=1", "--out", dir)
+	code, stdout, stderr := runCLI("", "registry", "generate", "--people", "2000", "--records", "1000", "--mix", "only,no_id=1", "--out", dir)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -86,14 +78,14 @@ func TestRegistryGenerateUsage(t *testing.T) {
 		{"--people", "10", "--out", dir, "extra"},
 		{"--nonsense"},
 	} {
-		if code, _, stderr := runGenerate(t, args...); code != 2 || stderr == "" {
+		if code, _, stderr := runCLI("", append([]string{"registry", "generate"}, args...)...); code != 2 || stderr == "" {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and a message", args, code, stderr)
 		}
 	}
 	// An output directory that cannot be created is a failure, not a usage error.
 	file := filepath.Join(dir, "file")
 	os.WriteFile(file, nil, 0o644)
-	if code, _, stderr := runGenerate(t, "--people", "10", "--out", filepath.Join(file, "sub")); code != 1 {
+	if code, _, stderr := runCLI("", "registry", "generate", "--people", "10", "--out", filepath.Join(file, "sub")); code != 1 {
 		t.Errorf("unwritable --out: exit %d, stderr %q; want 1", code, stderr)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/store/embedded"
 	"github.com/vaxpass/vaxpass/shared/tool/progress"
 	"github.com/vaxpass/vaxpass/shared/tool/registry"
+	"github.com/vaxpass/vaxpass/shared/wire/cloud/admin"
 )
 
 // registryLoadSummary is what `registry load` prints on stdout (one JSON object).
@@ -35,10 +36,18 @@ func runRegistryLoad(ctx context.Context, e env, args []string) int {
 	fs.SetOutput(e.stderr)
 	var g globalFlags
 	g.register(fs)
+	checkpointDir := fs.String("checkpoint-dir", "", "--backend aws: keep the load's checkpoint in this directory (default: beside FILE.csv)")
+	batch := fs.Int("batch", 1000, "--backend aws: people written between two checkpoints")
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: vaxpass registry load FILE.csv [--data DIR]\n\n"+
-			"Prints {\"loaded\",\"added\",\"updated\",\"unchanged\",\"rejected\",\"registry_people\"} on stdout.\n"+
-			"Exit 0 when every line loaded, 1 when some were rejected (reported on stderr) or the load failed.\n\n")
+		fmt.Fprintf(e.stderr, "usage: vaxpass registry load FILE.csv [--data DIR]\n"+
+			"       vaxpass registry load FILE.csv --backend aws --stack NAME [--checkpoint-dir DIR] [--batch N]\n\n"+
+			"Prints {\"loaded\",\"added\",\"updated\",\"unchanged\",\"rejected\",\"registry_people\"} on stdout\n"+
+			"({\"records\",\"loaded\",\"rejected\",\"resumed_at\"} with --backend aws).\n"+
+			"Exit 0 when every line loaded, 1 when some were rejected (reported on stderr) or the load failed.\n\n"+
+			"With --backend aws the people go to the stack's registry table in batches, and a\n"+
+			"checkpoint after each batch makes the load resumable: run the same command again\n"+
+			"after an interruption and it goes on where it stopped. (A national registry goes\n"+
+			"through S3 and DynamoDB's table import instead.)\n\n")
 		fs.PrintDefaults()
 	}
 	// The file may come before or after the flags.
@@ -61,11 +70,28 @@ func runRegistryLoad(ctx context.Context, e env, args []string) int {
 		fs.Usage()
 		return 2
 	}
-	if g.backend != "embedded" {
-		fmt.Fprintf(e.stderr, "registry load: --backend %s is not supported yet (only embedded)\n", g.backend)
+	if err := g.check(); err != nil {
+		fmt.Fprintf(e.stderr, "registry load: %v\n", err)
+		return 2
+	}
+	awsOnly := ""
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "checkpoint-dir" || f.Name == "batch" {
+			awsOnly = f.Name
+		}
+	})
+	switch {
+	case g.backend != backendAWS && awsOnly != "":
+		fmt.Fprintf(e.stderr, "registry load: --%s is for --backend aws (the embedded load is one transaction per batch of its own)\n", awsOnly)
+		return 2
+	case *batch < 1 || *batch > 100_000:
+		fmt.Fprintln(e.stderr, "registry load: --batch must be 1..100000")
 		return 2
 	}
 	path := files[0]
+	if g.backend == backendAWS {
+		return registryLoadAWS(ctx, e, g, path, admin.LoadOptions{CheckpointDir: *checkpointDir, BatchSize: *batch})
+	}
 
 	f, err := os.Open(path)
 	if err != nil {
@@ -134,6 +160,50 @@ func runRegistryLoad(ctx context.Context, e env, args []string) int {
 	json.NewEncoder(e.stdout).Encode(registryLoadSummary{Loaded: st.Loaded(), Added: st.Added, Updated: st.Updated,
 		Unchanged: st.Unchanged, Rejected: rejected, Total: total})
 	if rejected > 0 {
+		return 1
+	}
+	return 0
+}
+
+// registryLoadAWS loads the extract into the stack's registry table, resumably.
+func registryLoadAWS(ctx context.Context, e env, g globalFlags, path string, opt admin.LoadOptions) int {
+	if _, err := os.Stat(path); err != nil {
+		fmt.Fprintf(e.stderr, "registry load: %v\n", err)
+		return 1
+	}
+	sys, code := openSystem(ctx, e, "registry load", g)
+	if sys == nil {
+		return code
+	}
+	defer sys.Close()
+	var bar *progress.Reporter
+	var shown int64
+	opt.Progress = func(p admin.LoadProgress) {
+		if bar == nil {
+			if p.Skipped > 0 {
+				fmt.Fprintf(e.stderr, "registry load: resuming after %d records (%d people loaded before the interruption)\n", p.Skipped, p.Loaded)
+			}
+			bar = progress.New(e.stderr, progress.Options{Label: "registry bytes", Total: p.Size, Terminal: e.isTerminal})
+		}
+		bar.Add(p.Offset - shown)
+		shown = p.Offset
+	}
+	rejects := bufio.NewWriter(e.stderr)
+	opt.Rejected = func(le *registry.LineError) { fmt.Fprintf(rejects, "registry load: %s: %v\n", path, le) }
+	start := time.Now()
+	res, err := sys.Admin.LoadRegistry(ctx, path, opt)
+	if bar != nil {
+		bar.Done()
+	}
+	rejects.Flush()
+	fmt.Fprintf(e.stderr, "registry load: %d people loaded into stack %q, %d lines rejected, in %s\n",
+		res.Loaded, g.stack, res.Rejected, time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		fmt.Fprintf(e.stderr, "registry load: %v (run the same command again to resume)\n", err)
+		return 1
+	}
+	json.NewEncoder(e.stdout).Encode(res)
+	if res.Rejected > 0 {
 		return 1
 	}
 	return 0

@@ -6,13 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os/user"
 	"time"
 
-	"github.com/vaxpass/vaxpass/shared/stage/audit"
 	"github.com/vaxpass/vaxpass/shared/stage/renewal"
-	"github.com/vaxpass/vaxpass/shared/store/embedded"
 	"github.com/vaxpass/vaxpass/shared/tool/progress"
+	"github.com/vaxpass/vaxpass/shared/wire/cloud"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
@@ -31,8 +29,10 @@ func runRenew(ctx context.Context, e env, args []string) int {
 	// --pace is for tests and demonstrations: it slows the run down to one signature per
 	// pace (overrides --rate), so an interruption lands mid-run. Left out of the usage.
 	pace := fs.Duration("pace", 0, "")
+	actorName := actorFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: vaxpass renew [--within 30d] [--rate N] [--data DIR]\n\n"+
+		fmt.Fprintf(e.stderr, "usage: vaxpass renew [--within 30d] [--rate N] [--actor NAME] [--data DIR]\n"+
+			"       vaxpass renew [--within 30d] [--actor NAME] --backend aws --stack NAME\n\n"+
 			"Re-signs every issued certificate expiring within the window: the same DCC (same\n"+
 			"UVCI, same names) with a new issue date and expiry. Resumable: a run that was\n"+
 			"interrupted is finished by the next call, and no certificate is renewed twice by one\n"+
@@ -41,7 +41,9 @@ func runRenew(ctx context.Context, e env, args []string) int {
 			"JSON summary to stdout. Exit 0 when every certificate looked at was renewed or\n"+
 			"rightly skipped, 1 otherwise.\n\n"+
 			"The server (vaxpass serve) holds the database and renews daily by itself: stop it\n"+
-			"before running this on the same data directory.\n\n")
+			"before running this on the same data directory. With --backend aws the stack's\n"+
+			"renewal function does the run (at the stack's RenewalSignsPerSecond), invoked again\n"+
+			"until the run is finished if it takes longer than one invocation.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			if f.Name != "pace" {
 				fmt.Fprintf(e.stderr, "  --%s\n    \t%s (default %q)\n", f.Name, f.Usage, f.DefValue)
@@ -61,12 +63,24 @@ func runRenew(ctx context.Context, e env, args []string) int {
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
-	if g.backend != "embedded" {
-		return usageErr("--backend %s is not supported by this build yet (only embedded)", g.backend)
+	if err := g.check(); err != nil {
+		return usageErr("%v", err)
 	}
 	window, err := renewal.ParseWindow(*within)
 	if err != nil {
 		return usageErr("--within: %v", err)
+	}
+	actor, err := cliActor(*actorName)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if g.backend == backendAWS {
+		explicit := false
+		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "rate" || f.Name == "pace" })
+		if explicit {
+			return usageErr("--rate and --pace are the embedded backend's: the stack's renewal function signs at its RenewalSignsPerSecond parameter")
+		}
+		return renewAWS(ctx, e, g, actor, window)
 	}
 	switch {
 	case *pace < 0:
@@ -77,14 +91,14 @@ func runRenew(ctx context.Context, e env, args []string) int {
 		return usageErr("--rate must be positive")
 	}
 
-	sys, ops, code := openOps(e, "renew", g.dataDir)
+	sys, code := openSystem(ctx, e, "renew", g)
 	if sys == nil {
 		return code
 	}
 	defer sys.Close()
 
 	var bar *progress.Reporter
-	svc, err := ops.Renewal(*rate, func(n int64) {
+	svc, err := sys.Local.Ops.Renewal(*rate, func(n int64) {
 		if bar != nil {
 			bar.Add(n)
 		}
@@ -107,10 +121,32 @@ func runRenew(ctx context.Context, e env, args []string) int {
 		}
 		bar = progress.New(e.stderr, progress.Options{Label: "certificates", Total: total, Terminal: e.isTerminal})
 	}
-	sum, err := svc.Run(ctx, cliActor(), window)
+	sum, err := svc.Run(ctx, actor, window)
 	if bar != nil {
 		bar.Done()
 	}
+	return renewReport(e, sum, err)
+}
+
+// renewAWS runs the renewal in the stack's renewal function.
+func renewAWS(ctx context.Context, e env, g globalFlags, actor string, window time.Duration) int {
+	sys, code := openSystem(ctx, e, "renew", g)
+	if sys == nil {
+		return code
+	}
+	defer sys.Close()
+	fmt.Fprintf(e.stderr, "renew: the renewal function of stack %q renews certificates expiring within %s (up to 15 minutes an invocation)\n",
+		g.stack, renewal.FormatWindow(window))
+	start := time.Now()
+	sum, err := sys.Admin.Renew(ctx, cloud.RenewalRequest{Action: cloud.ActionRenew, Window: renewal.FormatWindow(window), Actor: actor})
+	if err == nil {
+		fmt.Fprintf(e.stderr, "renew: run %s: %d renewed in %s\n", sum.RunID, sum.Counts.Renewed, time.Since(start).Round(time.Millisecond))
+	}
+	return renewReport(e, sum, err)
+}
+
+// renewReport prints the run's summary and answers the exit code.
+func renewReport(e env, sum renewal.Summary, err error) int {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	if encErr := enc.Encode(sum); encErr != nil {
@@ -126,34 +162,4 @@ func runRenew(ctx context.Context, e env, args []string) int {
 		return 1
 	}
 	return 0
-}
-
-// openOps opens the data directory with the certificate-lifecycle parts attached. On
-// failure it reports and returns a nil Local and the exit code.
-func openOps(e env, cmd, dataDir string) (*local.Local, *local.Ops, int) {
-	sys, err := local.OpenLocal(local.Options{DataDir: dataDir})
-	if err != nil {
-		if errors.Is(err, embedded.ErrLocked) {
-			fmt.Fprintf(e.stderr, "%s: %v\n%s: stop `vaxpass serve` on %s first, or use its ops API\n", cmd, err, cmd, dataDir)
-		} else {
-			fmt.Fprintf(e.stderr, "%s: %v\n", cmd, err)
-		}
-		return nil, nil, 1
-	}
-	ops, err := local.AttachOps(sys)
-	if err != nil {
-		sys.Close()
-		fmt.Fprintf(e.stderr, "%s: %v\n", cmd, err)
-		return nil, nil, 1
-	}
-	return sys, ops, 0
-}
-
-// cliActor is who runs a command by hand, for the audit trail: "cli:<OS user>".
-func cliActor() string {
-	name := ""
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	return audit.CLIActor(name)
 }

@@ -10,11 +10,13 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/vaxpass/vaxpass/shared/domain/match"
 	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
 	"github.com/vaxpass/vaxpass/shared/tool/progress"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
+	"github.com/vaxpass/vaxpass/shared/wire/cloud"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
@@ -36,8 +38,10 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-const reprocessUsage = `usage: vaxpass reprocess --stage STAGE[,STAGE...] [selection] [--dry-run] [--reason TEXT] [--data DIR]
+const reprocessUsage = `usage: vaxpass reprocess --stage STAGE[,STAGE...] [selection] [--dry-run] [--reason TEXT] [--actor NAME] [--data DIR]
+       vaxpass reprocess --run-id RUN [--data DIR]
        vaxpass reprocess list [--data DIR]
+       (each also with --backend aws --stack NAME instead of --data DIR)
 
 Runs a pipeline stage again for the dose records the selection picks:
   match          match the records against the registry again; write where the result differs
@@ -64,6 +68,15 @@ Progress goes to stderr. Exit 0 when done with no failed record, 1 otherwise, 2 
 
 The server (vaxpass serve) holds the database: stop it first, or use POST /v1/ops/reprocess.
 
+With --backend aws the stack's ops function does the work: a dry run is one invocation
+(its summary lists up to 1,000 changes); a run is started on the ops function's work queue
+and followed here (--poll) until it is done. The run does not depend on this command: it
+goes on if the command is interrupted (follow it again with --run-id RUN), and an
+invocation killed in the middle comes back from the work queue and resumes it. A run of the
+same selection already under way is followed rather than started twice. --requeue (with
+--run-id) queues a run whose work message was lost (the work queue's dead letters):
+only then, since two invocations must never work on one run at once.
+
 flags:
 `
 
@@ -85,7 +98,11 @@ func runReprocess(ctx context.Context, e env, args []string) int {
 	dateField := fs.String("date", string(reprocess.VaccinatedOn), "what --from/--to bound: vaccinated_on or received_at")
 	dryRun := fs.Bool("dry-run", false, "print what would change; write nothing")
 	reason := fs.String("reason", "", "why (kept in the audit trail; no personal data)")
-	runID := fs.String("run", "", "continue this run (see `vaxpass reprocess list`)")
+	runID := fs.String("run-id", "", "continue (--backend aws: follow) this run (see `vaxpass reprocess list`)")
+	fs.StringVar(runID, "run", "", "the same as --run-id")
+	actorName := actorFlag(fs)
+	poll := fs.Duration("poll", 2*time.Second, "--backend aws: how often the run's state is read")
+	requeue := fs.Bool("requeue", false, "--backend aws, with --run-id: queue the run's work again (its work message was lost)")
 	restart := fs.Bool("restart", false, "abandon an unfinished run of the same selection and start afresh")
 	batch := fs.Int("batch", 500, "records scanned per batch (one committed step)")
 	noDrain := fs.Bool("no-drain", false, "after facility-sign, leave central signing's queue to the server")
@@ -110,11 +127,33 @@ func runReprocess(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "reprocess: "+format+"\n", a...)
 		return 2
 	}
+	if err := g.check(); err != nil {
+		return usageErr("%v", err)
+	}
+	actor, err := cliActor(*actorName)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	embeddedOnly, awsOnly := "", ""
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "batch", "no-drain", "pace":
+			embeddedOnly = f.Name
+		case "poll", "requeue":
+			awsOnly = f.Name
+		}
+	})
 	switch {
 	case fs.NArg() > 0:
 		return usageErr("unexpected argument %q", fs.Arg(0))
-	case g.backend != "embedded":
-		return usageErr("--backend %s: on AWS invoke the ops function with a JSON selector (see shared/stage/reprocess.Selector)", g.backend)
+	case g.backend == backendAWS && embeddedOnly != "":
+		return usageErr("--%s is the embedded backend's (on AWS the ops function batches and central signing follows by itself)", embeddedOnly)
+	case g.backend != backendAWS && awsOnly != "":
+		return usageErr("--%s is for --backend aws", awsOnly)
+	case *requeue && *runID == "":
+		return usageErr("--requeue needs --run-id")
+	case *poll < 100*time.Millisecond:
+		return usageErr("--poll must be at least 100ms")
 	case len(stages) == 0 && *runID == "":
 		return usageErr("--stage is required (match, facility-sign, central-sign)")
 	case *runID != "" && len(stages) > 1:
@@ -128,7 +167,7 @@ func runReprocess(ctx context.Context, e env, args []string) int {
 	}
 	base := reprocess.Selector{
 		Filter: reprocess.Filter{Facilities: facilities, Communes: communes, DateField: reprocess.DateField(*dateField), From: *from, To: *to},
-		DryRun: *dryRun, Reason: *reason, RunID: *runID, Restart: *restart, Actor: cliActor(),
+		DryRun: *dryRun, Reason: *reason, RunID: *runID, Restart: *restart, Actor: actor,
 	}
 	for _, s := range statuses {
 		base.Statuses = append(base.Statuses, match.Status(s))
@@ -149,18 +188,21 @@ func runReprocess(ctx context.Context, e env, args []string) int {
 		sels[i] = sel
 	}
 
-	sys, ops, code := openOps(e, "reprocess", g.dataDir)
+	sys, code := openSystem(ctx, e, "reprocess", g)
 	if sys == nil {
 		return code
 	}
 	defer sys.Close()
-	svc := sys.NewReprocessor(ops.AuditAppender())
+	if sys.Admin != nil {
+		return reprocessAWS(ctx, e, sys.Admin, sels, awsFollow{poll: *poll, requeue: *requeue})
+	}
+	svc := sys.Local.NewReprocessor(sys.Local.Ops.AuditAppender())
 	svc.BatchSize = *batch
 	svc.Pace = *pace
 
 	exit := 0
 	for _, sel := range sels {
-		code := reprocessOne(ctx, e, sys, svc, sel, !*noDrain)
+		code := reprocessOne(ctx, e, sys.Local, svc, sel, !*noDrain)
 		if code != 0 {
 			exit = code
 			if ctx.Err() != nil || code == 2 {
@@ -296,12 +338,24 @@ func runReprocessList(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "reprocess list: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	sys, ops, code := openOps(e, "reprocess list", g.dataDir)
+	if err := g.check(); err != nil {
+		fmt.Fprintf(e.stderr, "reprocess list: %v\n", err)
+		return 2
+	}
+	sys, code := openSystem(ctx, e, "reprocess list", g)
 	if sys == nil {
 		return code
 	}
 	defer sys.Close()
-	runs, err := sys.NewReprocessor(ops.AuditAppender()).ListRuns(ctx)
+	var runs []reprocess.Run
+	var err error
+	if sys.Admin != nil {
+		var res cloud.OpsResult
+		res, err = sys.Admin.InvokeOps(ctx, cloud.OpsRequest{Action: cloud.ActionReprocessRuns})
+		runs = res.Runs
+	} else {
+		runs, err = sys.Local.NewReprocessor(sys.Local.Ops.AuditAppender()).ListRuns(ctx)
+	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "reprocess list: %v\n", err)
 		return 1

@@ -37,7 +37,7 @@ func runServe(ctx context.Context, e env, args []string) int {
 		return 2
 	}
 	if g.backend != "embedded" {
-		fmt.Fprintln(e.stderr, "serve: --backend aws is not supported by this build yet; deploy template.yaml instead")
+		fmt.Fprintln(e.stderr, "serve: --backend aws is not supported: serve runs the embedded backend; on AWS the deployed stack (template.yaml) is the server")
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))

@@ -19,6 +19,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/hc1/trust"
 	"github.com/vaxpass/vaxpass/shared/stage/revocation"
 	"github.com/vaxpass/vaxpass/shared/stage/verification"
+	"github.com/vaxpass/vaxpass/shared/wire/cloud/admin"
 )
 
 func init() {
@@ -48,6 +49,8 @@ func runVerify(ctx context.Context, e env, args []string) int {
 			"in an image, and prints a JSON verdict. Without --trust the trust list is\n"+
 			"<data>/%s; the revocation list %s beside it (or --revocations FILE)\n"+
 			"is checked when present, and a listed certificate's reason is \"revoked\".\n"+
+			"With --backend aws --stack NAME they are the stack's published lists: the trust\n"+
+			"list of its trust bucket and the revocation list GET /v1/revocations serves.\n"+
 			"Exit status: 0 valid, 1 not valid (or the check could not run), 2 usage error.\n\n",
 			verifyTrustListFile, verifyRevocationsFile)
 		fs.PrintDefaults()
@@ -62,8 +65,8 @@ func runVerify(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "verify: "+format+"\n", a...)
 		return 2
 	}
-	if g.backend != "embedded" && g.backend != "aws" {
-		return usageErr("--backend must be embedded or aws, not %q", g.backend)
+	if err := g.check(); err != nil {
+		return usageErr("%v", err)
 	}
 	switch {
 	case *qrFile != "" && fs.NArg() > 0:
@@ -82,30 +85,35 @@ func runVerify(ctx context.Context, e env, args []string) int {
 		}
 		now = func() time.Time { return t }
 	}
-	path := *trustFile
-	if path == "" {
-		if g.backend == "aws" {
-			return usageErr("--backend aws has no local trust list; pass --trust FILE.pem")
+	// The trust and revocation lists are the verifier's own setup: when one is missing
+	// or broken no verdict can be given, so this is an error on stderr, not an invalid
+	// verdict.
+	var list *trust.List
+	var revoked *revocation.Set
+	var err error
+	if g.backend == backendAWS && *trustFile == "" {
+		list, revoked, err = verifyStackLists(ctx, g, *revFile)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "verify: stack %q: %v\n", g.stack, err)
+			return 1
 		}
-		path = filepath.Join(g.dataDir, verifyTrustListFile)
-	}
-
-	// The trust list is the verifier's own setup: when it is missing or broken no
-	// verdict can be given, so this is an error on stderr, not an invalid verdict.
-	list, err := verifyLoadTrustList(path)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "verify: %v\n", err)
-		return 1
-	}
-	// The revocation list, like the trust list, is setup: a broken one is an error.
-	revPath, revRequired := *revFile, true
-	if revPath == "" {
-		revPath, revRequired = filepath.Join(filepath.Dir(path), verifyRevocationsFile), false
-	}
-	revoked, err := verifyLoadRevocations(revPath, revRequired)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "verify: %v\n", err)
-		return 1
+	} else {
+		path := *trustFile
+		if path == "" {
+			path = filepath.Join(g.dataDir, verifyTrustListFile)
+		}
+		if list, err = verifyLoadTrustList(path); err != nil {
+			fmt.Fprintf(e.stderr, "verify: %v\n", err)
+			return 1
+		}
+		revPath, revRequired := *revFile, true
+		if revPath == "" {
+			revPath, revRequired = filepath.Join(filepath.Dir(path), verifyRevocationsFile), false
+		}
+		if revoked, err = verifyLoadRevocations(revPath, revRequired); err != nil {
+			fmt.Fprintf(e.stderr, "verify: %v\n", err)
+			return 1
+		}
 	}
 
 	hc1, step, err := verifyReadHC1(e.stdin, fs.Arg(0), *qrFile)
@@ -129,6 +137,28 @@ func runVerify(ctx context.Context, e env, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// verifyStackLists reads a deployed stack's published trust list and revocation list (or
+// the revocation list of revFile, when given).
+func verifyStackLists(ctx context.Context, g globalFlags, revFile string) (*trust.List, *revocation.Set, error) {
+	a, err := admin.Open(ctx, g.stack)
+	if err != nil {
+		return nil, nil, err
+	}
+	list, err := a.TrustList(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("trust list: %w", err)
+	}
+	if revFile != "" {
+		set, err := verifyLoadRevocations(revFile, true)
+		return list, set, err
+	}
+	set, err := a.Revocations(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("revocation list: %w", err)
+	}
+	return list, set, nil
 }
 
 // verifyRevocationsFile is the published revocation list, beside the trust list.

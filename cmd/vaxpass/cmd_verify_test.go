@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -108,11 +107,10 @@ type verifyRun struct {
 
 func runVerifyCmd(t *testing.T, stdin string, args ...string) verifyRun {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	code := run(context.Background(), env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut}, append([]string{"verify"}, args...))
-	r := verifyRun{code: code, stdout: out.String(), stderr: errOut.String()}
+	var r verifyRun
+	r.code, r.stdout, r.stderr = runCLI(stdin, append([]string{"verify"}, args...)...)
 	if r.stdout != "" {
-		if err := json.Unmarshal(out.Bytes(), &r.verdict); err != nil {
+		if err := json.Unmarshal([]byte(r.stdout), &r.verdict); err != nil {
 			t.Fatalf("stdout is not a JSON verdict: %v\n%s", err, r.stdout)
 		}
 		if strings.Count(r.stdout, "\n") != 1 {

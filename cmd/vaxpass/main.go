@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/vaxpass/vaxpass/shared/store/awsstack"
 )
 
 // env is what a subcommand may touch of the outside world; tests pass their own.
@@ -24,15 +26,18 @@ type env struct {
 	isTerminal bool
 }
 
-// globalFlags are the flags every command accepts (contract: --data, --backend).
+// globalFlags are the flags every command accepts (contract: --data, --backend, and
+// --stack for --backend aws).
 type globalFlags struct {
 	dataDir string
 	backend string
+	stack   string
 }
 
 func (g *globalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.dataDir, "data", "./data", "data directory of the embedded backend")
-	fs.StringVar(&g.backend, "backend", "embedded", "embedded|aws")
+	fs.StringVar(&g.backend, "backend", backendEmbedded, "embedded|aws")
+	fs.StringVar(&g.stack, "stack", "", "the deployed stack of --backend aws (default $"+awsstack.EnvStack+")")
 }
 
 // command is one subcommand. run gets the arguments after the command name
@@ -89,7 +94,9 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(&b, "  %-10s %s\n", n, commands[n].summary)
 	}
-	b.WriteString("\nEvery command takes --data DIR (default ./data) and --backend embedded|aws.\n")
+	b.WriteString("\nEvery command takes --data DIR (default ./data) and --backend embedded|aws; with\n" +
+		"--backend aws, --stack NAME (default $" + awsstack.EnvStack + ") names the deployed stack, and the AWS\n" +
+		"SDK's environment gives credentials, region and endpoint (AWS_ENDPOINT_URL for an emulator).\n")
 	io.WriteString(w, b.String())
 }
 

@@ -60,9 +60,19 @@ type Fields struct {
 type FacilitySignature struct {
 	PersonID   string `json:"person_id"`
 	FacilityID string `json:"facility_id"`
-	// Payload is the canonical CBOR the facility signed; Signature is ECDSA P-256 r||s over
-	// its SHA-256.
+	// Payload is the person's canonical CBOR; Signature is ECDSA P-256 r||s over the
+	// SHA-256 of what Form says is signed.
 	Payload   []byte    `json:"payload"`
 	Signature []byte    `json:"signature"`
 	SignedAt  time.Time `json:"signed_at"`
+	// Form is facilitysig.Form: "" (the first form, one signature per person) signs
+	// Payload; "merkle-sha256" signs Batch, the head of a Merkle tree over a page of
+	// people's payloads, and Proof (sibling hashes, leaf first), ProofIndex and TreeSize
+	// show that Payload is in it. Empty fields are left out, so messages and stored
+	// signatures of the first form read as before.
+	Form       string   `json:"form,omitempty"`
+	Batch      []byte   `json:"batch,omitempty"`
+	Proof      [][]byte `json:"proof,omitempty"`
+	ProofIndex uint64   `json:"proof_index,omitempty"`
+	TreeSize   uint64   `json:"tree_size,omitempty"`
 }

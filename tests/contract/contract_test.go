@@ -249,7 +249,7 @@ func TestContract(t *testing.T) {
 		{"POST", "/v1/passports/lookup"}, {"GET", found.QRPNG}, {"POST", "/v1/verify"}, {"GET", "/v1/trustlist"},
 		{"GET", "/v1/revocations"}, {"POST", "/v1/ops/revocations"}, {"GET", "/v1/ops/audit"},
 	}
-	host := h.srv.Listener.Addr().String()
+	host := h.srv.Addr
 	for _, op := range ops {
 		hdr := fmt.Sprintf("Host: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nConnection: close\r\n", host, h.key)
 		// A declared length over the gateway's 10 MB: refused before anything is read.

@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,6 +27,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/testkit/server"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
@@ -109,9 +108,9 @@ func (r *response) errorBody(t *testing.T) apigw.ErrorDetail {
 
 // harness is the running system plus the document that must describe it.
 type harness struct {
+	srv    *server.System
 	sys    *local.Local
 	clock  *clock
-	srv    *httptest.Server
 	doc    *openapi3.T
 	router routers.Router
 	key    string // the demo facility's API key
@@ -121,69 +120,33 @@ type harness struct {
 
 	mu      sync.Mutex
 	covered map[string]map[int]bool // operationId -> statuses answered
-
-	ctx      context.Context // ends when the test does
-	pumps    sync.WaitGroup
-	pumpErrs chan error
 }
 
 // newHarness opens the embedded system in a temporary directory with the demo registry,
-// the demo facility and a second one, and serves the HTTP front (pumps: startPumps).
+// the demo facility and a second one, and serves the HTTP front alone (pumps: startPumps).
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	doc := loadSpec(t)
 	clk := newClock(startDay)
-	dir := t.TempDir()
-	sys, err := local.OpenLocal(local.Options{
-		DataDir:           dir,
-		Now:               clk.Now,
-		LookupRate:        apigw.RateLimit{Rate: 1, Burst: 200, MaxKeys: 1000},
-		FacilitySignEvery: -1,
-		PollInterval:      5 * time.Millisecond,
+	srv := server.Open(t, server.Options{
+		Options: local.Options{
+			Now:               clk.Now,
+			LookupRate:        apigw.RateLimit{Rate: 1, Burst: 200, MaxKeys: 1000},
+			FacilitySignEvery: -1,
+			PollInterval:      5 * time.Millisecond,
+		},
+		Demo:      true,
+		OpsActor:  opsActor,
+		NoSync:    true, // a scratch database
+		FrontOnly: true,
 	})
+	other, err := srv.Local.AddFacility(context.Background(), "other-site", "Another vaccination site")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A scratch database: no fsync per commit.
-	sys.DB.Bolt().NoSync = true
-	ctx, cancel := context.WithCancel(context.Background())
-	demo, err := sys.SetupDemo(ctx, 1)
-	if err != nil {
-		cancel()
-		sys.Close()
-		t.Fatal(err)
-	}
-	other, err := sys.AddFacility(ctx, "other-site", "Another vaccination site")
-	if err != nil {
-		cancel()
-		sys.Close()
-		t.Fatal(err)
-	}
-	// The ops key the way the CLI makes it: its hash written to the data directory's key
-	// file, which the running system reads on the next request.
-	opsKey, err := local.NewOpsKeyFile(dir, clk.Now, rand.Reader).Create(opsActor)
-	if err != nil {
-		cancel()
-		sys.Close()
-		t.Fatal(err)
-	}
-	h := &harness{sys: sys, clock: clk, key: demo.APIKey, other: other, ops: opsKey, demo: demo, doc: doc,
-		covered: map[string]map[int]bool{}, ctx: ctx, pumpErrs: make(chan error, 2)}
-	h.srv = httptest.NewServer(sys.HTTPHandler())
-	t.Cleanup(func() {
-		h.srv.Close()
-		cancel()
-		h.pumps.Wait()
-		close(h.pumpErrs)
-		for err := range h.pumpErrs {
-			t.Errorf("pump: %v", err)
-		}
-		if err := sys.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-
-	doc.Servers = openapi3.Servers{{URL: h.srv.URL}}
+	h := &harness{srv: srv, sys: srv.Local, clock: clk, key: srv.FacilityKey, other: other, ops: srv.OpsKey, demo: srv.Demo, doc: doc,
+		covered: map[string]map[int]bool{}}
+	doc.Servers = openapi3.Servers{{URL: srv.URL}}
 	if h.router, err = gorillamux.NewRouter(doc); err != nil {
 		t.Fatal(err)
 	}
@@ -193,15 +156,8 @@ func newHarness(t *testing.T) *harness {
 // startPumps runs the matcher and central signing pumps until the test ends. Until then
 // every uploaded record stays PENDING.
 func (h *harness) startPumps() {
-	for _, run := range []func(context.Context) error{h.sys.RunMatcher, h.sys.RunCentralSigning} {
-		h.pumps.Add(1)
-		go func() {
-			defer h.pumps.Done()
-			if err := run(h.ctx); err != nil && !errors.Is(err, context.Canceled) {
-				h.pumpErrs <- err
-			}
-		}()
-	}
+	h.srv.Go("matcher pump", h.sys.RunMatcher)
+	h.srv.Go("central signing pump", h.sys.RunCentralSigning)
 }
 
 func loadSpec(t testing.TB) *openapi3.T {
@@ -246,7 +202,7 @@ func (h *harness) do(t *testing.T, c call) *response {
 	for k, v := range c.header {
 		req.Header.Set(k, v)
 	}
-	httpResp, err := h.srv.Client().Do(req)
+	httpResp, err := h.srv.Client("").HTTP.Do(req)
 	if err != nil {
 		t.Fatalf("%s: %v", c.name, err)
 	}
@@ -264,7 +220,7 @@ func (h *harness) do(t *testing.T, c call) *response {
 // answer like do.
 func (h *harness) doRaw(t *testing.T, c call, raw string, halfClose bool) *response {
 	t.Helper()
-	conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
+	conn, err := net.Dial("tcp", h.srv.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,6 @@
 package contract
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -42,13 +40,7 @@ type reprocessRun struct {
 // startReprocessing runs the server's background reprocessing (as `vaxpass serve` does)
 // until the test ends: without it a run cannot be started from the API.
 func (h *harness) startReprocessing() {
-	h.pumps.Add(1)
-	go func() {
-		defer h.pumps.Done()
-		if err := h.sys.Reprocessing.Run(h.ctx); err != nil && !errors.Is(err, context.Canceled) {
-			h.pumpErrs <- err
-		}
-	}()
+	h.srv.Go("reprocessing", h.sys.Reprocessing.Run)
 }
 
 // checkReprocess drives the dashboard, reprocessing and dead-letter endpoints after the

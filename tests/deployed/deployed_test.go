@@ -481,11 +481,11 @@ func TestDeployedStack(t *testing.T) {
 	}
 	step(fmt.Sprintf("scheduled signing: %d more people, %d certificates for the second half", run.Signed, len(second.eligible())))
 
-	// Ops by direct invoke: revoke, and verification says so.
-	var revoked cloud.OpsResult
-	s.invoke("OpsFunction", cloud.OpsRequest{Action: cloud.ActionRevoke, UVCI: cert.UVCI, Reason: "end-to-end test"}, &revoked)
-	if revoked.Revoked != cert.UVCI {
-		t.Fatalf("ops revoke: %+v", revoked)
+	// Ops with the operator's credentials (wire.System over the stack): revoke, and
+	// verification says so.
+	revoked, err := s.sys.Sys.Revoke(ctx, "e2e", cert.UVCI, "end-to-end test")
+	if err != nil || !strings.EqualFold(revoked.UVCI, cert.UVCI) {
+		t.Fatalf("revoke: %+v %v", revoked, err)
 	}
 	var verdict struct {
 		Valid  bool   `json:"valid"`
@@ -498,7 +498,7 @@ func TestDeployedStack(t *testing.T) {
 	if r := s.call("POST", "/v1/passports/lookup", "", "application/json", mustJSON(t, map[string]string{"id_number": person.IDNumber, "full_name": person.FullName, "dob": person.DOB})); r.status != http.StatusNotFound {
 		t.Errorf("lookup of a revoked certificate: %d, want 404", r.status)
 	}
-	step("ops revoke by direct invoke; verify and lookup reflect it")
+	step("ops revoke; verify and lookup reflect it")
 
 	// Renewal by direct invoke with a window covering every certificate: the second
 	// half's certificates are re-signed in place (same UVCI, new HC1), the revoked one is not.
@@ -696,10 +696,13 @@ func (s *stack) checkDeadLetters(t *testing.T) {
 		n := depth()
 		return n > before, fmt.Sprintf("%d messages", n)
 	})
-	var res cloud.OpsResult
-	s.invoke("OpsFunction", cloud.OpsRequest{Action: cloud.ActionRedrive, Max: 100}, &res)
-	if res.Redriven < 1 {
-		t.Fatalf("ops redrive moved %d messages, want at least 1", res.Redriven)
+	dead, err := s.sys.Sys.DeadLetters()
+	if err != nil {
+		t.Fatalf("dead letters: %v", err)
+	}
+	moved, _, err := dead.Redrive(ctx, "central", nil)
+	if err != nil || moved < 1 {
+		t.Fatalf("redrive moved %d messages (%v), want at least 1", moved, err)
 	}
 	// It fails again and comes back: the redrive put it on the central queue for real.
 	eventually(t, "redriven poison message back in the dead-letter queue", func() (bool, string) {

@@ -26,8 +26,9 @@
 // that; default 3,000, CI's reduced size); VAXPASS_FAULT_SEED replays the random kill
 // points of a logged run; VAXPASS_FAULT_REAL_TIME=1 makes the SIGKILL run wait out the
 // 30 s visibility timeout and let the real server drain, instead of draining in process
-// on a clock moved past it; VAXPASS_FAULT_BIN tests a prebuilt binary;
-// VAXPASS_FAULT_TMPDIR places the bulk run's data directory (default /dev/shm).
+// on a clock moved past it; VAXPASS_BIN tests a prebuilt binary (shared/testkit/cli
+// builds one otherwise); VAXPASS_TMPDIR places the bulk run's data directory (default
+// /dev/shm when it has 1 GiB free: shared/testkit/server.ScratchDir).
 //
 // The storage faults need mount(2) (root with CAP_SYS_ADMIN) for a tmpfs of their own;
 // without it they skip and say so. There is no production code in this package.

@@ -13,6 +13,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/domain/match"
 	"github.com/vaxpass/vaxpass/shared/store/embedded"
 	"github.com/vaxpass/vaxpass/shared/store/embedded/queue"
+	"github.com/vaxpass/vaxpass/shared/testkit/server"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
@@ -41,7 +42,7 @@ type bulkRun struct {
 	data  string
 	keys  []string
 	led   *ledger
-	srv   *server
+	srv   *faultServer
 	rng   *rand.Rand
 	start time.Time
 	kills int
@@ -66,7 +67,7 @@ func (r *bulkRun) uploadAcked(b batch) {
 // and restarts it on the same data directory. It returns the report of the check.
 func (r *bulkRun) killNow(point string) invariantReport {
 	r.t.Helper()
-	r.srv.kill()
+	r.srv.Kill()
 	r.kills++
 	rep := requireInvariant(r.t, r.data, r.state(), atCrash, time.Now())
 	r.t.Logf("kill %d (%s) at %s", r.kills, point, time.Since(r.start).Round(time.Millisecond))
@@ -131,7 +132,7 @@ func TestSIGKILLDuringBulkRun(t *testing.T) {
 	t.Logf("VAXPASS_FAULT_SEED=%d VAXPASS_FAULT_PEOPLE=%d", seed, people)
 	r := &bulkRun{t: t, rng: rand.New(rand.NewPCG(seed, 0xfa17)), start: time.Now(), led: newLedger()}
 	r.pop = generate(t, people, people*recordsPerPerson, seed)
-	r.data = dataRoot(t)
+	r.data = server.ScratchDir(t)
 	r.keys = setUp(t, r.data, r.pop)
 	batches := r.pop.batches()
 	if len(batches) < 4 {
@@ -198,7 +199,7 @@ func TestSIGKILLDuringBulkRun(t *testing.T) {
 		drainOnServer(t, r.srv, killedAt)
 		skew = 0
 	} else {
-		r.srv.stop()
+		r.srv.Stop()
 		drain(t, r.data, skew)
 	}
 	final := requireInvariant(t, r.data, r.state(), finished, time.Now().Add(skew))
@@ -218,13 +219,13 @@ func TestSIGKILLDuringBulkRun(t *testing.T) {
 // timeout of the messages in flight at the last kill, then stops the server now and then
 // to look at the data directory (the server holds its lock) until the central queue and
 // the change feed are empty. The server is stopped when it returns.
-func drainOnServer(t *testing.T, srv *server, killedAt time.Time) {
+func drainOnServer(t *testing.T, srv *faultServer, killedAt time.Time) {
 	t.Helper()
 	time.Sleep(time.Until(killedAt.Add(visibilityTimeout + time.Second)))
 	for attempt := 1; ; attempt++ {
 		time.Sleep(time.Second)
-		srv.stop()
-		c, lag := pendingWork(t, srv.data)
+		srv.Stop()
+		c, lag := pendingWork(t, srv.Data)
 		if c.Visible+c.InFlight+c.Delayed == 0 && lag == 0 {
 			t.Logf("the server drained by itself (%d looks)", attempt)
 			return
@@ -232,7 +233,7 @@ func drainOnServer(t *testing.T, srv *server, killedAt time.Time) {
 		if attempt == 120 {
 			t.Fatalf("the server did not drain: central queue %+v, feed lag %d", c, lag)
 		}
-		srv = startServer(t, srv.data)
+		srv = startServer(t, srv.Data)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/store/embedded"
+	"github.com/vaxpass/vaxpass/shared/testkit/cli"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
 )
 
@@ -142,18 +143,18 @@ func (p *population) batchesOf(keep func(i int) bool) []batch {
 
 // requireFailure checks that a CLI run failed with a non-zero exit and an error naming
 // the problem.
-func requireFailure(t *testing.T, what string, r cliResult, names ...string) {
+func requireFailure(t *testing.T, what string, r cli.Result, names ...string) {
 	t.Helper()
-	if r.code == 0 {
-		t.Errorf("%s succeeded (exit 0); want a failure\nstdout: %s\nstderr: %s", what, r.stdout, r.stderr)
+	if r.Code == 0 {
+		t.Errorf("%s succeeded (exit 0); want a failure\nstdout: %s\nstderr: %s", what, r.Stdout, r.Stderr)
 		return
 	}
 	for _, n := range names {
-		if !strings.Contains(r.stderr, n) {
-			t.Errorf("%s: exit %d, but the error does not say %q:\n%s", what, r.code, n, r.stderr)
+		if !strings.Contains(r.Stderr, n) {
+			t.Errorf("%s: exit %d, but the error does not say %q:\n%s", what, r.Code, n, r.Stderr)
 		}
 	}
-	t.Logf("%s: exit %d: %s", what, r.code, strings.TrimSpace(tail(r.stderr, 3)))
+	t.Logf("%s: exit %d: %s", what, r.Code, strings.TrimSpace(cli.Tail(r.Stderr, 3)))
 }
 
 // storageRun is the client side of a storage fault run.
@@ -163,7 +164,7 @@ type storageRun struct {
 	data string
 	keys []string
 	led  *ledger
-	srv  *server
+	srv  *faultServer
 }
 
 func (r *storageRun) state() runState {
@@ -191,7 +192,7 @@ func (r *storageRun) finish(rest []batch) {
 	r.uploadAcked(rest)
 	r.srv.waitMatched(r.keys, 5*time.Minute)
 	r.srv.signAll(r.keys)
-	r.srv.stop()
+	r.srv.Stop()
 	skew := visibilityTimeout + time.Second
 	drain(r.t, r.data, skew)
 	requireInvariant(r.t, r.data, r.state(), finished, time.Now().Add(skew))
@@ -216,18 +217,18 @@ func TestReadOnlyDataDir(t *testing.T) {
 	r.srv = startServer(t, r.data)
 	r.uploadAcked(batches[:half])
 	r.srv.waitMatched(r.keys, 5*time.Minute)
-	r.srv.stop()
+	r.srv.Stop()
 
 	remount(t, mnt, true)
 	const notWritable = "data directory is not writable"
-	requireFailure(t, "serve on a read-only data directory", runCLI(t, "serve", "--data", r.data, "--addr", "127.0.0.1:0", "--sign-every", "0"), notWritable, "read-only file system")
-	requireFailure(t, "registry load into a read-only data directory", runCLI(t, "registry", "load", pop.registry, "--data", r.data), notWritable, "read-only file system")
-	requireFailure(t, "facility add in a read-only data directory", runCLI(t, "facility", "add", "--id", "late-site", "--name", "Late site", "--data", r.data), notWritable, "read-only file system")
+	requireFailure(t, "serve on a read-only data directory", cli.Run(t, "serve", "--data", r.data, "--addr", "127.0.0.1:0", "--sign-every", "0"), notWritable, "read-only file system")
+	requireFailure(t, "registry load into a read-only data directory", cli.Run(t, "registry", "load", pop.registry, "--data", r.data), notWritable, "read-only file system")
+	requireFailure(t, "facility add in a read-only data directory", cli.Run(t, "facility", "add", "--id", "late-site", "--name", "Late site", "--data", r.data), notWritable, "read-only file system")
 	remount(t, mnt, false)
 
 	// Nothing of the failed commands was half-done: the facility can be added now (it
 	// would exist already otherwise), and the safety half holds.
-	cli(t, "facility", "add", "--id", "late-site", "--name", "Late site", "--data", r.data)
+	cli.Must(t, "facility", "add", "--id", "late-site", "--name", "Late site", "--data", r.data)
 	requireInvariant(t, r.data, r.state(), atCrash, time.Now())
 	r.srv = startServer(t, r.data)
 	r.finish(batches[half:])
@@ -249,10 +250,10 @@ func TestDiskFull(t *testing.T) {
 	pop := generate(t, people, people*recordsPerPerson, 22)
 	regA, regB, inB := splitRegistry(t, pop, 0.8)
 	r := &storageRun{t: t, pop: pop, data: filepath.Join(mnt, "data"), led: newLedger()}
-	cli(t, "registry", "load", regA, "--data", r.data)
+	cli.Must(t, "registry", "load", regA, "--data", r.data)
 	r.keys = make([]string, facilityCount)
 	for i := range r.keys {
-		r.keys[i] = strings.TrimSpace(cli(t, "facility", "add", "--id", facilityID(i), "--name", fmt.Sprintf("Fault site %d", i), "--data", r.data))
+		r.keys[i] = strings.TrimSpace(cli.Must(t, "facility", "add", "--id", facilityID(i), "--name", fmt.Sprintf("Fault site %d", i), "--data", r.data).Stdout)
 	}
 	batchesA := pop.batchesOf(func(i int) bool { return !inB[pop.truth[i].RegistryID] })
 	batchesB := pop.batchesOf(func(i int) bool { return inB[pop.truth[i].RegistryID] })
@@ -293,30 +294,30 @@ func TestDiskFull(t *testing.T) {
 	}
 	t.Logf("POST /v1/signatures on the full disk: status %d", st)
 	time.Sleep(100 * time.Millisecond) // the log lines are written after the answers
-	if log := r.srv.log.String(); !strings.Contains(log, "no space left on device") {
-		t.Errorf("the server log does not name the problem (no space left on device):\n%s", tail(log, 10))
+	if log := r.srv.Log(); !strings.Contains(log, "no space left on device") {
+		t.Errorf("the server log does not name the problem (no space left on device):\n%s", cli.Tail(log, 10))
 	}
-	if !r.srv.running() {
-		t.Fatalf("the server died on a full disk: %v\n%s", r.srv.err, tail(r.srv.log.String(), 20))
+	if !r.srv.Running() {
+		t.Fatalf("the server died on a full disk: %v\n%s", r.srv.Err(), cli.Tail(r.srv.Log(), 20))
 	}
-	r.srv.stop()
+	r.srv.Stop()
 
 	// 2. Full under the CLI. A facility's key is a new file: that always fails. The
 	// registry goes into the database file, which may still have room (at larger sizes
 	// bbolt's free pages hold the whole second part): it fails naming the problem, or
 	// loads; loading again after the space is freed is harmless either way.
-	if load := runCLI(t, "registry", "load", regB, "--data", r.data); load.code == 0 {
+	if load := cli.Run(t, "registry", "load", regB, "--data", r.data); load.Code == 0 {
 		t.Logf("registry load on the full disk fitted in the database file's free pages")
 	} else {
 		requireFailure(t, "registry load on a full disk", load, "no space left on device")
 	}
-	requireFailure(t, "facility add on a full disk", runCLI(t, "facility", "add", "--id", "late-site", "--name", "Late site", "--data", r.data), "no space left on device")
+	requireFailure(t, "facility add on a full disk", cli.Run(t, "facility", "add", "--id", "late-site", "--name", "Late site", "--data", r.data), "no space left on device")
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
 	requireInvariant(t, r.data, r.state(), atCrash, time.Now())
-	cli(t, "registry", "load", regB, "--data", r.data)
-	cli(t, "facility", "add", "--id", "late-site", "--name", "Late site", "--data", r.data)
+	cli.Must(t, "registry", "load", regB, "--data", r.data)
+	cli.Must(t, "facility", "add", "--id", "late-site", "--name", "Late site", "--data", r.data)
 
 	// The refused upload, re-sent: every record new.
 	r.srv = startServer(t, r.data)
@@ -335,7 +336,7 @@ func TestDiskFull(t *testing.T) {
 	r.srv.waitMatched(r.keys, 5*time.Minute)
 
 	// 3. Full while the facilities sign and central signing drains their signatures.
-	before := strings.Count(r.srv.log.String(), "no space left on device")
+	before := strings.Count(r.srv.Log(), "no space left on device")
 	filler = fillUp(t, mnt)
 	var answers []int
 	for _, k := range r.keys {
@@ -349,10 +350,10 @@ func TestDiskFull(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	if !r.srv.running() {
-		t.Fatalf("the server died on a full disk: %v\n%s", r.srv.err, tail(r.srv.log.String(), 20))
+	if !r.srv.Running() {
+		t.Fatalf("the server died on a full disk: %v\n%s", r.srv.Err(), cli.Tail(r.srv.Log(), 20))
 	}
-	t.Logf("signing on the full disk: answers %v, failures logged: %v", answers, failureKinds(r.srv.log.String(), before))
+	t.Logf("signing on the full disk: answers %v, failures logged: %v", answers, failureKinds(r.srv.Log(), before))
 	r.finish(nil)
 }
 
@@ -398,9 +399,9 @@ func TestReadOnlyDataDirUnprivileged(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(base, "vaxpass")
-	copyFile(t, vaxpassBin, bin, 0o755)
+	copyFile(t, cli.Bin(t), bin, 0o755)
 	data := filepath.Join(base, "data")
-	cli(t, "facility", "add", "--id", "ro-site", "--name", "Read-only site", "--data", data)
+	cli.Must(t, "facility", "add", "--id", "ro-site", "--name", "Read-only site", "--data", data)
 	// Read-only for its owner too, so that a test run by another user than root fails
 	// the same way.
 	if err := os.Chmod(filepath.Join(data, embedded.FileName), 0o400); err != nil {
@@ -409,28 +410,20 @@ func TestReadOnlyDataDirUnprivileged(t *testing.T) {
 	if err := os.Chmod(data, 0o500); err != nil {
 		t.Fatal(err)
 	}
-	as := func(args ...string) cliResult {
-		cmd := exec.Command(bin, args...)
-		setDeathSignal(cmd)
+	// The copy every user can read, run as "nobody" when the test is root.
+	nobody := cli.Runner{Setup: func(cmd *exec.Cmd) {
+		cmd.Path, cmd.Args[0] = bin, bin
 		if os.Geteuid() == 0 {
-			if cmd.SysProcAttr == nil {
-				cmd.SysProcAttr = &syscall.SysProcAttr{}
-			}
 			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 65534, Gid: 65534}
 		}
-		var out, errOut strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		res := cliResult{stdout: out.String(), stderr: errOut.String()}
-		var exit *exec.ExitError
+	}}
+	as := func(args ...string) cli.Result {
+		res, err := nobody.Try(t, args...)
 		switch {
-		case err == nil:
-		case errors.As(err, &exit):
-			res.code = exit.ExitCode()
 		case errors.Is(err, syscall.EPERM), errors.Is(err, os.ErrPermission):
 			t.Skipf("read-only test skipped: cannot run the binary as another user (%v)", err)
-		default:
-			t.Fatalf("run vaxpass %s: %v", args[0], err)
+		case err != nil:
+			t.Fatal(err)
 		}
 		return res
 	}
@@ -483,22 +476,22 @@ func TestDiskFullFirstStart(t *testing.T) {
 	for _, free := range []int64{0, 4 << 10, 8 << 10, 12 << 10, 16 << 10, 20 << 10, 24 << 10, 32 << 10, 48 << 10, 64 << 10, 96 << 10, 128 << 10, 256 << 10} {
 		data := filepath.Join(mnt, fmt.Sprintf("data-%d", free))
 		filler := fillLeaving(t, mnt, free)
-		first := runCLI(t, "facility", "add", "--id", "first-site", "--name", "First site", "--data", data)
+		first := cli.Run(t, "facility", "add", "--id", "first-site", "--name", "First site", "--data", data)
 		if err := os.Remove(filler); err != nil {
 			t.Fatal(err)
 		}
-		if first.code != 0 && !strings.Contains(first.stderr, "no space left on device") {
-			t.Errorf("%d bytes free: facility add failed without naming the problem: exit %d: %s", free, first.code, first.stderr)
+		if first.Code != 0 && !strings.Contains(first.Stderr, "no space left on device") {
+			t.Errorf("%d bytes free: facility add failed without naming the problem: exit %d: %s", free, first.Code, first.Stderr)
 		}
-		again := runCLI(t, "facility", "add", "--id", "first-site", "--name", "First site", "--data", data)
+		again := cli.Run(t, "facility", "add", "--id", "first-site", "--name", "First site", "--data", data)
 		switch {
-		case first.code == 0 && (again.code != 1 || !strings.Contains(again.stderr, "exists already")):
-			t.Errorf("%d bytes free: facility add succeeded, then adding it again: exit %d: %s", free, again.code, again.stderr)
-		case first.code != 0 && again.code != 0:
+		case first.Code == 0 && (again.Code != 1 || !strings.Contains(again.Stderr, "exists already")):
+			t.Errorf("%d bytes free: facility add succeeded, then adding it again: exit %d: %s", free, again.Code, again.Stderr)
+		case first.Code != 0 && again.Code != 0:
 			t.Errorf("%d bytes free: facility add failed (%s), and after freeing space it still fails: exit %d: %s",
-				free, strings.TrimSpace(first.stderr), again.code, firstLines(again.stderr, 4))
+				free, strings.TrimSpace(first.Stderr), again.Code, firstLines(again.Stderr, 4))
 		}
-		t.Logf("%3d KiB free: exit %d %s", free>>10, first.code, strings.TrimSpace(tail(first.stderr, 1)))
+		t.Logf("%3d KiB free: exit %d %s", free>>10, first.Code, strings.TrimSpace(cli.Tail(first.Stderr, 1)))
 		os.RemoveAll(data)
 	}
 }

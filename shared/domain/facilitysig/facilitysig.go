@@ -1,7 +1,9 @@
 // Package facilitysig is the first of the two signatures: a vaccination site signs the
 // verified doses it gave a person, as canonical CBOR, with its own P-256 key. Central
 // signing verifies it and builds the certificate from the signed content only, so a
-// record changed in the store after signing cannot reach a certificate.
+// record changed in the store after signing cannot reach a certificate. A facility signs a
+// whole page of people with one signature over a Merkle root (batch.go); each person's
+// part still verifies on its own.
 package facilitysig
 
 import (
@@ -118,16 +120,25 @@ func Sign(ctx context.Context, s Signer, c Content) (payload, signature []byte, 
 }
 
 // Verify checks a 64-byte r||s signature over payload with the facility's public key and
-// returns the signed content.
+// returns the signed content (FormSingle; Signed.Verify takes either form).
 func Verify(pub *ecdsa.PublicKey, payload, signature []byte) (Content, error) {
-	if pub == nil || len(signature) != 64 {
+	if !verifyECDSA(pub, payload, signature) {
 		return Content{}, ErrSignature
 	}
-	digest := sha256.Sum256(payload)
+	c, err := Decode(payload)
+	if err != nil {
+		return Content{}, fmt.Errorf("%w: %w", ErrSignature, err)
+	}
+	return c, nil
+}
+
+// verifyECDSA checks a 64-byte r||s ECDSA P-256 signature over SHA-256 of msg.
+func verifyECDSA(pub *ecdsa.PublicKey, msg, signature []byte) bool {
+	if pub == nil || len(signature) != 64 {
+		return false
+	}
+	digest := sha256.Sum256(msg)
 	r := new(big.Int).SetBytes(signature[:32])
 	s := new(big.Int).SetBytes(signature[32:])
-	if !ecdsa.Verify(pub, digest[:], r, s) {
-		return Content{}, ErrSignature
-	}
-	return Decode(payload)
+	return ecdsa.Verify(pub, digest[:], r, s)
 }

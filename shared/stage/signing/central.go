@@ -80,7 +80,7 @@ func (s *CentralService) Process(ctx context.Context, sig vaxpass.FacilitySignat
 		}
 		return "", nil, fmt.Errorf("facility key: %w", err)
 	}
-	content, err := facilitysig.Verify(pub, sig.Payload, sig.Signature)
+	content, err := SignedOf(sig).Verify(pub)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %w", ErrBadFacilitySignature, err)
 	}
@@ -151,18 +151,19 @@ func (s *CentralService) Issue(ctx context.Context, personID string) (IssueOutco
 	}
 }
 
-// sameSignatures says whether two reads of a person's signatures hold the same ones.
+// sameSignatures says whether two reads of a person's signatures hold the same ones. The
+// payload is compared with the signature: a batch signature is shared by a page of people.
 func sameSignatures(a, b []vaxpass.FacilitySignature) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	byFacility := make(map[string][]byte, len(a))
+	byFacility := make(map[string]vaxpass.FacilitySignature, len(a))
 	for _, sg := range a {
-		byFacility[sg.FacilityID] = sg.Signature
+		byFacility[sg.FacilityID] = sg
 	}
 	for _, sg := range b {
 		prev, ok := byFacility[sg.FacilityID]
-		if !ok || !bytes.Equal(prev, sg.Signature) {
+		if !ok || !bytes.Equal(prev.Signature, sg.Signature) || !bytes.Equal(prev.Payload, sg.Payload) {
 			return false
 		}
 	}

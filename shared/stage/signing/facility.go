@@ -47,10 +47,11 @@ type FacilityService struct {
 	Keys  FacilityKeys
 	Queue CentralQueue
 	Now   func() time.Time
-	// PageSize is how many people are read at a time (default 500).
+	// PageSize is how many people are read at a time (default 500), and so how many one
+	// signature covers at most.
 	PageSize int
-	// Workers is how many people of a page are read and signed at once (default
-	// GOMAXPROCS; a remote signer such as KMS wants more, to hide its latency).
+	// Workers is how many people of a page are read at once (default GOMAXPROCS; a remote
+	// store such as DynamoDB wants more, to hide its latency).
 	Workers int
 }
 
@@ -76,7 +77,8 @@ type BatchMarker interface {
 }
 
 // SignAll signs every pending person of the facility, a page of people at a time: the
-// page's signatures are computed on every core, sent to central signing together, and
+// page's people are read concurrently and signed with one signature (one KMS call on
+// AWS: facilitysig.SignBatch), their signatures are sent to central signing together, and
 // then the page's doses are marked signed together. The signatures go to central signing
 // before the doses are marked: a crash in between leaves them pending, so the next run
 // signs and sends again (central signing is idempotent), and nothing is lost. A person
@@ -111,8 +113,10 @@ func (s *FacilityService) SignAll(ctx context.Context, facilityID string) (SignR
 	}
 }
 
-// toSign is one person's signature of a page and the doses it marks signed.
+// toSign is one person of a page: what the facility vouches for, their signature once
+// the page is signed, and the doses it marks signed.
 type toSign struct {
+	content facilitysig.Content
 	sig     vaxpass.FacilitySignature
 	pending []vaxpass.Dose
 }
@@ -133,7 +137,7 @@ func (s *FacilityService) signPage(ctx context.Context, signer facilitysig.Signe
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				work[i], errs[i] = s.preparePerson(ctx, signer, facilityID, persons[i], now)
+				work[i], errs[i] = s.preparePerson(ctx, facilityID, persons[i], now)
 			}
 		}()
 	}
@@ -162,6 +166,9 @@ func (s *FacilityService) signPage(ctx context.Context, signer facilitysig.Signe
 	if len(batch) == 0 {
 		return 0, waiting, nil
 	}
+	if err := signBatch(ctx, signer, facilityID, now, batch); err != nil {
+		return 0, waiting, err
+	}
 	if err := s.send(ctx, batch); err != nil {
 		return 0, waiting, fmt.Errorf("send to central signing: %w", err)
 	}
@@ -169,9 +176,10 @@ func (s *FacilityService) signPage(ctx context.Context, signer facilitysig.Signe
 	return marked, waiting, err
 }
 
-// preparePerson reads a person's doses and signs the facility's part when their course is
-// complete and a dose of the facility is unsigned; nil when there is nothing to sign.
-func (s *FacilityService) preparePerson(ctx context.Context, signer facilitysig.Signer, facilityID, personID string, now time.Time) (*toSign, error) {
+// preparePerson reads a person's doses and returns the facility's part to sign when their
+// course is complete and a dose of the facility is unsigned; nil when there is nothing to
+// sign.
+func (s *FacilityService) preparePerson(ctx context.Context, facilityID, personID string, now time.Time) (*toSign, error) {
 	all, err := s.Store.PersonDoses(ctx, personID)
 	if err != nil {
 		return nil, fmt.Errorf("read doses of a person: %w", err)
@@ -192,15 +200,37 @@ func (s *FacilityService) preparePerson(ctx context.Context, signer facilitysig.
 	if len(pending) == 0 {
 		return nil, nil
 	}
-	content := ContentOf(personID, facilityID, mine, now)
-	payload, sig, err := facilitysig.Sign(ctx, signer, content)
-	if err != nil {
-		return nil, err
+	return &toSign{content: ContentOf(personID, facilityID, mine, now), pending: pending}, nil
+}
+
+// signBatch signs the page's people with one Sign call and sets each one's signature.
+func signBatch(ctx context.Context, signer facilitysig.Signer, facilityID string, now time.Time, batch []*toSign) error {
+	contents := make([]facilitysig.Content, len(batch))
+	for i, w := range batch {
+		contents[i] = w.content
 	}
-	return &toSign{
-		sig:     vaxpass.FacilitySignature{PersonID: personID, FacilityID: facilityID, Payload: payload, Signature: sig, SignedAt: now},
-		pending: pending,
-	}, nil
+	signed, err := facilitysig.SignBatch(ctx, signer, facilityID, now, contents)
+	if err != nil {
+		return err
+	}
+	for i, w := range batch {
+		w.sig = Envelope(w.content.PersonID, facilityID, now, signed[i])
+	}
+	return nil
+}
+
+// Envelope is the message to central signing that carries one person's facility
+// signature.
+func Envelope(personID, facilityID string, signedAt time.Time, s facilitysig.Signed) vaxpass.FacilitySignature {
+	return vaxpass.FacilitySignature{PersonID: personID, FacilityID: facilityID, SignedAt: signedAt,
+		Payload: s.Payload, Signature: s.Signature, Form: string(s.Form), Batch: s.Batch,
+		Proof: s.Proof.Path, ProofIndex: s.Proof.Index, TreeSize: s.Proof.TreeSize}
+}
+
+// SignedOf is the facility signature a message carries, in the form it says.
+func SignedOf(sig vaxpass.FacilitySignature) facilitysig.Signed {
+	return facilitysig.Signed{Form: facilitysig.Form(sig.Form), Payload: sig.Payload, Signature: sig.Signature,
+		Batch: sig.Batch, Proof: facilitysig.Proof{Index: sig.ProofIndex, TreeSize: sig.TreeSize, Path: sig.Proof}}
 }
 
 func (s *FacilityService) send(ctx context.Context, batch []*toSign) error {

@@ -3,11 +3,16 @@ package signing_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"math/bits"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/domain/dose"
+	"github.com/vaxpass/vaxpass/shared/domain/facilitysig"
 	"github.com/vaxpass/vaxpass/shared/domain/match"
 	"github.com/vaxpass/vaxpass/shared/stage/matching"
 	"github.com/vaxpass/vaxpass/shared/stage/signing"
@@ -74,14 +79,20 @@ func newRig(t *testing.T) *rig {
 
 const personID = "001088012345"
 
-// addVerified stores a dose and records the matcher's VERIFIED verdict on it.
+// addVerified stores a dose of personID and records the matcher's VERIFIED verdict on it.
 func (r *rig) addVerified(t *testing.T, facility, sourceID, vaccineCode, on string) {
+	t.Helper()
+	r.addVerifiedOf(t, personID, facility, sourceID, vaccineCode, on)
+}
+
+// addVerifiedOf stores a dose of the person and records the matcher's VERIFIED verdict on it.
+func (r *rig) addVerifiedOf(t *testing.T, person, facility, sourceID, vaccineCode, on string) {
 	t.Helper()
 	ctx := context.Background()
 	d := vaxpass.Dose{
 		FacilityID: facility,
 		Record: dose.Record{SourceID: sourceID, FullName: "Nguyen Van An", DOB: "1988", Gender: "male",
-			IDNumber: personID, Nationality: "VN", Vaccine: vaccineCode, DoseNumber: 1, VaccinatedOn: on},
+			IDNumber: person, Nationality: "VN", Vaccine: vaccineCode, DoseNumber: 1, VaccinatedOn: on},
 		Match: match.Result{Status: match.Pending}, ReceivedAt: r.now, UpdatedAt: r.now, Version: 1,
 	}
 	if created, err := r.store.PutNew(ctx, []vaxpass.Dose{d}); err != nil || !created[0] {
@@ -184,9 +195,17 @@ func TestTamperedFacilitySignatureRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := (*r.queue)[0]
+	if good.Form != string(facilitysig.FormMerkle) || good.TreeSize != 1 || len(good.Proof) != 0 {
+		t.Fatalf("a page of one: form %q, tree of %d, proof of %d hashes; want a merkle tree of one", good.Form, good.TreeSize, len(good.Proof))
+	}
 	cases := map[string]func(s *vaxpass.FacilitySignature){
 		"signature byte":   func(s *vaxpass.FacilitySignature) { s.Signature[5] ^= 1 },
 		"payload byte":     func(s *vaxpass.FacilitySignature) { s.Payload[len(s.Payload)-3] ^= 1 },
+		"batch head byte":  func(s *vaxpass.FacilitySignature) { s.Batch[len(s.Batch)-2] ^= 1 },
+		"proof index":      func(s *vaxpass.FacilitySignature) { s.ProofIndex = 1 },
+		"tree size":        func(s *vaxpass.FacilitySignature) { s.TreeSize = 2; s.Proof = [][]byte{make([]byte, 32)} },
+		"told single form": func(s *vaxpass.FacilitySignature) { s.Form = "" },
+		"unknown form":     func(s *vaxpass.FacilitySignature) { s.Form = "merkle-sha1" },
 		"other facility":   func(s *vaxpass.FacilitySignature) { s.FacilityID = "site-b" },
 		"unknown facility": func(s *vaxpass.FacilitySignature) { s.FacilityID = "nowhere" },
 		"other person":     func(s *vaxpass.FacilitySignature) { s.PersonID = "079200000001" },
@@ -196,6 +215,7 @@ func TestTamperedFacilitySignatureRejected(t *testing.T) {
 			sig := good
 			sig.Signature = append([]byte(nil), good.Signature...)
 			sig.Payload = append([]byte(nil), good.Payload...)
+			sig.Batch = append([]byte(nil), good.Batch...)
 			tamper(&sig)
 			if _, _, err := r.issuer.Process(ctx, sig); !errors.Is(err, signing.ErrBadFacilitySignature) {
 				t.Fatalf("Process = %v, want ErrBadFacilitySignature", err)
@@ -265,5 +285,120 @@ func TestConcurrentWorkersEndOnAllDoses(t *testing.T) {
 		if out, _, err := r.issuer.Process(ctx, sig); err != nil || out != signing.Unchanged {
 			t.Fatalf("re-delivery: %v, %v; want unchanged", out, err)
 		}
+	}
+}
+
+// countingKeys counts the facility Sign calls: each is a KMS call on AWS.
+type countingKeys struct {
+	signing.FacilityKeys
+	calls *atomic.Int64
+}
+
+func (k countingKeys) FacilitySigner(ctx context.Context, facilityID string) (facilitysig.Signer, error) {
+	s, err := k.FacilityKeys.FacilitySigner(ctx, facilityID)
+	return countingSigner{s, k.calls}, err
+}
+
+type countingSigner struct {
+	facilitysig.Signer
+	calls *atomic.Int64
+}
+
+func (s countingSigner) Sign(ctx context.Context, tbs []byte) ([]byte, error) {
+	s.calls.Add(1)
+	return s.Signer.Sign(ctx, tbs)
+}
+
+func TestPageCostsOneSign(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	const people = 100
+	for i := range people {
+		r.addVerifiedOf(t, fmt.Sprintf("0010880%05d", i), "site-a", fmt.Sprintf("j%d", i), "JANSSEN", "2021-08-01")
+	}
+	for _, tc := range []struct{ page, signs int }{{people, 1}, {30, 4}} {
+		t.Run(fmt.Sprintf("page of %d", tc.page), func(t *testing.T) {
+			// Every run signs the same people afresh: their doses are made pending again.
+			for i := range people {
+				d, err := r.store.PersonDoses(ctx, fmt.Sprintf("0010880%05d", i))
+				if err != nil || len(d) != 1 {
+					t.Fatalf("doses: %v", err)
+				}
+				matching.Apply(&d[0], d[0].Match, r.now)
+				if err := r.store.SaveMatch(ctx, d[0]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var calls atomic.Int64
+			fs := *r.facility
+			fs.Keys, fs.PageSize, fs.Workers = countingKeys{r.keys, &calls}, tc.page, 8
+			res, err := fs.SignAll(ctx, "site-a")
+			if err != nil || res.Signed != people {
+				t.Fatalf("SignAll = %+v, %v; want %d signed", res, err, people)
+			}
+			if got := int(calls.Load()); got != tc.signs {
+				t.Fatalf("%d people in pages of %d cost %d Sign calls, want %d", people, tc.page, got, tc.signs)
+			}
+			depth := bits.Len(uint(tc.page - 1))
+			for _, sig := range *r.queue {
+				if len(sig.Proof) > depth {
+					t.Fatalf("proof of %d hashes in a page of %d", len(sig.Proof), tc.page)
+				}
+			}
+			outs := r.drain(t)
+			issued := map[signing.IssueOutcome]int{}
+			for _, o := range outs {
+				issued[o]++
+			}
+			if len(outs) != people || issued[signing.NotYet] != 0 {
+				t.Fatalf("outcomes %v; want %d certificates", issued, people)
+			}
+		})
+	}
+	cert, err := r.store.ActiveCertificate(ctx, "001088000042")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := r.verifier.Verify(ctx, cert.HC1); !v.Valid {
+		t.Fatalf("issued HC1 does not verify: %s", v.Reason)
+	}
+}
+
+// A message of the first form (one signature per person, no form field), as queued or
+// stored before batch signing, still issues.
+func TestSingleFormSignatureStillIssues(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.addVerified(t, "site-a", "a1", "JANSSEN", "2021-08-01")
+	doses, err := r.store.PersonDoses(ctx, personID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := r.keys.FacilitySigner(ctx, "site-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, sig, err := facilitysig.Sign(ctx, signer, signing.ContentOf(personID, "site-a", doses, r.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := json.Marshal(map[string]any{"person_id": personID, "facility_id": "site-a", "payload": payload, "signature": sig, "signed_at": r.now})
+	var msg vaxpass.FacilitySignature
+	if err := json.Unmarshal(old, &msg); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := r.issuer.Process(ctx, msg); err != nil || out != signing.Issued {
+		t.Fatalf("first-form signature: %v, %v; want issued", out, err)
+	}
+	again, _ := json.Marshal(msg)
+	var fields map[string]any
+	if err := json.Unmarshal(again, &fields); err != nil || len(fields) != 5 {
+		t.Fatalf("a first-form signature encodes with other fields: %v %v", fields, err)
+	}
+	// Told it is a batch signature, it is refused.
+	msg.Form = string(facilitysig.FormMerkle)
+	msg.Batch, msg.TreeSize = payload, 1
+	if _, _, err := r.issuer.Process(ctx, msg); !errors.Is(err, signing.ErrBadFacilitySignature) {
+		t.Fatalf("first-form signature told as a batch: %v", err)
 	}
 }

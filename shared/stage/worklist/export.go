@@ -7,7 +7,7 @@ import (
 	"io"
 	"iter"
 
-	"github.com/xuri/excelize/v2"
+	"github.com/vaxpass/vaxpass/shared/stage/worklist/xlsx"
 )
 
 // SheetName is the name of the worklist's sheet in the .xlsx export.
@@ -15,7 +15,7 @@ const SheetName = "Worklist"
 
 // MaxSheetRows is the most data rows an .xlsx sheet can hold (Excel's limit, minus the
 // header).
-const MaxSheetRows = excelize.TotalRows - 1
+const MaxSheetRows = xlsx.MaxSheetRows - 1
 
 // ErrTooManyRows: the worklist does not fit in one sheet; export by commune instead.
 var ErrTooManyRows = errors.New("worklist longer than one sheet holds")
@@ -75,55 +75,45 @@ func isFormulaStart(c byte) bool {
 }
 
 // WriteXLSX writes the rows as an .xlsx worklist and returns how many rows it wrote. It
-// streams the sheet (excelize StreamWriter), so long lists need little memory. The header
-// is frozen; the corrected_* and note columns are marked for input and, like the ID,
-// phone and date columns, formatted as text so that what the commune types stays as typed
-// (no lost leading zeros, no dates turned into numbers).
+// streams the sheet, so long lists need little memory. The header is frozen and has
+// filter buttons; the corrected_* and note columns are marked for input and, like every
+// other text column (ID, phone, commune, dates), formatted as text and written as text
+// cells, so that a spreadsheet program keeps leading zeros and does not turn dates into
+// numbers, in what it read and in what the commune types.
 func WriteXLSX(w io.Writer, rows iter.Seq[Row]) (int, error) {
-	f := excelize.NewFile()
-	defer f.Close()
-	if err := f.SetSheetName("Sheet1", SheetName); err != nil {
-		return 0, fmt.Errorf("xlsx worklist: %w", err)
-	}
-	sw, err := f.NewStreamWriter(SheetName)
+	xw, err := xlsx.NewWriter(w, SheetName)
 	if err != nil {
 		return 0, fmt.Errorf("xlsx worklist: %w", err)
 	}
-	st, err := newStyles(f)
+	st, err := newStyles(xw)
 	if err != nil {
 		return 0, fmt.Errorf("xlsx worklist: %w", err)
 	}
+	opt := xlsx.SheetOptions{Widths: widths[:], ColStyles: make([]int, numColumns), FreezeRows: 1, AutoFilter: true}
 	for c := column(0); c < numColumns; c++ {
-		col := int(c) + 1
-		if err := sw.SetColWidth(col, col, widths[c]); err != nil {
-			return 0, fmt.Errorf("xlsx worklist: %w", err)
-		}
-		style := st.text
+		opt.ColStyles[c] = st.text
 		if isInput(c) {
-			style = st.input
-		}
-		if err := sw.SetColStyle(col, col, style); err != nil {
-			return 0, fmt.Errorf("xlsx worklist: %w", err)
+			opt.ColStyles[c] = st.input
 		}
 	}
-	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+	sheet, err := xw.NextSheet(opt)
+	if err != nil {
 		return 0, fmt.Errorf("xlsx worklist: %w", err)
 	}
 
-	header := make([]any, numColumns)
+	fields := make([]xlsx.Field, numColumns)
 	for c := column(0); c < numColumns; c++ {
 		style := st.header
 		if isInput(c) {
 			style = st.inputHeader
 		}
-		header[c] = excelize.Cell{StyleID: style, Value: columnNames[c]}
+		fields[c] = xlsx.Text(columnNames[c]).WithStyle(style)
 	}
-	if err := sw.SetRow("A1", header, excelize.RowOpts{Height: 20}); err != nil {
+	if err := sheet.WriteRowOpts(xlsx.RowOptions{Height: 20}, fields...); err != nil {
 		return 0, fmt.Errorf("xlsx worklist: %w", err)
 	}
 
 	n := 0
-	values := make([]any, numColumns)
 	for r := range rows {
 		if n == MaxSheetRows {
 			return n, fmt.Errorf("%w: more than %d rows", ErrTooManyRows, MaxSheetRows)
@@ -132,26 +122,19 @@ func WriteXLSX(w io.Writer, rows iter.Seq[Row]) (int, error) {
 		for c := range v {
 			switch {
 			case column(c) == colDoseNumber && r.Record.DoseNumber != 0:
-				values[c] = r.Record.DoseNumber // a number, so that Excel sorts doses right
+				fields[c] = xlsx.Int(r.Record.DoseNumber) // a number, so that Excel sorts doses right
 			case v[c] == "":
-				values[c] = nil // no cell: the column's text style applies when typed into
+				fields[c] = xlsx.Blank() // no cell: the column's text style applies when typed into
 			default:
-				values[c] = v[c]
+				fields[c] = xlsx.Text(v[c]).WithStyle(st.text)
 			}
 		}
-		cell, err := excelize.CoordinatesToCellName(1, n+2)
-		if err != nil {
-			return n, fmt.Errorf("xlsx worklist: %w", err)
-		}
-		if err := sw.SetRow(cell, values); err != nil {
+		if err := sheet.WriteRow(fields...); err != nil {
 			return n, fmt.Errorf("xlsx worklist row %d: %w", n+2, err)
 		}
 		n++
 	}
-	if err := sw.Flush(); err != nil {
-		return n, fmt.Errorf("xlsx worklist: %w", err)
-	}
-	if _, err := f.WriteTo(w); err != nil {
+	if err := xw.Close(); err != nil {
 		return n, fmt.Errorf("write xlsx worklist: %w", err)
 	}
 	return n, nil
@@ -165,27 +148,19 @@ type styles struct{ header, inputHeader, text, input int }
 // textFormat is Excel's built-in number format 49, "@": the cell holds text as typed.
 const textFormat = 49
 
-func newStyles(f *excelize.File) (styles, error) {
+func newStyles(w *xlsx.Writer) (styles, error) {
 	var s styles
 	var err error
-	border := []excelize.Border{{Type: "bottom", Color: "555555", Style: 1}}
-	if s.header, err = f.NewStyle(&excelize.Style{
-		Font: &excelize.Font{Bold: true}, NumFmt: textFormat, Border: border,
-		Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"D9E1F2"}},
-	}); err != nil {
+	const border = "555555"
+	if s.header, err = w.AddStyle(xlsx.Style{Bold: true, Text: true, Border: border, Fill: "D9E1F2"}); err != nil {
 		return s, err
 	}
-	if s.inputHeader, err = f.NewStyle(&excelize.Style{
-		Font: &excelize.Font{Bold: true}, NumFmt: textFormat, Border: border,
-		Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"FFD966"}},
-	}); err != nil {
+	if s.inputHeader, err = w.AddStyle(xlsx.Style{Bold: true, Text: true, Border: border, Fill: "FFD966"}); err != nil {
 		return s, err
 	}
-	if s.text, err = f.NewStyle(&excelize.Style{NumFmt: textFormat}); err != nil {
+	if s.text, err = w.AddStyle(xlsx.Style{Text: true}); err != nil {
 		return s, err
 	}
-	s.input, err = f.NewStyle(&excelize.Style{
-		NumFmt: textFormat, Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"FFF2CC"}},
-	})
+	s.input, err = w.AddStyle(xlsx.Style{Text: true, Fill: "FFF2CC"})
 	return s, err
 }

@@ -1,21 +1,18 @@
 package worklist
 
 import (
-	"archive/zip"
 	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/xuri/excelize/v2"
-
 	"github.com/vaxpass/vaxpass/shared/domain/dose"
+	"github.com/vaxpass/vaxpass/shared/stage/worklist/xlsx"
 )
 
 // Limits bound what reading one sheet may cost.
@@ -25,12 +22,45 @@ type Limits struct {
 	MaxColumns  int
 	MaxUnzipped int64 // sum of the uncompressed sizes of an .xlsx's parts
 	MaxParts    int   // files inside an .xlsx
+	// MaxCellBytes bounds one cell's text (UTF-8); 0 means DefaultMaxCellBytes. No field
+	// of a dose record comes near it.
+	MaxCellBytes int
 }
+
+// DefaultMaxCellBytes is the cell limit when Limits leaves it zero.
+const DefaultMaxCellBytes = 32 << 10
 
 // DefaultLimits fit a commune's worklist or a facility's daily import with room to
 // spare, and keep a hostile file from costing more than a few hundred megabytes.
 func DefaultLimits() Limits {
-	return Limits{MaxBytes: 20 << 20, MaxRows: 200_000, MaxColumns: 64, MaxUnzipped: 256 << 20, MaxParts: 1000}
+	return Limits{MaxBytes: 20 << 20, MaxRows: 200_000, MaxColumns: 64, MaxUnzipped: 256 << 20, MaxParts: 1000,
+		MaxCellBytes: DefaultMaxCellBytes}
+}
+
+func (l Limits) cellBytes() int {
+	if l.MaxCellBytes <= 0 {
+		return DefaultMaxCellBytes
+	}
+	return l.MaxCellBytes
+}
+
+// xlsx turns the limits into the codec's, which checks each before the work it guards
+// (the row number before the row's cells, a part's size before inflating it).
+func (l Limits) xlsx() xlsx.Limits {
+	rows := min(max(l.MaxRows, 0), xlsx.MaxSheetRows) + 1 // and the header
+	cols := max(l.MaxColumns, 1)
+	return xlsx.Limits{
+		MaxFileBytes:  l.MaxBytes,
+		MaxParts:      l.MaxParts,
+		MaxPartBytes:  l.MaxUnzipped,
+		MaxTotalBytes: l.MaxUnzipped,
+		MaxRows:       rows,
+		MaxColumns:    cols,
+		MaxCellBytes:  l.cellBytes(),
+		// Each string cell of the sheet, unique, and no more.
+		MaxSharedStrings:     int(min(int64(rows)*int64(cols), 4<<20)),
+		MaxSharedStringBytes: l.MaxUnzipped,
+	}
 }
 
 // Sentinel errors: the whole file is refused and nothing is accepted.
@@ -114,151 +144,84 @@ func readLimited(r io.Reader, limit int64) ([]byte, error) {
 var (
 	zipMagic = []byte("PK\x03\x04")
 	oleMagic = []byte{0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1}
-	// encryptedPackage is the stream name an encrypted OOXML file carries inside its OLE2
-	// container (MS-OFFCRYPTO), as the directory stores it: UTF-16LE.
-	encryptedPackage = utf16le("EncryptedPackage")
 )
 
-func utf16le(s string) []byte {
-	b := make([]byte, 0, 2*len(s))
-	for i := 0; i < len(s); i++ {
-		b = append(b, s[i], 0)
-	}
-	return b
-}
-
-// checkContainer inspects the file before the spreadsheet library opens it: the OLE2
-// wrapper of encrypted workbooks, and the zip's central directory, whose declared sizes
-// bound what unzipping may produce (archive/zip refuses to inflate past them).
-func checkContainer(data []byte, lim Limits) error {
-	if bytes.HasPrefix(data, oleMagic) {
-		if bytes.Contains(data, encryptedPackage) {
-			return ErrEncrypted
-		}
-		return ErrLegacyFormat
-	}
-	if !bytes.HasPrefix(data, zipMagic) {
-		return fmt.Errorf("%w: not an .xlsx file", ErrCorrupt)
-	}
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	if len(zr.File) > lim.MaxParts {
-		return fmt.Errorf("%w: %d parts inside the file (limit %d)", ErrTooLarge, len(zr.File), lim.MaxParts)
-	}
-	var total uint64
-	for _, f := range zr.File {
-		total += f.UncompressedSize64
-		if f.UncompressedSize64 > uint64(lim.MaxUnzipped) || total > uint64(lim.MaxUnzipped) {
-			return fmt.Errorf("%w: unpacks to more than %d bytes", ErrTooLarge, lim.MaxUnzipped)
-		}
-	}
-	// Inflate every part once, within the sizes just checked: archive/zip stops at the
-	// declared size and checks the CRC, and the spreadsheet library ignores both errors
-	// (it would read a lying part truncated, silently).
-	for _, f := range zr.File {
-		if err := checkPart(f); err != nil {
-			return fmt.Errorf("%w: part %q: %v", ErrCorrupt, truncate(f.Name, 60), err)
-		}
-	}
-	return nil
-}
-
-func checkPart(f *zip.File) error {
-	rc, err := f.Open()
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	_, err = io.Copy(io.Discard, rc)
-	return err
-}
-
 func readXLSX(data []byte, today time.Time, lim Limits) (*Result, error) {
-	if err := checkContainer(data, lim); err != nil {
-		return nil, err
-	}
-	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{
-		UnzipSizeLimit:    lim.MaxUnzipped,
-		UnzipXMLSizeLimit: min(lim.MaxUnzipped, excelize.StreamChunkSize),
-	})
+	xr, err := xlsx.NewReader(bytes.NewReader(data), int64(len(data)), lim.xlsx())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, xlsxError(err)
 	}
-	defer f.Close()
-	sheets := f.GetSheetList()
-	if len(sheets) == 0 {
-		return nil, fmt.Errorf("%w: no sheet", ErrCorrupt)
-	}
-	props, err := f.GetWorkbookProps()
+	rows, err := xr.Rows()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, xlsxError(err)
 	}
-	date1904 := props.Date1904 != nil && *props.Date1904
-
-	// Two cursors over the same sheet, in step: the displayed values (an ID column
-	// formatted "000000000000" keeps its leading zero) and the raw ones (a date cell is a
-	// serial number, whatever its display format).
-	shown, err := f.Rows(sheets[0])
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	defer shown.Close()
-	raw, err := f.Rows(sheets[0])
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	defer raw.Close()
+	defer rows.Close()
 
 	s := newSheet(today, lim)
-	for row := 1; shown.Next(); row++ {
-		if !raw.Next() {
-			return nil, fmt.Errorf("%w: sheet rows out of step", ErrCorrupt)
+	var (
+		values []string
+		cells  []xlsx.Cell // the row's cells by column; the zero Cell in gaps
+	)
+	fix := func(c column, i int, v string) string {
+		if (c == colDOB || c == colVaccinatedOn || c == colCorrectedDOB) && cells[i].Type == xlsx.TypeDate {
+			return dateText(cells[i])
 		}
-		values, err := shown.Columns()
-		if err != nil {
-			return nil, fmt.Errorf("%w: row %d: %v", ErrCorrupt, row, err)
+		return v
+	}
+	for rows.Next() {
+		row := rows.Row()
+		n := 0
+		if len(row.Cells) > 0 {
+			n = row.Cells[len(row.Cells)-1].Col + 1
 		}
-		rawValues, err := raw.Columns(excelize.Options{RawCellValue: true})
-		if err != nil {
-			return nil, fmt.Errorf("%w: row %d: %v", ErrCorrupt, row, err)
+		values, cells = resize(values, n), resize(cells, n)
+		for _, c := range row.Cells {
+			// As a person reads the cell: an ID number formatted "000000000000" with its
+			// leading zero, 1.5E+3 as 1500, a date as YYYY-MM-DD.
+			values[c.Col], cells[c.Col] = c.Text(), c
 		}
-		if err := s.add(row, values, func(c column, i int, v string) string {
-			if (c == colDOB || c == colVaccinatedOn || c == colCorrectedDOB) && i < len(rawValues) {
-				return excelDate(v, rawValues[i], date1904)
-			}
-			return v
-		}); err != nil {
+		if err := s.add(row.Num, values, fix); err != nil {
 			return nil, err
 		}
 	}
-	if err := shown.Error(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	if err := rows.Err(); err != nil {
+		return nil, xlsxError(err)
 	}
 	return s.result()
 }
 
-// excelDate turns a date cell back into the text the contract expects. A cell typed as
-// text (or a number in General format) shows its raw value and stays as it is; a date
-// cell shows a display format, and its raw value is the day serial.
-func excelDate(shown, raw string, date1904 bool) string {
-	if shown == raw {
-		return shown
+// resize returns a slice of n zero values, reusing s.
+func resize[T any](s []T, n int) []T {
+	s = slices.Grow(s[:0], n)[:n]
+	clear(s)
+	return s
+}
+
+// xlsxError gives a codec error the package's sentinel, keeping the codec's for
+// errors.Is.
+func xlsxError(err error) error {
+	switch {
+	case errors.Is(err, xlsx.ErrEncrypted):
+		return ErrEncrypted
+	case errors.Is(err, xlsx.ErrLegacyFormat):
+		return ErrLegacyFormat
+	case errors.Is(err, xlsx.ErrTooLarge):
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	default: // xlsx.ErrNotZip, xlsx.ErrCorrupt
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	if _, err := dose.ParsePartialDate(strings.TrimSpace(shown)); err == nil {
-		return shown // a custom format that already prints YYYY-MM-DD
+}
+
+// dateText turns a date cell of a date column into the text the contract expects. A real
+// date is YYYY-MM-DD (its time of day dropped); a year typed into a date-formatted cell
+// is a small day serial (1985 shows as 1905-06-07) and means the year.
+func dateText(c xlsx.Cell) string {
+	if v := c.Value; len(v) == 4 && v >= "1900" && v <= "2099" {
+		return v
 	}
-	serial, err := strconv.ParseFloat(raw, 64)
-	if err != nil || serial < 1 || serial > 2958465 {
-		return shown
-	}
-	if len(raw) == 4 && serial >= 1900 && serial <= 2099 && serial == math.Trunc(serial) {
-		return raw // a year typed as a number, then formatted
-	}
-	t, err := excelize.ExcelDateToTime(math.Trunc(serial), date1904)
+	t, err := c.Time()
 	if err != nil {
-		return shown
+		return c.Text()
 	}
 	return t.Format("2006-01-02")
 }
@@ -314,6 +277,11 @@ func (s *sheet) add(row int, values []string, fix func(c column, i int, v string
 	if len(values) > s.lim.MaxColumns {
 		return fmt.Errorf("%w: row %d has %d columns (limit %d)", ErrTooLarge, row, len(values), s.lim.MaxColumns)
 	}
+	for i, v := range values {
+		if len(v) > s.lim.cellBytes() {
+			return fmt.Errorf("%w: cell %s%d has more than %d bytes", ErrTooLarge, columnLetter(i), row, s.lim.cellBytes())
+		}
+	}
 	if !s.gotHead {
 		if blank(values) {
 			return nil // leading blank rows before the header
@@ -355,9 +323,9 @@ func (s *sheet) header(values []string) error {
 		if name == "" {
 			return fmt.Errorf("%w: column %s has no name", ErrHeader, columnLetter(i))
 		}
-		c := column(slices.Index(columnNames[:], name))
+		c := columnNamed(name)
 		if c < 0 {
-			return fmt.Errorf("%w: unknown column %q (column %s); expected dose-record field names: %s",
+			return fmt.Errorf("%w: unknown column %q (column %s); expected dose-record field names, alone or after a label in brackets: %s",
 				ErrHeader, truncate(v, 40), columnLetter(i), strings.Join(columnNames[:colLot+1], ","))
 		}
 		if s.has[c] {
@@ -379,6 +347,18 @@ func (s *sheet) header(values []string) error {
 		s.res.Worklist = s.res.Worklist || s.has[c.from]
 	}
 	return nil
+}
+
+// columnNamed finds the column a header cell names: the field name, or a label followed
+// by the field name in brackets ("Số CCCD/CMND (id_number)"); -1 for none.
+func columnNamed(name string) column {
+	if c := slices.Index(columnNames[:], name); c >= 0 {
+		return column(c)
+	}
+	if open := strings.LastIndexByte(name, '('); open >= 0 && strings.HasSuffix(name, ")") {
+		return column(slices.Index(columnNames[:], strings.TrimSpace(name[open+1:len(name)-1])))
+	}
+	return -1
 }
 
 // record judges one data row.
@@ -472,13 +452,7 @@ func fieldOrder(field string) int {
 }
 
 // columnLetter names a 0-based column the way a spreadsheet shows it: A, B, ..., AA.
-func columnLetter(i int) string {
-	name, err := excelize.ColumnNumberToName(i + 1)
-	if err != nil {
-		return strconv.Itoa(i + 1)
-	}
-	return name
-}
+func columnLetter(i int) string { return xlsx.ColumnName(i) }
 
 func truncate(s string, n int) string {
 	r := []rune(s)

@@ -4,9 +4,11 @@
 // with the corrections typed into its corrected_* columns, or a facility's import sheet
 // (contract: POST /v1/imports, first sheet, a header row of dose-record field names).
 //
-// Spreadsheets are untrusted input: the reader enforces byte, row, column and uncompressed
-// size limits, checks a zip's central directory before the spreadsheet library sees it,
-// and answers with a sentinel error per failure class.
+// Spreadsheets are untrusted input: the .xlsx codec (package xlsx) streams the sheet and
+// checks each limit (bytes, parts, inflated size, rows, columns, cell size, shared
+// strings) before the work it guards, and this package answers with a sentinel error per
+// failure class. The .xlsx worklist writes ID, phone, commune and date cells as text with
+// the text number format, so that a spreadsheet program keeps them as they are.
 package worklist
 
 import (

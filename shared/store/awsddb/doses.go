@@ -140,12 +140,12 @@ func (s *Store) UpdateDose(ctx context.Context, d vaxpass.Dose) error {
 	return nil
 }
 
-// putIfVersion writes d with Version+1, conditional on the stored version being d's. A
-// failed condition returns the stored item (ALL_OLD), which tells a missing dose from a
-// changed one. A write that moves the dose between the dashboard's counters (its status,
-// facility or ID number's province) reads the stored dose first and writes the dose and
-// the counters in one transaction; the version condition makes the dose read the one
-// replaced.
+// putIfVersion writes d with Version+1, conditional on the stored version being d's. It
+// reads the stored dose first (putCounted): a write that moves the dose between the
+// dashboard's counters (its status or its ID number's province) writes the dose and the
+// counters in one transaction, the version condition making the dose read the one
+// replaced; any other is a conditional PutItem. A failed condition returns the stored
+// item (ALL_OLD), which tells a missing dose from a changed one.
 func (s *Store) putIfVersion(ctx context.Context, d vaxpass.Dose) error {
 	if err := checkDose(&d); err != nil {
 		return err
@@ -198,21 +198,26 @@ func (s *Store) putIfVersion(ctx context.Context, d vaxpass.Dose) error {
 }
 
 // putCounted writes d over the stored version read, with the counters it moves, in one
-// transaction; counted is false (and nothing written) when it moves none, or when the
-// stored dose is not at version read (the conditional PutItem then reports why).
+// transaction; counted is false (and nothing written) when it moves none. The stored dose
+// is read first (strongly consistent): a missing one is vaxpass.ErrNotFound, one at
+// another version vaxpass.ErrConflict, as the write's condition would answer (versions
+// only grow, doses are never deleted).
 func (s *Store) putCounted(ctx context.Context, d *vaxpass.Dose, read int64, item map[string]types.AttributeValue) (refused *txRefused, counted bool, err error) {
 	refused, err = s.transact(ctx, func(attempt int) ([]txItem, error) {
 		counted = false
 		old, err := s.GetDose(ctx, d.Key())
 		if errors.Is(err, vaxpass.ErrNotFound) {
-			return nil, nil
+			return nil, vaxpass.ErrNotFound
 		}
 		if err != nil {
 			return nil, err
 		}
+		if old.Version != read {
+			return nil, fmt.Errorf("%w: stored version %d, written version %d", vaxpass.ErrConflict, old.Version, read)
+		}
 		delta := stats.Delta{}
 		delta.AddDose(&old, d)
-		if old.Version != read || len(delta) == 0 {
+		if len(delta) == 0 {
 			return nil, nil
 		}
 		put := txItem{what: "the dose changed", item: types.TransactWriteItem{Put: &types.Put{

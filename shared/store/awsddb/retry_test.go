@@ -376,18 +376,26 @@ func TestRetriedWrites(t *testing.T) {
 			t.Errorf("SaveMatch of the same read again: %v, want ErrConflict", err)
 		}
 	})
-	t.Run("SaveMatch throttled, then stale", func(t *testing.T) {
+	t.Run("SaveMatch without a status change throttled, then stale", func(t *testing.T) {
 		s, fake := lossyStore(t)
 		d := pendingDose("a1")
 		if _, err := s.PutNew(ctx, []vaxpass.Dose{d}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SaveMatch(ctx, d); err != nil {
-			t.Fatal(err)
-		}
 		fake.throttleNext = true
-		if err := s.SaveMatch(ctx, d); !errors.Is(err, vaxpass.ErrConflict) {
-			t.Errorf("stale SaveMatch after throttling: %v, want ErrConflict", err)
+		puts := fake.puts
+		if err := s.SaveMatch(ctx, d); err != nil {
+			t.Fatalf("SaveMatch after throttling: %v", err)
+		}
+		if fake.puts != puts+2 {
+			t.Errorf("%d PutItem requests, want 2 (refused, then the SDK's retry)", fake.puts-puts)
+		}
+		// Stale: refused, by the version read, whether or not it moves a counter.
+		for _, st := range []match.Status{match.Pending, match.Verified} {
+			d.Match.Status = st
+			if err := s.SaveMatch(ctx, d); !errors.Is(err, vaxpass.ErrConflict) {
+				t.Errorf("stale SaveMatch (%s): %v, want ErrConflict", st, err)
+			}
 		}
 	})
 	t.Run("SaveMatch canceled by a concurrent transaction on the dose", func(t *testing.T) {

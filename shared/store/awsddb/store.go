@@ -14,7 +14,7 @@
 // by_status (ListByStatus, worklists) and the sparse sign_pending (SignPendingPersons:
 // only verified, unsigned doses carry the attribute).
 //
-// Certificates: a single table with generic keys pk/sk holding four kinds of items:
+// Certificates: a single table with generic keys pk/sk holding these kinds of items:
 //
 //	certificate        pk "CERT#"+UVCI (upper case)  sk "CERT"
 //	                   uvci, list_shard, status, version (N), person_id, expires_at, doc;
@@ -26,6 +26,7 @@
 //	facility signature pk "PERSON#"+person_id        sk "SIG#"+facility_id
 //	                   signed_at, doc
 //	shard registry     pk "SHARDS#LIST" / "SHARDS#EXPIRY", sk the shard (see below)
+//	dashboard counters pk "STATS#"+NN, and pk "PERSON#"+person_id sk "STATS" (stats.go)
 //
 // Listing every certificate by UVCI (ListCertificates) reads the index by_uvci, whose
 // partition is list_shard, the first 16 characters of the upper-case UVCI ("URN:UVCI:01:VN:"
@@ -45,18 +46,27 @@
 //
 // Single-item writes are conditional (attribute_not_exists for new items, version = :v
 // for updates); ReplaceCertificate, RevokeCertificate, MarkSigned and AddFacility are
-// TransactWriteItems, all or nothing. PutNew is not one transaction (BatchWriteItem is
-// not conditional, and a transaction fails whole on the first duplicate, which re-sent
-// uploads make common): it runs one conditional PutItem per distinct dose, Options.
-// Concurrency at a time; created[i] is exact. If a write fails for another reason than a
-// duplicate, PutNew returns the error and the doses written before it stay (a retry
-// reports them as duplicates); the embedded store writes all or nothing. SaveMatchBatch
-// likewise writes per dose (distinct keys in parallel, repeats of a key in order).
+// TransactWriteItems, all or nothing. PutNew is not one transaction for the batch
+// (BatchWriteItem is not conditional, and a transaction fails whole on the first
+// duplicate, which re-sent uploads make common): it runs one transaction per distinct
+// dose (the conditional Put and the dashboard's counters), Options.Concurrency at a time;
+// created[i] is exact. If a write fails for another reason than a duplicate, PutNew
+// returns the error and the doses written before it stay (a retry reports them as
+// duplicates); the embedded store writes all or nothing. SaveMatchBatch likewise writes
+// per dose (distinct keys in parallel, repeats of a key in order).
+//
+// Every write that changes what the dashboard counts carries its counter updates in its
+// own transaction (stats.go): a new dose, a dose whose status, facility or province
+// changes (SaveMatch and UpdateDose then read the stored dose first), certificate writes
+// and a facility's first signature for a person. A transaction canceled by a concurrent
+// one (TransactionConflict) is rebuilt and retried; only a record's own failed condition
+// answers ErrConflict or a duplicate.
 //
 // The SDK retries a request whose response was lost; a conditional PutItem that had
-// succeeded then fails its own condition. The dose writes detect that case (retry.go) and
-// report success, so created[] and SaveMatch stay exact; transactions are made idempotent
-// by the SDK's ClientRequestToken.
+// succeeded then fails its own condition. The dose writes that are single PutItems (a
+// SaveMatch that moves no counter) detect that case (retry.go) and report success, so
+// SaveMatch stays exact; transactions are made idempotent by the SDK's
+// ClientRequestToken, so a transactional write's retry reports the first outcome.
 //
 // Reads of one item are strongly consistent. Index queries (ListByStatus, PersonDoses,
 // SignPendingPersons, CertificatesExpiringBefore, ListCertificates) are eventually
@@ -65,7 +75,8 @@
 // on the version read. The emulator answers index queries from the table itself.
 //
 // Counting (CertificateCounts) scans the index by_uvci: it reads every certificate, an ops
-// operation, not a request path.
+// operation, not a request path. The dashboard reads its counters instead (StatCounters;
+// RebuildStats recounts them from the records, for tables written before they existed).
 package awsddb
 
 import (

@@ -186,7 +186,13 @@ func (st *Store) Entries(ctx context.Context, q audit.Query) ([]audit.Entry, str
 			out = append(out, e)
 			full = len(out) == q.Limit
 			return true, nil
-		}, func() int32 { return int32(min(q.Limit-len(out)+1, auditPage)) })
+		}, func() int32 {
+			if q.Action != "" || q.Actor != "" {
+				return auditPage // the filters may skip many: read full pages
+			}
+			// Every item matches but the cursor's own: the rest of the page and one more.
+			return int32(min(q.Limit-len(out)+2, auditPage))
+		})
 		return !stop && err == nil, err
 	}, nil)
 	if err != nil {

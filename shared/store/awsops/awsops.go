@@ -271,7 +271,9 @@ func (st *Store) SaveRenewalRun(ctx context.Context, run *renewal.Run, notes ...
 }
 
 // CreateTable creates the ops table (schema in the package doc) and waits until it is
-// active: for tests and for bootstrapping without the SAM template.
+// active: for tests and for bootstrapping without the SAM template. A table of that name
+// with the same keys is taken as created (a rerun, or the SDK retrying a create whose
+// answer it lost); one with other keys is an error.
 func CreateTable(ctx context.Context, client *dynamodb.Client, table string) error {
 	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:   aws.String(table),
@@ -285,11 +287,33 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
 		},
 	})
+	var inUse *types.ResourceInUseException
+	if errors.As(err, &inUse) {
+		err = checkTableKeys(ctx, client, table)
+	}
 	if err != nil {
 		return fmt.Errorf("awsops: create table %s: %w", table, err)
 	}
 	if err := dynamodb.NewTableExistsWaiter(client).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, 2*time.Minute); err != nil {
 		return fmt.Errorf("awsops: wait for table %s: %w", table, err)
+	}
+	return nil
+}
+
+// checkTableKeys accepts an existing table whose keys are the ops table's.
+func checkTableKeys(ctx context.Context, client *dynamodb.Client, table string) error {
+	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	if err != nil {
+		return fmt.Errorf("describe the existing table: %w", err)
+	}
+	kinds := map[string]types.ScalarAttributeType{}
+	for _, d := range out.Table.AttributeDefinitions {
+		kinds[aws.ToString(d.AttributeName)] = d.AttributeType
+	}
+	ks := out.Table.KeySchema
+	if len(ks) != 2 || aws.ToString(ks[0].AttributeName) != attrPK || ks[0].KeyType != types.KeyTypeHash ||
+		aws.ToString(ks[1].AttributeName) != attrSK || ks[1].KeyType != types.KeyTypeRange || kinds[attrPK] != types.ScalarAttributeTypeS || kinds[attrSK] != types.ScalarAttributeTypeS {
+		return fmt.Errorf("%w: the table exists with other keys than pk S (HASH), sk S (RANGE)", ErrConfig)
 	}
 	return nil
 }

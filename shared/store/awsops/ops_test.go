@@ -284,7 +284,9 @@ func TestOpsKeys(t *testing.T) {
 		{"alice's first", "alice", hA1, t0, nil},
 		{"alice's second", "alice", hA2, t0.Add(time.Hour), nil},
 		{"bob's", "bob", hB, t0.Add(30 * time.Minute), nil},
-		{"the same hash again", "mallory", hA1, t0, vaxpass.ErrConflict},
+		{"the same add again (a retry)", "alice", hA1, t0, nil},
+		{"the same hash for another actor", "mallory", hA1, t0, vaxpass.ErrConflict},
+		{"the same hash at another time", "alice", hA1, t0.Add(time.Second), vaxpass.ErrConflict},
 		{"a short hash", "bob", hB[:16], t0, vaxpass.ErrInvalid},
 		{"no actor", "", keyHash("x"), t0, vaxpass.ErrInvalid},
 		{"an actor with a space", "a b", keyHash("y"), t0, vaxpass.ErrInvalid},
@@ -371,5 +373,28 @@ func TestOpsKeys(t *testing.T) {
 				t.Errorf("item attribute %s holds a key: %q", name, sv.Value)
 			}
 		}
+	}
+}
+
+// TestCreateTable: creating the table again is no error (a rerun, or the SDK retrying a
+// create whose answer it lost); a table of that name with other keys is.
+func TestCreateTable(t *testing.T) {
+	ctx := context.Background()
+	_, _, _, client, table := openHooked(t)
+	if err := awsops.CreateTable(ctx, client, table); err != nil {
+		t.Errorf("CreateTable of an existing ops table: %v", err)
+	}
+	other := awstest.UniqueName(t, "other")
+	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName: aws.String(other), BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awstest.DeleteTablesAtCleanup(t, client, other)
+	if err := awsops.CreateTable(ctx, client, other); !errors.Is(err, awsops.ErrConfig) {
+		t.Errorf("CreateTable over a table with other keys: %v, want ErrConfig", err)
 	}
 }

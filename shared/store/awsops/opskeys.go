@@ -50,15 +50,26 @@ func (st *Store) AddOpsKey(ctx context.Context, actor string, sum []byte, create
 	if createdAt.IsZero() {
 		createdAt = st.now()
 	}
+	created := createdAt.UTC().Format(time.RFC3339Nano)
 	it := key(pkOpsKey, hex.EncodeToString(sum))
 	it[attrActor] = s(actor)
-	it[attrCreatedAt] = s(createdAt.UTC().Format(time.RFC3339Nano))
+	it[attrCreatedAt] = s(created)
 	_, err := st.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(st.table), Item: it,
 		ConditionExpression: aws.String("attribute_not_exists(#pk)"), ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+		// The item as stored, to tell an SDK retry of this very write from a taken hash.
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
+		old := ccf.Item
+		if a, _ := old[attrActor].(*types.AttributeValueMemberS); a != nil && a.Value == actor {
+			if c, _ := old[attrCreatedAt].(*types.AttributeValueMemberS); c != nil && c.Value == created {
+				if _, revoked := old[attrRevokedAt]; !revoked {
+					return nil
+				}
+			}
+		}
 		return fmt.Errorf("awsops: add ops key: %w: the key is stored already", vaxpass.ErrConflict)
 	}
 	if err != nil {

@@ -594,7 +594,7 @@ func (st *Store) RunChanges(ctx context.Context, runID, after string, limit int)
 	if after != "" {
 		// Past every change of after itself (hex(after)+"."...), at the first unit that
 		// extends it or sorts after it.
-		lo = hex.EncodeToString([]byte(after)) + ""
+		lo = hex.EncodeToString([]byte(after)) + "0"
 	}
 	// The changes of a unit are consecutive, in number order: the unit's outcome is its
 	// last committed one.

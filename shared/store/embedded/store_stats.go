@@ -1,8 +1,10 @@
 package embedded
 
-// The dashboard's reads (shared/stage/stats): every dose and every certificate, reduced to the
-// few fields the numbers need, in read transactions of bounded size so that a scan of the
-// whole store never holds back writers for long.
+// Scans of every dose and every certificate, reduced to the few fields the dashboard
+// counts (shared/stage/stats). The dashboard itself reads counters (store_stats_counters.go),
+// whose one-time count decodes records with statsDose and statsCert; EachDoseStat and
+// EachCertificateStat are a recount for checks, in read transactions of bounded size so
+// that a scan of the whole store never holds back writers for long.
 
 import (
 	"bytes"
@@ -39,7 +41,7 @@ type statsCert struct {
 
 // EachDoseStat calls fn for every stored dose, in key order, with its facility, stored
 // match status and ID number as typed. It stops at fn's first error. It reads the whole
-// dose table: an operations call (the dashboard caches its result).
+// dose table: an operations call.
 func (s *Store) EachDoseStat(ctx context.Context, fn func(facilityID string, status match.Status, idNumber string) error) error {
 	err := s.statsScan(ctx, storeBucketDoses, func(_ *bolt.Tx, k, v []byte) error {
 		var d statsDose

@@ -41,7 +41,8 @@ func statsReady(t *testing.T, db *DB) bool {
 }
 
 // A database without counters gets them counted once from its records: by the first
-// write, or by the first read, whichever comes first; they survive a restart.
+// write, by the first read or by EnsureStats, whichever comes first; they survive a
+// restart.
 func TestStatsBackfill(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -69,6 +70,16 @@ func TestStatsBackfill(t *testing.T) {
 		if !statsReady(t, db) {
 			t.Fatal("the read did not record the count")
 		}
+	})
+	t.Run("by EnsureStats", func(t *testing.T) {
+		forgetStats(t, db)
+		if err := s.EnsureStats(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !statsReady(t, db) {
+			t.Fatal("EnsureStats did not record the count")
+		}
+		storetest.CheckStats(t, s, facs)
 	})
 	t.Run("after a restart", func(t *testing.T) {
 		if err := db.Close(); err != nil {

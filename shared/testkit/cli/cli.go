@@ -48,6 +48,14 @@ var (
 // test runs).
 func ModuleRoot(t testing.TB) string {
 	t.Helper()
+	r, err := moduleRoot()
+	if err != nil {
+		t.Fatalf("cannot find the module root: %v", err)
+	}
+	return r
+}
+
+func moduleRoot() (string, error) {
 	rootOnce.Do(func() {
 		out, err := exec.Command("go", "env", "GOMOD").Output()
 		gomod := strings.TrimSpace(string(out))
@@ -60,10 +68,7 @@ func ModuleRoot(t testing.TB) string {
 			root = filepath.Dir(gomod)
 		}
 	})
-	if rootErr != nil {
-		t.Fatalf("cannot find the module root: %v", rootErr)
-	}
-	return root
+	return root, rootErr
 }
 
 // Bin returns the vaxpass binary: $VAXPASS_BIN, or ./cmd/vaxpass built (CGO_ENABLED=0,
@@ -80,7 +85,12 @@ func Bin(t testing.TB) string {
 			}
 			return
 		}
-		bin, binErr = build(ModuleRoot(t))
+		r, err := moduleRoot()
+		if err != nil {
+			binErr = fmt.Errorf("cannot find the module root: %w", err)
+			return
+		}
+		bin, binErr = build(r)
 	})
 	if binErr != nil {
 		t.Fatal(binErr)
@@ -195,6 +205,8 @@ func (r Runner) Try(t testing.TB, args ...string) (Result, error) {
 	default:
 		return res, fmt.Errorf("run vaxpass %s: %w", strings.Join(args, " "), err)
 	}
+	// What ran, and how long it took (the only timings of the long CLI runs).
+	t.Logf("vaxpass %.200s: exit %d in %v", strings.Join(args, " "), res.Code, res.Took.Round(time.Millisecond))
 	return res, nil
 }
 

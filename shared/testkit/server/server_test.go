@@ -25,15 +25,19 @@ func worklistPending(t *testing.T, c *server.Client) int {
 func TestOpenServesTheSystem(t *testing.T) {
 	sys := server.Open(t, server.Options{Demo: true, OpsActor: "kit-ops", Facility: "kit-site", NoSync: true,
 		Options: local.Options{FacilitySignEvery: -1, PollInterval: 5 * time.Millisecond}})
-	if sys.Demo.Dir == "" || !strings.HasPrefix(sys.FacilityKey, "vxp_") || sys.OpsKey == "" {
+	if sys.Demo.Dir == "" || !strings.HasPrefix(sys.FacilityKey, "vxp_") || sys.FacilityKey == sys.Demo.APIKey || sys.OpsKey == "" {
 		t.Fatalf("demo %+v, facility key %q, ops key %q", sys.Demo, sys.FacilityKey, sys.OpsKey)
+	}
+	// The added facility's key is its own: its worklist is empty.
+	if n := worklistPending(t, sys.Client(sys.FacilityKey)); n != 0 {
+		t.Errorf("the new facility has %d records", n)
 	}
 	if !strings.HasPrefix(sys.Data, os.TempDir()) {
 		t.Errorf("data directory %s: not a temporary one", sys.Data)
 	}
 	// The keys work: the demo facility's on its worklist, the ops key on the audit trail;
 	// no key is refused.
-	fac := sys.Client(sys.FacilityKey)
+	fac := sys.Client(sys.Demo.APIKey)
 	worklistPending(t, fac)
 	sys.Client(sys.OpsKey).Expect(t, "GET", "/v1/ops/audit", nil, http.StatusOK, nil)
 	if r := sys.Client("").Call(t, "GET", "/v1/worklist?status=PENDING", nil); r.Status != http.StatusUnauthorized {

@@ -30,11 +30,12 @@ type Options struct {
 	// Options are the system's (DataDir "": a fresh temporary directory).
 	local.Options
 	// Demo sets up the demo (local.Local.SetupDemo, seed DemoSeed or 1): a generated
-	// registry and the demo facility, whose key is System.FacilityKey.
+	// registry and the demo facility (System.Demo; its key is System.FacilityKey unless
+	// Facility is set).
 	Demo     bool
 	DemoSeed uint64
-	// Facility, when set, adds a facility of that ID; without Demo its key is
-	// System.FacilityKey.
+	// Facility, when set, adds a facility of that ID (named "Test site <ID>"); its key is
+	// then System.FacilityKey (the demo's stays in System.Demo.APIKey).
 	Facility string
 	// OpsActor, when set, makes an ops key for that actor the way `vaxpass ops key` does
 	// (its hash in the data directory's key file): System.OpsKey.
@@ -53,8 +54,8 @@ type System struct {
 	Local       *local.Local
 	Data        string
 	Demo        local.Demo // set with Options.Demo
-	FacilityKey string
-	OpsKey      string
+	FacilityKey string     // Options.Facility's, else the demo facility's
+	OpsKey      string     // Options.OpsActor's
 
 	t      testing.TB
 	ctx    context.Context
@@ -125,9 +126,7 @@ func (s *System) setUp(opt Options) error {
 		if err != nil {
 			return fmt.Errorf("add facility %s: %w", opt.Facility, err)
 		}
-		if !opt.Demo {
-			s.FacilityKey = key
-		}
+		s.FacilityKey = key
 	}
 	if opt.OpsActor != "" {
 		now := opt.Now

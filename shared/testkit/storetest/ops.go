@@ -69,6 +69,9 @@ func allChanges(t *testing.T, r reprocess.RunStore, runID string, page int) (ids
 		if len(pi) != len(po) || len(pi) > page {
 			t.Fatalf("RunChanges %s: %d ids, %d outcomes, limit %d", runID, len(pi), len(po), page)
 		}
+		if len(pi) > 0 && pi[0] <= after {
+			t.Fatalf("RunChanges %s after %q starts at %q: paging does not advance", runID, after, pi[0])
+		}
 		ids, outcomes = append(ids, pi...), append(outcomes, po...)
 		if len(pi) < page {
 			return ids, outcomes
@@ -363,6 +366,9 @@ func testRevocationOrder(t *testing.T, o Ops) {
 	var after *revocation.Hash
 	for {
 		page := list(after, 5)
+		if after != nil && len(page) > 0 && page[0] <= after.String() {
+			t.Fatalf("Revocations after %s starts at %s: paging does not advance", after, page[0])
+		}
 		got = append(got, page...)
 		if len(page) < 5 {
 			break
@@ -422,7 +428,12 @@ func testAuditQuery(t *testing.T, o Ops) {
 	collect := func(q audit.Query) []string {
 		t.Helper()
 		var ids []string
+		seen := map[string]bool{}
 		if err := audit.All(ctx, a, q, func(e audit.Entry) error {
+			if seen[e.ID] {
+				return fmt.Errorf("entry %s twice: paging repeats", e.ID)
+			}
+			seen[e.ID] = true
 			ids = append(ids, e.UVCIs[0])
 			return nil
 		}); err != nil {

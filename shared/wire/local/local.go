@@ -136,6 +136,11 @@ func (l *Local) assemble() error {
 	if l.Store, err = embedded.OpenStore(l.DB, embedded.StoreOptions{Now: opt.Now}); err != nil {
 		return err
 	}
+	// The dashboard's counters: a database from before them is counted once, here, not
+	// inside the first upload or dashboard read after the upgrade.
+	if err = l.Store.EnsureStats(context.Background()); err != nil {
+		return fmt.Errorf("dashboard counters: %w", err)
+	}
 	if l.Keys, err = filekeys.Open(opt.DataDir); err != nil {
 		return err
 	}

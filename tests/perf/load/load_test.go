@@ -9,10 +9,8 @@
 package load
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +22,7 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/testkit/server"
 	"github.com/vaxpass/vaxpass/shared/tool/bench"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
@@ -53,36 +52,15 @@ func TestLookupLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench run: %v", err)
 	}
-	sys, err := local.OpenLocal(local.Options{DataDir: dir, FacilitySignEvery: -1, LookupRate: loadRate})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
-	files, err := bench.WriteLoadFiles(ctx, sys, filepath.Join(dir, "load"), people)
+	srv := server.Open(t, server.Options{Options: local.Options{DataDir: dir, FacilitySignEvery: -1, LookupRate: loadRate}})
+	files, err := bench.WriteLoadFiles(ctx, srv.Local, filepath.Join(dir, "load"), people)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if files.People != res.Certificates {
 		t.Fatalf("load files cover %d people, the run certified %d", files.People, res.Certificates)
 	}
-
-	srvCtx, stop := context.WithCancel(ctx)
-	addr := make(chan net.Addr, 1)
-	served := make(chan error, 1)
-	go func() { served <- sys.Run(srvCtx, "127.0.0.1:0", func(a net.Addr) { addr <- a }) }()
-	var url string
-	select {
-	case a := <-addr:
-		url = "http://" + a.String()
-	case err := <-served:
-		t.Fatalf("serve: %v", err)
-	}
-	defer func() {
-		stop()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
+	url := srv.URL
 
 	for _, run := range []struct{ name, script, file string }{
 		{"lookup", "lookup.lua", files.Lookups},

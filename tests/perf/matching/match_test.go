@@ -9,21 +9,19 @@ package matching
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vaxpass/vaxpass/shared/domain/match"
+	"github.com/vaxpass/vaxpass/shared/testkit/cli"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
 )
 
@@ -40,46 +38,6 @@ func envInt(t *testing.T, name string, def int) int {
 		t.Fatalf("%s=%q: want a positive integer", name, s)
 	}
 	return n
-}
-
-// buildCLI compiles ./cmd/vaxpass into a temporary directory.
-func buildCLI(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(t.TempDir(), "vaxpass")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/vaxpass")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// run runs the CLI; stdout goes to a file when outFile is not "".
-func run(t *testing.T, bin, outFile string, args ...string) (stdout, stderr string) {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	var errBuf, outBuf bytes.Buffer
-	cmd.Stderr = &errBuf
-	cmd.Stdout = &outBuf
-	if outFile != "" {
-		f, err := os.Create(outFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		cmd.Stdout = f
-	}
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("vaxpass %s: %v\n%s", strings.Join(args, " "), err, errBuf.String())
-	}
-	t.Logf("vaxpass %s: %v", args[0], time.Since(start).Round(time.Millisecond))
-	return outBuf.String(), errBuf.String()
 }
 
 // matchOutput is one line of `vaxpass match` (contract).
@@ -99,11 +57,10 @@ func TestMatchReproducesGeneratedMix(t *testing.T) {
 	}
 	people := envInt(t, "VAXPASS_MATCH_PEOPLE", defaultPeople)
 	seed := envInt(t, "VAXPASS_MATCH_SEED", 1)
-	bin := buildCLI(t)
 	dir := t.TempDir()
 
-	genOut, _ := run(t, bin, "", "registry", "generate", "--people", strconv.Itoa(people),
-		"--seed", strconv.Itoa(seed), "--out", dir)
+	genOut := cli.Must(t, "registry", "generate", "--people", strconv.Itoa(people),
+		"--seed", strconv.Itoa(seed), "--out", dir).Stdout
 	var gen struct {
 		Records         int                  `json:"records"`
 		RecordsByStatus map[match.Status]int `json:"records_by_status"`
@@ -122,8 +79,15 @@ func TestMatchReproducesGeneratedMix(t *testing.T) {
 	}
 
 	matched := filepath.Join(dir, "match.jsonl")
-	_, matchErr := run(t, bin, matched, "match", "--candidates=false",
-		"--registry", filepath.Join(dir, synth.RegistryFile), "--records", filepath.Join(dir, synth.RecordsFile))
+	matchFile, err := os.Create(matched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	matchErr := cli.Runner{Stdout: matchFile}.Must(t, "match", "--candidates=false",
+		"--registry", filepath.Join(dir, synth.RegistryFile), "--records", filepath.Join(dir, synth.RecordsFile)).Stderr
+	if err := matchFile.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	// The summary on stderr counts exactly the generator's statuses.
 	counts := map[match.Status]int{}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/domain/match"
+	"github.com/vaxpass/vaxpass/shared/testkit/cli"
+	"github.com/vaxpass/vaxpass/shared/testkit/server"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
@@ -55,14 +57,14 @@ func TestCrashSafety(t *testing.T) {
 	uploads := envInt(t, "VAXPASS_E2E_CRASH_UPLOADS", 20)
 	gen := generate(t, uploads*750, uploads*1000, 9, "")
 	total := len(gen.records)
-	data := dataRoot(t)
-	cli(t, "registry", "load", gen.file("registry.csv"), "--data", data)
-	key := strings.TrimSpace(cli(t, "facility", "add", "--id", crashFacility, "--name", "Crash test site", "--data", data))
+	data := server.ScratchDir(t)
+	cli.Must(t, "registry", "load", gen.file("registry.csv"), "--data", data)
+	key := strings.TrimSpace(cli.Must(t, "facility", "add", "--id", crashFacility, "--name", "Crash test site", "--data", data).Stdout)
 	everything := func(string) bool { return true }
 
 	// --- 1. SIGKILL while matching, with the last upload in flight.
-	srv := startServer(t, data)
-	c := srv.client(key)
+	srv := server.Spawn(t, data)
+	c := newClient(t, srv, key)
 	lastFrom := (total - 1) / 1000 * 1000
 	for from := 0; from < lastFrom; from += 1000 {
 		if rep := c.upload(gen.raw[from : from+1000]); rep.Accepted != 1000 {
@@ -77,7 +79,7 @@ func TestCrashSafety(t *testing.T) {
 		status, _, _, err := c.try("POST", "/v1/doses", lastBody, "application/json")
 		inFlight <- fmt.Sprintf("status %d, error %v", status, err)
 	}()
-	srv.kill()
+	srv.Kill()
 	lastAnswer := <-inFlight
 	st := openStored(t, data)
 	byStatus := st.countByStatus(t)
@@ -95,8 +97,8 @@ func TestCrashSafety(t *testing.T) {
 	}
 
 	// Restart; the facility re-sends the upload it got no answer for.
-	srv = startServer(t, data)
-	c = srv.client(key)
+	srv = server.Spawn(t, data)
+	c = newClient(t, srv, key)
 	if rep := c.upload(last); rep.Accepted != total-stored || rep.Duplicates != stored-acknowledged {
 		t.Errorf("re-sent upload: %d accepted, %d duplicates; want %d and %d", rep.Accepted, rep.Duplicates, total-stored, stored-acknowledged)
 	}
@@ -153,7 +155,7 @@ func TestCrashSafety(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 		}
-		srv.kill()
+		srv.Kill()
 		killedAt = time.Now()
 		ans := <-answer
 
@@ -179,13 +181,13 @@ func TestCrashSafety(t *testing.T) {
 		if attempt == 3 {
 			t.Fatalf("3 attempts did not kill the server with messages in the central queue and certificates missing")
 		}
-		srv = startServer(t, data)
-		c = srv.client(key)
+		srv = server.Spawn(t, data)
+		c = newClient(t, srv, key)
 	}
 
 	// Restart; the facility re-sends its interrupted request.
-	srv = startServer(t, data)
-	c = srv.client(key)
+	srv = server.Spawn(t, data)
+	c = newClient(t, srv, key)
 	var signed struct {
 		Signed int `json:"signed"`
 	}
@@ -200,7 +202,7 @@ func TestCrashSafety(t *testing.T) {
 	// the log says whether it was hit.
 	tail := eligible[len(eligible)-20:]
 	if n := countCertificates(c, tail); n < len(tail) {
-		srv.kill()
+		srv.Kill()
 		killedAt = time.Now()
 		st := openStored(t, data)
 		qc := st.queues(t)
@@ -214,8 +216,8 @@ func TestCrashSafety(t *testing.T) {
 		}
 		t.Logf("killed right after POST /v1/signatures answered signed %d: central queue %+v, %d of %d eligible people certified",
 			signed.Signed, qc, n, len(eligible))
-		srv = startServer(t, data)
-		c = srv.client(key)
+		srv = server.Spawn(t, data)
+		c = newClient(t, srv, key)
 		c.call("POST", "/v1/signatures", nil, http.StatusOK, &signed)
 		if signed.Signed != 0 {
 			t.Errorf("POST /v1/signatures after the third restart signed %d people, want 0: the crash lost the facility's record of its signatures", signed.Signed)
@@ -237,7 +239,7 @@ func TestCrashSafety(t *testing.T) {
 		if time.Since(restartedAt) < 2*time.Second {
 			return false, "giving the restarted server time to work"
 		}
-		srv.stop()
+		srv.Stop()
 		st := openStored(t, data)
 		qc := st.queues(t)
 		if qc.Visible+qc.InFlight+qc.Delayed == 0 {
@@ -249,16 +251,16 @@ func TestCrashSafety(t *testing.T) {
 			return true, ""
 		}
 		st.close(t)
-		srv = startServer(t, data)
-		c = srv.client(key)
+		srv = server.Spawn(t, data)
+		c = newClient(t, srv, key)
 		restartedAt = time.Now()
 		return false, fmt.Sprintf("queue %+v", qc)
 	})
 	checkOneCertificateEach(t, certs, people, uvcis)
 
 	// Nothing lost, nothing changed: the records as matched, nothing left to sign.
-	srv = startServer(t, data)
-	c = srv.client(key)
+	srv = server.Spawn(t, data)
+	c = newClient(t, srv, key)
 	checkMatches(t, gen, c.allDoses(), everything)
 	c.call("POST", "/v1/signatures", nil, http.StatusOK, &signed)
 	if signed.Signed != 0 {
@@ -269,7 +271,7 @@ func TestCrashSafety(t *testing.T) {
 			t.Errorf("record %s shows certificate %+v after the last restart", p.Sources[len(p.Sources)-1], v.Certificate)
 		}
 	}
-	srv.stop()
+	srv.Stop()
 	t.Logf("crash safety done in %s", time.Since(start).Round(time.Millisecond))
 }
 

@@ -1,23 +1,17 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,266 +19,45 @@ import (
 	"github.com/vaxpass/vaxpass/shared/domain/vaccine"
 	"github.com/vaxpass/vaxpass/shared/store/embedded"
 	"github.com/vaxpass/vaxpass/shared/store/embedded/queue"
+	"github.com/vaxpass/vaxpass/shared/testkit/cli"
+	"github.com/vaxpass/vaxpass/shared/testkit/server"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
-// Deadlines of the polls. They bound a hung system, they are not speed checks: a slow
-// machine (or a data directory on a slow disk) must still pass.
-const (
-	startTimeout = time.Minute
-	stopTimeout  = 30 * time.Second
-	pollEvery    = 100 * time.Millisecond
-)
+// pollEvery is how often the polls look; their deadlines bound a hung system, they are
+// not speed checks: a slow machine (or a data directory on a slow disk) must still pass.
+const pollEvery = 100 * time.Millisecond
 
-// dataRoot is where data directories go: VAXPASS_E2E_TMPDIR, else /dev/shm when it is a
-// writable directory (see the package comment), else the test's temporary directory.
-func dataRoot(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("VAXPASS_E2E_TMPDIR")
-	if base == "" {
-		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() && syscall.Access("/dev/shm", 2 /* W_OK */) == nil {
-			base = "/dev/shm"
-		}
-	}
-	if base == "" {
-		return t.TempDir()
-	}
-	dir, err := os.MkdirTemp(base, "vaxpass-e2e-")
-	if err != nil {
-		t.Fatalf("data directory under %s: %v", base, err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
-// cli runs the vaxpass binary and returns its stdout, failing the test on a non-zero exit.
-func cli(t *testing.T, args ...string) string {
-	t.Helper()
-	stdout, stderr, code := cliExit(t, "", args...)
-	if code != 0 {
-		t.Fatalf("vaxpass %s: exit %d\n%s", strings.Join(args, " "), code, stderr)
-	}
-	return stdout
-}
-
-// cliExit runs the vaxpass binary with stdin and returns its output and exit code.
-func cliExit(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, vaxpassBin, args...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errOut, strings.NewReader(stdin)
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	default:
-		t.Fatalf("run vaxpass %s: %v", args[0], err)
-	}
-	return out.String(), errOut.String(), code
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// server is one `vaxpass serve` subprocess.
-type server struct {
-	t      *testing.T
-	data   string
-	base   string // http://127.0.0.1:port
-	cmd    *exec.Cmd
-	stdout syncBuffer
-	log    syncBuffer // stderr: the JSON log
-	exited chan struct{}
-	err    error // of Wait, once exited is closed
-}
-
-// startServer starts `vaxpass serve` on a free port of 127.0.0.1 and waits until it logs
-// "listening on". The process is killed when the test ends, whatever happens.
-func startServer(t *testing.T, data string, extra ...string) *server {
-	t.Helper()
-	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0"}, extra...)
-	s := &server{t: t, data: data, cmd: exec.Command(vaxpassBin, args...), exited: make(chan struct{})}
-	setDeathSignal(s.cmd)
-	s.cmd.Stdout = &s.stdout
-	stderr, err := s.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start vaxpass serve: %v", err)
-	}
-	t.Cleanup(func() {
-		s.kill()
-		if t.Failed() {
-			t.Logf("server log (%s):\n%s", data, tail(s.log.String(), 40))
-		}
-	})
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			s.log.Write([]byte(line + "\n"))
-			var entry struct {
-				Msg string `json:"msg"`
-			}
-			if json.Unmarshal([]byte(line), &entry) == nil {
-				if addr, ok := strings.CutPrefix(entry.Msg, "listening on "); ok {
-					select {
-					case ready <- addr:
-					default:
-					}
-				}
-			}
-		}
-		io.Copy(io.Discard, stderr)
-		s.err = s.cmd.Wait()
-		close(s.exited)
-	}()
-	select {
-	case addr := <-ready:
-		s.base = "http://" + addr
-	case <-s.exited:
-		t.Fatalf("vaxpass serve exited before listening (%v):\n%s", s.err, s.log.String())
-	case <-time.After(startTimeout):
-		t.Fatalf("vaxpass serve did not log \"listening on\" within %s:\n%s", startTimeout, s.log.String())
-	}
-	return s
-}
-
-func tail(s string, lines int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(l[max(0, len(l)-lines):], "\n")
-}
-
-func (s *server) running() bool {
-	select {
-	case <-s.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// kill sends SIGKILL (a crash: no deferred code, no shutdown) and waits for the exit.
-func (s *server) kill() {
-	if !s.running() {
-		return
-	}
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-s.exited:
-	case <-time.After(stopTimeout):
-		s.t.Errorf("vaxpass serve (pid %d) did not die on SIGKILL", s.cmd.Process.Pid)
-	}
-}
-
-// stop asks the server to shut down (SIGTERM) and fails the test unless it exits cleanly.
-func (s *server) stop() {
-	s.t.Helper()
-	if !s.running() {
-		s.t.Fatalf("server exited before stop: %v\n%s", s.err, tail(s.log.String(), 40))
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(stopTimeout):
-		s.kill()
-		s.t.Fatalf("vaxpass serve did not stop within %s of SIGTERM", stopTimeout)
-	}
-	if s.err != nil {
-		s.t.Fatalf("vaxpass serve exited with %v after SIGTERM:\n%s", s.err, tail(s.log.String(), 40))
-	}
-}
-
-// client talks to a server's HTTP API, as one facility when key is set.
+// client is a facility's (or, without a key, the public's) view of a server's API; it
+// fails t.
 type client struct {
-	t    *testing.T
-	base string
-	key  string
-	http *http.Client
+	*server.Client
+	t *testing.T
 }
 
-func (s *server) client(key string) *client {
-	// A bound on a hung request; signing a whole facility can take a while on a slow disk.
-	return &client{t: s.t, base: s.base, key: key, http: &http.Client{Timeout: 5 * time.Minute}}
+// newClient is a client of srv holding key ("" for none).
+func newClient(t *testing.T, srv *server.Process, key string) *client {
+	return &client{Client: srv.Client(key), t: t}
 }
 
 // do sends a request and returns the status and body; a transport error fails the test.
 func (c *client) do(method, path string, body []byte, contentType string) (int, []byte, http.Header) {
 	c.t.Helper()
-	status, b, h, err := c.try(method, path, body, contentType)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	return status, b, h
+	r := c.Do(c.t, method, path, body, contentType)
+	return r.Status, r.Body, r.Header
 }
 
+// try sends a request; a transport error (the server was killed) is returned.
 func (c *client) try(method, path string, body []byte, contentType string) (int, []byte, http.Header, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, c.base+path, rd)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if c.key != "" {
-		req.Header.Set("Authorization", "Bearer "+c.key)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	return resp.StatusCode, b, resp.Header, err
+	r, err := c.Send(method, path, body, contentType)
+	return r.Status, r.Body, r.Header, err
 }
 
 // call sends in as JSON (nil: no body), requires the status and decodes the answer into out.
 func (c *client) call(method, path string, in any, want int, out any) []byte {
 	c.t.Helper()
-	var body []byte
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			c.t.Fatal(err)
-		}
-	}
-	status, b, _ := c.do(method, path, body, "application/json")
-	if status != want {
-		c.t.Fatalf("%s %s: status %d, want %d: %.500s", method, path, status, want, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			c.t.Fatalf("%s %s: decode answer: %v: %.500s", method, path, err, b)
-		}
-	}
-	return b
+	return c.Expect(c.t, method, path, in, want, out).Body
 }
 
 // Contract shapes, declared here rather than imported: the test reads what the API says.
@@ -495,7 +268,7 @@ func generate(t *testing.T, people, records int, seed uint64, mix string) *gener
 	if mix != "" {
 		args = append(args, "--mix", mix)
 	}
-	cli(t, args...)
+	cli.Must(t, args...)
 
 	for i, line := range readLines(t, g.file(synth.RecordsFile)) {
 		var r dose.Record

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/hc1/qr"
+	"github.com/vaxpass/vaxpass/shared/testkit/cli"
+	"github.com/vaxpass/vaxpass/shared/testkit/server"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
 )
 
@@ -139,16 +141,16 @@ func TestPipeline(t *testing.T) {
 		}
 	}
 
-	data := dataRoot(t)
-	cli(t, "registry", "load", gen.file(synth.RegistryFile), "--data", data)
-	keyA := strings.TrimSpace(cli(t, "facility", "add", "--id", "e2e-site-a", "--name", "Trạm y tế E2E A", "--data", data))
-	keyB := strings.TrimSpace(cli(t, "facility", "add", "--id", "e2e-site-b", "--name", "Trạm y tế E2E B", "--data", data))
+	data := server.ScratchDir(t)
+	cli.Must(t, "registry", "load", gen.file(synth.RegistryFile), "--data", data)
+	keyA := strings.TrimSpace(cli.Must(t, "facility", "add", "--id", "e2e-site-a", "--name", "Trạm y tế E2E A", "--data", data).Stdout)
+	keyB := strings.TrimSpace(cli.Must(t, "facility", "add", "--id", "e2e-site-b", "--name", "Trạm y tế E2E B", "--data", data).Stdout)
 	if !strings.HasPrefix(keyA, "vxp_") || keyA == keyB || strings.Contains(keyA, "\n") {
 		t.Fatalf("facility add printed %q and %q, want two distinct API keys", keyA, keyB)
 	}
-	srv := startServer(t, data)
-	a, b := srv.client(keyA), srv.client(keyB)
-	public := srv.client("")
+	srv := server.Spawn(t, data)
+	a, b := newClient(t, srv, keyA), newClient(t, srv, keyB)
+	public := newClient(t, srv, "")
 
 	// --- Upload: the generated records in batches. The first one holds every class (the
 	// records of the first person of each class come first), every kind of malformed
@@ -305,7 +307,7 @@ func TestPipeline(t *testing.T) {
 	})
 
 	// --- What the server stored: exactly one certificate per eligible person.
-	srv.stop()
+	srv.Stop()
 	st := openStored(t, data)
 	defer st.close(t)
 	checkOneCertificateEach(t, st.certificates(t), people, uvcis)
@@ -345,7 +347,7 @@ func firstNotAccepted(rep uploadReport) uploadResult {
 }
 
 // checkRequestErrors covers what is wrong with a whole request rather than a record.
-func checkRequestErrors(t *testing.T, srv *server, a, b *client, storedSourceID string) {
+func checkRequestErrors(t *testing.T, srv *server.Process, a, b *client, storedSourceID string) {
 	valid, _ := json.Marshal(map[string]any{"records": []any{map[string]any{"source_id": "x"}}})
 	tooMany := make([]json.RawMessage, 1001)
 	for i := range tooMany {
@@ -360,9 +362,9 @@ func checkRequestErrors(t *testing.T, srv *server, a, b *client, storedSourceID 
 		status     int
 		code       string
 	}{
-		{"no API key", srv.client(""), "POST", "/v1/doses", string(valid), 401, "unauthorized"},
-		{"unknown API key", srv.client("vxp_" + strings.Repeat("A", 43)), "POST", "/v1/doses", string(valid), 401, "unauthorized"},
-		{"no API key for signing", srv.client(""), "POST", "/v1/signatures", "", 401, "unauthorized"},
+		{"no API key", newClient(t, srv, ""), "POST", "/v1/doses", string(valid), 401, "unauthorized"},
+		{"unknown API key", newClient(t, srv, "vxp_"+strings.Repeat("A", 43)), "POST", "/v1/doses", string(valid), 401, "unauthorized"},
+		{"no API key for signing", newClient(t, srv, ""), "POST", "/v1/signatures", "", 401, "unauthorized"},
 		{"body is not JSON", a, "POST", "/v1/doses", "records: none", 400, ""},
 		{"unknown top-level field", a, "POST", "/v1/doses", `{"records":[],"facility":"x"}`, 400, ""},
 		{"no records", a, "POST", "/v1/doses", `{"records":[]}`, 400, "required"},
@@ -372,7 +374,7 @@ func checkRequestErrors(t *testing.T, srv *server, a, b *client, storedSourceID 
 		{"another facility's record", b, "GET", "/v1/doses/" + storedSourceID, "", 404, "not_found"},
 		{"worklist without status", a, "GET", "/v1/worklist", "", 400, "required"},
 		{"worklist of an unknown status", a, "GET", "/v1/worklist?status=DONE", "", 400, "invalid_value"},
-		{"lookup without a name", srv.client(""), "POST", "/v1/passports/lookup", `{"id_number":"001090012345","dob":"1990"}`, 400, "required"},
+		{"lookup without a name", newClient(t, srv, ""), "POST", "/v1/passports/lookup", `{"id_number":"001090012345","dob":"1990"}`, 400, "required"},
 	}
 	for _, tt := range tests {
 		var body []byte
@@ -450,12 +452,12 @@ type verdict struct {
 // verifyCLI runs `vaxpass verify` and decodes its verdict.
 func verifyCLI(t *testing.T, args ...string) (verdict, int) {
 	t.Helper()
-	stdout, stderr, code := cliExit(t, "", append([]string{"verify"}, args...)...)
+	r := cli.Run(t, append([]string{"verify"}, args...)...)
 	var v verdict
-	if err := json.Unmarshal([]byte(stdout), &v); err != nil {
-		t.Fatalf("vaxpass verify: exit %d, stdout %.300q, stderr %.300q: %v", code, stdout, stderr, err)
+	if err := json.Unmarshal([]byte(r.Stdout), &v); err != nil {
+		t.Fatalf("vaxpass verify: exit %d, stdout %.300q, stderr %.300q: %v", r.Code, r.Stdout, r.Stderr, err)
 	}
-	return v, code
+	return v, r.Code
 }
 
 // pickEligible returns the first eligible person (by ID) of a class.

@@ -8,7 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/vaxpass/vaxpass/shared/testkit/server"
 )
 
 // TestSourceIDRoundTrip: whatever source_id an upload accepts can be read back with
@@ -18,14 +19,10 @@ import (
 // "%" twice, and cuts it at a decoded "?", so "/", "?" and "%" can never reach the handler.
 func TestSourceIDRoundTrip(t *testing.T) {
 	t.Parallel()
-	data := dataRoot(t)
-	srv := startServer(t, data, "--demo")
-	var key string
-	waitFor(t, "the demo's API key on stdout", 10*time.Second, func() (bool, string) {
-		key = strings.TrimSpace(srv.stdout.String())
-		return strings.HasPrefix(key, "vxp_"), fmt.Sprintf("stdout %q", key)
-	})
-	c := srv.client(key)
+	data := server.ScratchDir(t)
+	srv := server.Spawn(t, data, "--demo")
+	key := srv.DemoKey(t)
+	c := newClient(t, srv, key)
 
 	for i, sid := range []string{
 		"F001-0001",      // plain
@@ -66,7 +63,7 @@ func TestSourceIDRoundTrip(t *testing.T) {
 	// A path that decodes to a control character is the caller's mistake, answered without
 	// the server's internal error text: a facility's dose path, and the public QR image
 	// path (its UVCI travels base64url-encoded).
-	public := srv.client("")
+	public := newClient(t, srv, "")
 	for _, req := range []struct {
 		c    *client
 		path string

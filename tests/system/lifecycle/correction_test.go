@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/domain/dose"
+	"github.com/vaxpass/vaxpass/shared/testkit/cli"
+	"github.com/vaxpass/vaxpass/shared/testkit/server"
 )
 
 // Issue 6, acceptance 2: correcting a person's name re-issues; the old HC1 then fails
@@ -49,11 +51,11 @@ func TestCorrectionReissuesAndRevokesTheOld(t *testing.T) {
 	if err := os.WriteFile(update, []byte("id_number,full_name,dob,gender\n"+strings.Join(row, ",")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	mustRun(t, w.bin, "registry", "load", update, "--data", w.data)
+	cli.Must(t, "registry", "load", update, "--data", w.data)
 
-	srv := serve(t, w.bin, w.data)
+	srv := server.Spawn(t, w.data)
 	sid := recs[len(recs)-1].SourceID
-	code, body := srv.call("PATCH", "/v1/doses/"+sid, w.apiKey, map[string]any{"full_name": newName})
+	code, body := call(t, srv, "PATCH", "/v1/doses/"+sid, w.apiKey, map[string]any{"full_name": newName})
 	var ans struct {
 		Status  string   `json:"status"`
 		Changed []string `json:"changed"`
@@ -63,13 +65,13 @@ func TestCorrectionReissuesAndRevokesTheOld(t *testing.T) {
 	}
 	// Re-match, then the facility signs again (its daily run, or on demand).
 	waitFor(t, "the corrected record to be matched and signed", func() bool {
-		code, body := srv.call("POST", "/v1/signatures", w.apiKey, nil)
+		code, body := call(t, srv, "POST", "/v1/signatures", w.apiKey, nil)
 		var r struct{ Signed int }
 		return code == 200 && json.Unmarshal(body, &r) == nil && r.Signed == 1
 	})
 	var newUVCI string
 	waitFor(t, "central signing to re-issue", func() bool {
-		_, body := srv.call("GET", "/v1/doses/"+sid, w.apiKey, nil)
+		_, body := call(t, srv, "GET", "/v1/doses/"+sid, w.apiKey, nil)
 		var v struct {
 			Certificate *struct{ UVCI string } `json:"certificate"`
 		}
@@ -83,7 +85,7 @@ func TestCorrectionReissuesAndRevokesTheOld(t *testing.T) {
 
 	// POST /v1/verify on the server: the old one is revoked, the new one valid.
 	verifyAPI := func(hc1 string) verdict {
-		code, body := srv.call("POST", "/v1/verify", "", map[string]string{"hc1": hc1})
+		code, body := call(t, srv, "POST", "/v1/verify", "", map[string]string{"hc1": hc1})
 		var v verdict
 		if code != 200 || json.Unmarshal(body, &v) != nil {
 			t.Fatalf("POST /v1/verify: %d %s", code, body)
@@ -93,7 +95,7 @@ func TestCorrectionReissuesAndRevokesTheOld(t *testing.T) {
 	if v := verifyAPI(old.HC1); v.Valid || v.Reason != "revoked" || v.Step != "revoked" {
 		t.Errorf("POST /v1/verify of the old HC1: %+v, want reason revoked", v)
 	}
-	code, body = srv.call("POST", "/v1/passports/lookup", "", map[string]string{"id_number": pid, "full_name": newName, "dob": recs[0].DOB})
+	code, body = call(t, srv, "POST", "/v1/passports/lookup", "", map[string]string{"id_number": pid, "full_name": newName, "dob": recs[0].DOB})
 	var look struct {
 		UVCI string `json:"uvci"`
 		HC1  string `json:"hc1"`
@@ -104,17 +106,17 @@ func TestCorrectionReissuesAndRevokesTheOld(t *testing.T) {
 	if v := verifyAPI(look.HC1); !v.Valid {
 		t.Errorf("POST /v1/verify of the new HC1: %+v", v)
 	}
-	srv.stop()
+	srv.Stop()
 
 	// `vaxpass verify` with the published list beside the trust list.
 	if _, err := os.Stat(filepath.Join(w.data, "revocations.json")); err != nil {
 		t.Fatalf("no revocation list published: %v", err)
 	}
-	v, code := verify(t, w.bin, w.data, old.HC1)
+	v, code := verify(t, w.data, old.HC1)
 	if code != 1 || v.Valid || v.Reason != "revoked" {
 		t.Errorf("vaxpass verify of the old HC1: exit %d %+v, want exit 1 reason revoked", code, v)
 	}
-	nv, code := verify(t, w.bin, w.data, look.HC1)
+	nv, code := verify(t, w.data, look.HC1)
 	if code != 0 || !nv.Valid {
 		t.Errorf("vaxpass verify of the new HC1: exit %d %+v", code, nv)
 	}
@@ -127,7 +129,7 @@ func TestCorrectionReissuesAndRevokesTheOld(t *testing.T) {
 	}
 
 	// Audited, by ID only.
-	trail := mustRun(t, w.bin, "audit", "--data", w.data, "--from", time.Now().Add(-time.Hour).Format(time.RFC3339)).stdout
+	trail := cli.Must(t, "audit", "--data", w.data, "--from", time.Now().Add(-time.Hour).Format(time.RFC3339)).Stdout
 	var sawCorrection, sawSuperseded bool
 	for _, line := range strings.Split(strings.TrimSpace(trail), "\n") {
 		var e struct {

@@ -12,98 +12,23 @@ package lifecycle
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/domain/dose"
 	"github.com/vaxpass/vaxpass/shared/domain/uvci"
 	"github.com/vaxpass/vaxpass/shared/store/embedded"
+	"github.com/vaxpass/vaxpass/shared/testkit/cli"
+	"github.com/vaxpass/vaxpass/shared/testkit/server"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
-
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// cli builds ./cmd/vaxpass once per test binary.
-func cli(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the CLI and runs the server")
-	}
-	binOnce.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			binErr = err
-			return
-		}
-		root := filepath.Dir(strings.TrimSpace(string(out)))
-		dir, err := os.MkdirTemp("", "vaxpass-lifecycle-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "vaxpass")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/vaxpass")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
-// result is one finished CLI run.
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-// run runs the CLI and returns its exit code and output (never fails the test itself).
-func run(t *testing.T, bin string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("vaxpass %s: %v", strings.Join(args, " "), err)
-	}
-	return result{code, out.String(), errb.String()}
-}
-
-// mustRun runs the CLI and fails the test unless it exits 0.
-func mustRun(t *testing.T, bin string, args ...string) result {
-	t.Helper()
-	r := run(t, bin, args...)
-	if r.code != 0 {
-		t.Fatalf("vaxpass %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
-	}
-	return r
-}
 
 func envInt(t *testing.T, name string, def int) int {
 	s := os.Getenv(name)
@@ -117,101 +42,12 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
-// server is a running `vaxpass serve`.
-type server struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	base   string
-	stderr *syncBuffer
-	done   chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-var listening = regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`)
-
-// serve starts the server on a free port and waits until it listens.
-func serve(t *testing.T, bin, data string) *server {
+// call makes one API request of srv as the holder of key ("" for none), body as JSON
+// (nil: none).
+func call(t *testing.T, srv *server.Process, method, path, key string, body any) (int, []byte) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data", data, "--addr", "127.0.0.1:0")
-	s := &server{t: t, cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
-	cmd.Stderr = s.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.done <- cmd.Wait() }()
-	t.Cleanup(func() { s.stop() })
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := listening.FindStringSubmatch(s.stderr.String()); m != nil {
-			s.base = "http://" + m[1]
-			return s
-		}
-		select {
-		case err := <-s.done:
-			t.Fatalf("serve exited: %v\n%s", err, s.stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	t.Fatalf("serve did not listen within a minute:\n%s", s.stderr.String())
-	return nil
-}
-
-// stop interrupts the server and waits for it to exit (and release the database).
-func (s *server) stop() {
-	if s.cmd.ProcessState != nil || s.cmd.Process == nil {
-		return
-	}
-	s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case err := <-s.done:
-		if err != nil {
-			s.t.Errorf("serve exited with %v\n%s", err, s.stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		s.t.Errorf("serve did not stop within 30s\n%s", s.stderr.String())
-	}
-}
-
-// call makes one API request; key is a Bearer credential ("" for none).
-func (s *server) call(method, path, key string, body any) (int, []byte) {
-	s.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, s.base+path, rd)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	r := srv.Client(key).Call(t, method, path, body)
+	return r.Status, r.Body
 }
 
 // waitFor polls cond until it holds (a minute at most).
@@ -228,8 +64,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // world is a data directory with certificates issued through the whole pipeline.
 type world struct {
-	bin, data, gen, apiKey string
-	records                []dose.Record
+	data, gen, apiKey string
+	records           []dose.Record
 	// certs are the issued certificates, by person.
 	certs map[string]vaxpass.Certificate
 }
@@ -241,11 +77,14 @@ const facilityID = "site-1"
 // signing drained by the server; the server is stopped at the end.
 func issue(t *testing.T, people int, seed int) *world {
 	t.Helper()
-	w := &world{bin: cli(t), data: filepath.Join(t.TempDir(), "data"), gen: t.TempDir()}
-	mustRun(t, w.bin, "registry", "generate", "--people", strconv.Itoa(people), "--seed", strconv.Itoa(seed),
+	if testing.Short() {
+		t.Skip("builds the CLI and runs the server")
+	}
+	w := &world{data: filepath.Join(t.TempDir(), "data"), gen: t.TempDir()}
+	cli.Must(t, "registry", "generate", "--people", strconv.Itoa(people), "--seed", strconv.Itoa(seed),
 		"--mix", "only,clean=1", "--out", w.gen)
-	mustRun(t, w.bin, "registry", "load", filepath.Join(w.gen, synth.RegistryFile), "--data", w.data)
-	w.apiKey = strings.TrimSpace(mustRun(t, w.bin, "facility", "add", "--id", facilityID, "--name", "Trạm Y tế", "--data", w.data).stdout)
+	cli.Must(t, "registry", "load", filepath.Join(w.gen, synth.RegistryFile), "--data", w.data)
+	w.apiKey = strings.TrimSpace(cli.Must(t, "facility", "add", "--id", facilityID, "--name", "Trạm Y tế", "--data", w.data).Stdout)
 
 	f, err := os.Open(filepath.Join(w.gen, synth.RecordsFile))
 	if err != nil {
@@ -261,21 +100,21 @@ func issue(t *testing.T, people int, seed int) *world {
 	}
 	f.Close()
 
-	srv := serve(t, w.bin, w.data)
+	srv := server.Spawn(t, w.data)
 	for i := 0; i < len(w.records); i += 1000 {
 		batch := w.records[i:min(i+1000, len(w.records))]
-		code, body := srv.call("POST", "/v1/doses", w.apiKey, map[string]any{"records": batch})
+		code, body := call(t, srv, "POST", "/v1/doses", w.apiKey, map[string]any{"records": batch})
 		if code != 200 {
 			t.Fatalf("upload: %d %s", code, body)
 		}
 	}
 	waitFor(t, "matching", func() bool {
-		code, body := srv.call("GET", "/v1/worklist?status=PENDING", w.apiKey, nil)
+		code, body := call(t, srv, "GET", "/v1/worklist?status=PENDING", w.apiKey, nil)
 		var page struct{ Records []json.RawMessage }
 		json.Unmarshal(body, &page)
 		return code == 200 && len(page.Records) == 0
 	})
-	code, body := srv.call("POST", "/v1/signatures", w.apiKey, nil)
+	code, body := call(t, srv, "POST", "/v1/signatures", w.apiKey, nil)
 	var signed struct{ Signed int }
 	if code != 200 || json.Unmarshal(body, &signed) != nil || signed.Signed == 0 {
 		t.Fatalf("facility signing: %d %s", code, body)
@@ -283,7 +122,7 @@ func issue(t *testing.T, people int, seed int) *world {
 	waitFor(t, "central signing", func() bool {
 		return len(certificatesOf(t, srv, w)) == signed.Signed
 	})
-	srv.stop()
+	srv.Stop()
 	w.certs = w.readCerts(t)
 	if len(w.certs) != signed.Signed {
 		t.Fatalf("%d certificates stored, %d people signed", len(w.certs), signed.Signed)
@@ -292,10 +131,10 @@ func issue(t *testing.T, people int, seed int) *world {
 }
 
 // certificatesOf asks the facility API which certificates its records have now.
-func certificatesOf(t *testing.T, srv *server, w *world) map[string]string {
+func certificatesOf(t *testing.T, srv *server.Process, w *world) map[string]string {
 	byUVCI := map[string]string{}
 	for _, r := range w.records {
-		code, body := srv.call("GET", "/v1/doses/"+r.SourceID, w.apiKey, nil)
+		code, body := call(t, srv, "GET", "/v1/doses/"+r.SourceID, w.apiKey, nil)
 		if code != 200 {
 			t.Fatalf("GET dose %s: %d %s", r.SourceID, code, body)
 		}
@@ -361,24 +200,14 @@ type verdict struct {
 
 // verify runs `vaxpass verify` on an HC1 (from stdin) against the data directory's trust
 // list (and revocation list, when present).
-func verify(t *testing.T, bin, data, hc1 string) (verdict, int) {
+func verify(t *testing.T, data, hc1 string) (verdict, int) {
 	t.Helper()
-	cmd := exec.Command(bin, "verify", "--data", data, "-")
-	cmd.Stdin = strings.NewReader(hc1)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	r := cli.Runner{Stdin: hc1}.Run(t, "verify", "--data", data, "-")
 	var v verdict
-	if err := json.Unmarshal(out.Bytes(), &v); err != nil {
-		t.Fatalf("verify output %q (stderr %s): %v", out.String(), errb.String(), err)
+	if err := json.Unmarshal([]byte(r.Stdout), &v); err != nil {
+		t.Fatalf("verify output %q (stderr %s): %v", r.Stdout, r.Stderr, err)
 	}
-	return v, code
+	return v, r.Code
 }
 
 // uvciCheck is the UVCI check character of s.

@@ -1,17 +1,14 @@
 package lifecycle
 
 import (
-	"bufio"
 	"encoding/json"
-	"io"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/vaxpass/vaxpass/shared/stage/renewal"
+	"github.com/vaxpass/vaxpass/shared/testkit/cli"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
@@ -37,7 +34,7 @@ func TestRenewal(t *testing.T) {
 
 	before := map[string]verdict{}
 	for pid, c := range w.certs {
-		v, code := verify(t, w.bin, w.data, c.HC1)
+		v, code := verify(t, w.data, c.HC1)
 		if code != 0 || !v.Valid {
 			t.Fatalf("issued certificate does not verify: %+v", v)
 		}
@@ -45,7 +42,7 @@ func TestRenewal(t *testing.T) {
 	}
 	nextSecond(w.certs)
 
-	sum := parseSummary(t, mustRun(t, w.bin, "renew", "--within", "400d", "--data", w.data).stdout)
+	sum := parseSummary(t, cli.Must(t, "renew", "--within", "400d", "--data", w.data).Stdout)
 	if sum.Counts.Renewed != int64(n) || sum.Counts.Total() != int64(n) || sum.Resumed {
 		t.Fatalf("renew --within 400d: %+v, want %d renewed", sum, n)
 	}
@@ -59,7 +56,7 @@ func TestRenewal(t *testing.T) {
 			t.Errorf("person's certificate after renewal: UVCI %s (was %s), version %d (was %d)", c.UVCI, old.UVCI, c.Version, old.Version)
 			continue
 		}
-		v, code := verify(t, w.bin, w.data, c.HC1)
+		v, code := verify(t, w.data, c.HC1)
 		b := before[pid]
 		switch {
 		case code != 0 || !v.Valid:
@@ -73,7 +70,7 @@ func TestRenewal(t *testing.T) {
 		}
 	}
 
-	sum = parseSummary(t, mustRun(t, w.bin, "renew", "--within", "30d", "--data", w.data).stdout)
+	sum = parseSummary(t, cli.Must(t, "renew", "--within", "30d", "--data", w.data).Stdout)
 	if sum.Counts.Total() != 0 {
 		t.Fatalf("renew --within 30d right after: %+v, want nothing", sum.Counts)
 	}
@@ -96,7 +93,7 @@ func TestRenewal(t *testing.T) {
 	if partial == 0 || partial == n {
 		t.Fatalf("the killed run renewed %d of %d: the kill did not land mid-run", partial, n)
 	}
-	sum = parseSummary(t, mustRun(t, w.bin, "renew", "--within", "400d", "--data", w.data).stdout)
+	sum = parseSummary(t, cli.Must(t, "renew", "--within", "400d", "--data", w.data).Stdout)
 	if !sum.Resumed || sum.Counts.Renewed != int64(n) || sum.Counts.Total() != int64(n) {
 		t.Fatalf("resumed run: %+v, want resumed with %d renewed", sum, n)
 	}
@@ -110,7 +107,7 @@ func TestRenewal(t *testing.T) {
 
 	// The audit trail names every renewed UVCI once per run.
 	perRun := map[string]map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(mustRun(t, w.bin, "audit", "--action", "renewal", "--data", w.data).stdout), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(cli.Must(t, "audit", "--action", "renewal", "--data", w.data).Stdout), "\n") {
 		var e struct {
 			RunID  string            `json:"run_id"`
 			UVCIs  []string          `json:"uvcis"`
@@ -160,35 +157,15 @@ var progressCount = regexp.MustCompile(`certificates\s+\d+% (\d+)/(\d+)`)
 // then show a partial run: some certificates renewed, some not.
 func (w *world) killRenewMidRun(t *testing.T, n int) int {
 	t.Helper()
-	cmd := exec.Command(w.bin, "renew", "--within", "400d", "--pace", "60ms", "--data", w.data)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	done := 0
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if m := progressCount.FindStringSubmatch(sc.Text()); m != nil {
+	cli.KillWhen(t, "with some but not all certificates done", func(line string) bool {
+		if m := progressCount.FindStringSubmatch(line); m != nil {
 			if k, _ := strconv.Atoi(m[1]); k > 0 && k < n {
 				done = k
-				break
+				return true
 			}
 		}
-	}
-	if done == 0 {
-		cmd.Wait()
-		t.Fatalf("no mid-run progress line seen: the kill cannot land mid-run")
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, stderr)
-	err = cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("renew was not killed by SIGKILL: %v", err)
-	}
+		return false
+	}, "renew", "--within", "400d", "--pace", "60ms", "--data", w.data)
 	return done
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/stage/revocation"
+	"github.com/vaxpass/vaxpass/shared/testkit/cli"
+	"github.com/vaxpass/vaxpass/shared/testkit/server"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
@@ -31,7 +33,7 @@ func TestRevocationOpsAPIAndCLI(t *testing.T) {
 	sort.Slice(certs, func(i, j int) bool { return certs[i].UVCI < certs[j].UVCI })
 	byAPI, byCLI, kept := certs[0], certs[1], certs[2]
 
-	opsKey := strings.TrimSpace(mustRun(t, w.bin, "ops", "key", "--actor", "ops-anna", "--data", w.data).stdout)
+	opsKey := strings.TrimSpace(cli.Must(t, "ops", "key", "--actor", "ops-anna", "--data", w.data).Stdout)
 	if !strings.HasPrefix(opsKey, "vxo_") {
 		t.Fatalf("ops key %q", opsKey)
 	}
@@ -39,9 +41,9 @@ func TestRevocationOpsAPIAndCLI(t *testing.T) {
 		t.Fatal("the ops key itself is stored")
 	}
 
-	srv := serve(t, w.bin, w.data)
+	srv := server.Spawn(t, w.data)
 	revoke := func(key string, body any) (int, map[string]any) {
-		code, b := srv.call("POST", "/v1/ops/revocations", key, body)
+		code, b := call(t, srv, "POST", "/v1/ops/revocations", key, body)
 		var m map[string]any
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Fatalf("answer %q: %v", b, err)
@@ -80,7 +82,7 @@ func TestRevocationOpsAPIAndCLI(t *testing.T) {
 	}
 
 	// The public list: hashes only, cacheable, and it revokes.
-	req, _ := http.NewRequest("GET", srv.base+"/v1/revocations", nil)
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/revocations", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +115,7 @@ func TestRevocationOpsAPIAndCLI(t *testing.T) {
 	}
 	for uvci, want := range map[string]bool{byAPI.UVCI: false, kept.UVCI: true} {
 		hc1 := map[string]vaxpass.Certificate{byAPI.UVCI: byAPI, kept.UVCI: kept}[uvci].HC1
-		code, b := srv.call("POST", "/v1/verify", "", map[string]string{"hc1": hc1})
+		code, b := call(t, srv, "POST", "/v1/verify", "", map[string]string{"hc1": hc1})
 		var v verdict
 		json.Unmarshal(b, &v)
 		if code != 200 || v.Valid != want || (!want && v.Reason != "revoked") {
@@ -122,10 +124,10 @@ func TestRevocationOpsAPIAndCLI(t *testing.T) {
 	}
 
 	// The audit API.
-	if code, _ := srv.call("GET", "/v1/ops/audit", "", nil); code != http.StatusUnauthorized {
+	if code, _ := call(t, srv, "GET", "/v1/ops/audit", "", nil); code != http.StatusUnauthorized {
 		t.Errorf("audit without a key: %d", code)
 	}
-	code, b := srv.call("GET", "/v1/ops/audit?action=revocation", opsKey, nil)
+	code, b := call(t, srv, "GET", "/v1/ops/audit?action=revocation", opsKey, nil)
 	var page struct {
 		Entries []struct {
 			Actor  string   `json:"actor"`
@@ -137,10 +139,10 @@ func TestRevocationOpsAPIAndCLI(t *testing.T) {
 		page.Entries[0].Actor != "ops-anna" || page.Entries[0].UVCIs[0] != byAPI.UVCI || page.Entries[0].Reason != "issued in error" {
 		t.Errorf("GET /v1/ops/audit: %d %s", code, b)
 	}
-	if code, b := srv.call("GET", "/v1/ops/audit?from=yesterday", opsKey, nil); code != 400 || !bytes.Contains(b, []byte(`"field":"from"`)) {
+	if code, b := call(t, srv, "GET", "/v1/ops/audit?from=yesterday", opsKey, nil); code != 400 || !bytes.Contains(b, []byte(`"field":"from"`)) {
 		t.Errorf("bad from: %d %s", code, b)
 	}
-	req, _ = http.NewRequest("GET", srv.base+"/v1/ops/audit?format=csv&action=revocation&from="+time.Now().Add(-time.Hour).UTC().Format("2006-01-02"), nil)
+	req, _ = http.NewRequest("GET", srv.URL+"/v1/ops/audit?format=csv&action=revocation&from="+time.Now().Add(-time.Hour).UTC().Format("2006-01-02"), nil)
 	req.Header.Set("Authorization", "Bearer "+opsKey)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
@@ -151,16 +153,16 @@ func TestRevocationOpsAPIAndCLI(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") || len(rows) != 2 || rows[0][0] != "id" {
 		t.Errorf("audit CSV: %d %v %q", resp.StatusCode, err, rows)
 	}
-	srv.stop()
+	srv.Stop()
 
 	// The CLI, with the server stopped.
-	r := mustRun(t, w.bin, "revoke", byCLI.UVCI, "--reason", "fraud", "--data", w.data)
+	r := cli.Must(t, "revoke", byCLI.UVCI, "--reason", "fraud", "--data", w.data)
 	var res revocation.Result
-	if json.Unmarshal([]byte(r.stdout), &res) != nil || res.Outcome != revocation.Revoked || res.UVCI != byCLI.UVCI {
-		t.Fatalf("revoke: %s", r.stdout)
+	if json.Unmarshal([]byte(r.Stdout), &res) != nil || res.Outcome != revocation.Revoked || res.UVCI != byCLI.UVCI {
+		t.Fatalf("revoke: %s", r.Stdout)
 	}
-	if r := mustRun(t, w.bin, "revoke", "--data", w.data, "--reason", "fraud", strings.ToLower(byCLI.UVCI)); !strings.Contains(r.stdout, revocation.AlreadyRevoked) {
-		t.Errorf("revoke again: %s", r.stdout)
+	if r := cli.Must(t, "revoke", "--data", w.data, "--reason", "fraud", strings.ToLower(byCLI.UVCI)); !strings.Contains(r.Stdout, revocation.AlreadyRevoked) {
+		t.Errorf("revoke again: %s", r.Stdout)
 	}
 	for _, args := range [][]string{
 		{"revoke", byCLI.UVCI, "--data", w.data},                                  // no reason: usage
@@ -170,13 +172,13 @@ func TestRevocationOpsAPIAndCLI(t *testing.T) {
 		{"audit", "--format", "xml", "--data", w.data},                            // usage
 		{"audit", "--from", "2025-02-01", "--to", "2025-01-01", "--data", w.data}, // usage
 	} {
-		if r := run(t, w.bin, args...); r.code != 2 {
-			t.Errorf("vaxpass %v: exit %d, want 2 (%s)", args, r.code, r.stderr)
+		if r := cli.Run(t, args...); r.Code != 2 {
+			t.Errorf("vaxpass %v: exit %d, want 2 (%s)", args, r.Code, r.Stderr)
 		}
 	}
 
 	for hc1, want := range map[string]int{byAPI.HC1: 1, byCLI.HC1: 1, kept.HC1: 0} {
-		if v, code := verify(t, w.bin, w.data, hc1); code != want || (want == 1 && v.Reason != "revoked") {
+		if v, code := verify(t, w.data, hc1); code != want || (want == 1 && v.Reason != "revoked") {
 			t.Errorf("vaxpass verify: exit %d %+v, want exit %d", code, v, want)
 		}
 	}
@@ -185,26 +187,26 @@ func TestRevocationOpsAPIAndCLI(t *testing.T) {
 	var buf bytes.Buffer
 	revocation.Build("VN", time.Now(), nil).Encode(&buf)
 	os.WriteFile(empty, buf.Bytes(), 0o600)
-	if r := run(t, w.bin, "verify", "--data", w.data, "--revocations", empty, byCLI.HC1); r.code != 0 {
-		t.Errorf("verify with an empty revocation list: exit %d %s", r.code, r.stdout)
+	if r := cli.Run(t, "verify", "--data", w.data, "--revocations", empty, byCLI.HC1); r.Code != 0 {
+		t.Errorf("verify with an empty revocation list: exit %d %s", r.Code, r.Stdout)
 	}
 	broken := filepath.Join(t.TempDir(), "broken.json")
 	os.WriteFile(broken, []byte(`{"format":"x"}`), 0o600)
-	if r := run(t, w.bin, "verify", "--data", w.data, "--revocations", broken, kept.HC1); r.code != 1 || r.stdout != "" {
-		t.Errorf("verify with a broken revocation list: exit %d %q", r.code, r.stdout)
+	if r := cli.Run(t, "verify", "--data", w.data, "--revocations", broken, kept.HC1); r.Code != 1 || r.Stdout != "" {
+		t.Errorf("verify with a broken revocation list: exit %d %q", r.Code, r.Stdout)
 	}
 
 	// Revoked certificates are never renewed.
 	nextSecond(w.certs)
-	sum := parseSummary(t, mustRun(t, w.bin, "renew", "--within", "400d", "--data", w.data).stdout)
+	sum := parseSummary(t, cli.Must(t, "renew", "--within", "400d", "--data", w.data).Stdout)
 	if sum.Counts.Renewed != int64(len(certs)-2) {
 		t.Errorf("renewal after two revocations: %+v, want %d renewed", sum.Counts, len(certs)-2)
 	}
 
-	r = mustRun(t, w.bin, "audit", "--action", "revocation", "--format", "csv", "--data", w.data)
-	rows, err = csv.NewReader(strings.NewReader(r.stdout)).ReadAll()
+	r = cli.Must(t, "audit", "--action", "revocation", "--format", "csv", "--data", w.data)
+	rows, err = csv.NewReader(strings.NewReader(r.Stdout)).ReadAll()
 	if err != nil || len(rows) != 3 {
-		t.Fatalf("audit --action revocation --format csv: %v %q", err, r.stdout)
+		t.Fatalf("audit --action revocation --format csv: %v %q", err, r.Stdout)
 	}
 	if !strings.HasPrefix(rows[2][2], "cli:") || rows[2][4] != "fraud" || rows[2][7] != byCLI.UVCI {
 		t.Errorf("CLI revocation row %q", rows[2])

@@ -1,17 +1,16 @@
 package ops
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/stage/audit"
 	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
+	"github.com/vaxpass/vaxpass/shared/testkit/server"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
@@ -22,51 +21,27 @@ func TestReprocessThroughTheAPI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the CLI and a population")
 	}
-	bin := buildCLI(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	w := buildWorld(t, bin, dir, data, 800, 9, nil)
+	w := buildWorld(t, dir, data, 800, 9, nil)
 
-	sys, err := local.OpenLocal(local.Options{DataDir: data, Log: quietLog()})
+	// The HTTP front and the background reprocessing, as `vaxpass serve` runs them.
+	srv := server.Open(t, server.Options{Options: local.Options{DataDir: data, Log: quietLog()}, FrontOnly: true, OpsActor: "ops-test"})
+	ops, err := local.AttachOps(srv.Local)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sys.Close() })
-	ops, err := local.AttachOps(sys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := local.AttachReprocessing(sys, ops)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rp.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	key, err := ops.OpsKeys.Create("ops-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(rp.Handler(sys.HTTPHandler()))
-	t.Cleanup(srv.Close)
+	srv.Go("reprocessing", local.AttachReprocessing(srv.Local, ops).Run)
+	api := srv.Client(srv.OpsKey)
 	call := func(method, path string, body any, out any) int {
 		t.Helper()
-		var rd bytes.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = *bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(method, srv.URL+path, &rd)
-		req.Header.Set("Authorization", "Bearer "+key)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
+		r := api.Call(t, method, path, body)
 		if out != nil {
-			if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+			if err := json.Unmarshal(r.Body, out); err != nil {
 				t.Fatalf("%s %s: %v", method, path, err)
 			}
 		}
-		return res.StatusCode
+		return r.Status
 	}
 
 	// Everything was matched when the world was built: re-match every record.

@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -21,6 +18,8 @@ import (
 	"github.com/vaxpass/vaxpass/shared/domain/identity"
 	"github.com/vaxpass/vaxpass/shared/domain/match"
 	"github.com/vaxpass/vaxpass/shared/stage/stats"
+	"github.com/vaxpass/vaxpass/shared/testkit/browser"
+	"github.com/vaxpass/vaxpass/shared/testkit/server"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
@@ -34,8 +33,7 @@ func TestDashboardShowsTheStoreCounts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a population and drives a browser")
 	}
-	chromium := findChromium(t)
-	bin := buildCLI(t)
+	browser.Find(t) // skips (or fails in CI) before the population is built
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	statsNow := time.Now().UTC().Truncate(time.Second)
@@ -43,13 +41,11 @@ func TestDashboardShowsTheStoreCounts(t *testing.T) {
 	clock.Store(statsNow.Add(-390 * 24 * time.Hour).UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
 
-	buildWorld(t, bin, dir, data, envInt(t, "VAXPASS_DASHBOARD_PEOPLE", 3000), 5, now)
+	buildWorld(t, dir, data, envInt(t, "VAXPASS_DASHBOARD_PEOPLE", 3000), 5, now)
 	ctx := context.Background()
-	sys, err := local.OpenLocal(local.Options{DataDir: data, Log: quietLog(), Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sys.Close() })
+	// The HTTP front alone: nothing but the test works on the data.
+	srv := server.Open(t, server.Options{Options: local.Options{DataDir: data, Log: quietLog(), Now: now}, FrontOnly: true, OpsActor: "ministry-official"})
+	sys, key := srv.Local, srv.OpsKey
 	ops, err := local.AttachOps(sys)
 	if err != nil {
 		t.Fatal(err)
@@ -80,15 +76,10 @@ func TestDashboardShowsTheStoreCounts(t *testing.T) {
 
 	rp := local.AttachReprocessing(sys, ops)
 	rp.Stats.Now = func() time.Time { return statsNow }
-	key, err := ops.OpsKeys.Create("ministry-official")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(rp.Handler(sys.HTTPHandler()))
-	t.Cleanup(srv.Close)
 
 	want := countStore(t, sys, statsNow)
-	api := getStats(t, srv.URL, key)
+	var api stats.Snapshot
+	srv.Client(key).Expect(t, http.MethodGet, "/v1/stats", nil, http.StatusOK, &api)
 
 	t.Run("GET /v1/stats equals the store's counts", func(t *testing.T) {
 		compareSnapshot(t, want, api)
@@ -103,63 +94,54 @@ func TestDashboardShowsTheStoreCounts(t *testing.T) {
 	})
 
 	t.Run("GET /v1/stats needs the ops key", func(t *testing.T) {
-		for name, header := range map[string]string{"none": "", "wrong": "Bearer nope", "facility-style": "Bearer vxp_abc"} {
-			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/stats", nil)
-			if header != "" {
-				req.Header.Set("Authorization", header)
-			}
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res.Body.Close()
-			if res.StatusCode != http.StatusUnauthorized {
-				t.Errorf("%s key: status %d, want 401", name, res.StatusCode)
+		for name, bearer := range map[string]string{"none": "", "wrong": "nope", "facility-style": "vxp_abc"} {
+			if r := srv.Client(bearer).Call(t, http.MethodGet, "/v1/stats", nil); r.Status != http.StatusUnauthorized {
+				t.Errorf("%s key: status %d, want 401", name, r.Status)
 			}
 		}
 	})
 
 	t.Run("the page in Chromium shows the same numbers", func(t *testing.T) {
-		bctx := newBrowser(t, chromium)
-		shots := artifactDir(t)
-		do(t, bctx, "open /ops", chromedp.EmulateViewport(1366, 900), chromedp.Navigate(srv.URL+"/ops"), chromedp.WaitVisible(chromedp.ID("key")))
-		viewportShot(t, bctx, shots, "ops-login.png")
+		bctx := browser.New(t, browser.Options{Width: 1366, Height: 900})
+		shots := browser.ArtifactDir(t, "ops")
+		browser.Do(t, bctx, "open /ops", chromedp.EmulateViewport(1366, 900), chromedp.Navigate(srv.URL+"/ops"), chromedp.WaitVisible(chromedp.ID("key")))
+		browser.ViewportShot(t, bctx, shots, "ops-login.png")
 
-		do(t, bctx, "sign in with a wrong key", chromedp.SendKeys(chromedp.ID("key"), "not-a-key"), chromedp.Click(chromedp.ID("signin")),
+		browser.Do(t, bctx, "sign in with a wrong key", chromedp.SendKeys(chromedp.ID("key"), "not-a-key"), chromedp.Click(chromedp.ID("signin")),
 			chromedp.WaitVisible(chromedp.ID("login-error")))
 
-		do(t, bctx, "sign in", chromedp.SendKeys(chromedp.ID("key"), key), chromedp.Click(chromedp.ID("signin")),
+		browser.Do(t, bctx, "sign in", chromedp.SendKeys(chromedp.ID("key"), key), chromedp.Click(chromedp.ID("signin")),
 			chromedp.WaitVisible(chromedp.ID("dashboard")))
-		screenshot(t, bctx, shots, "ops-dashboard-full.jpg")
-		viewportShot(t, bctx, shots, "ops-dashboard-top.png")
-		do(t, bctx, "scroll to the tables", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, document.getElementById('prov-title').getBoundingClientRect().top + window.scrollY - 8)`))
-		viewportShot(t, bctx, shots, "ops-dashboard-tables.png")
-		do(t, bctx, "scroll to the facilities", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, document.getElementById('fac-title').getBoundingClientRect().top + window.scrollY - 8)`))
-		viewportShot(t, bctx, shots, "ops-dashboard-facilities.png")
+		browser.Screenshot(t, bctx, shots, "ops-dashboard-full.jpg")
+		browser.ViewportShot(t, bctx, shots, "ops-dashboard-top.png")
+		browser.Do(t, bctx, "scroll to the tables", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, document.getElementById('prov-title').getBoundingClientRect().top + window.scrollY - 8)`))
+		browser.ViewportShot(t, bctx, shots, "ops-dashboard-tables.png")
+		browser.Do(t, bctx, "scroll to the facilities", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, document.getElementById('fac-title').getBoundingClientRect().top + window.scrollY - 8)`))
+		browser.ViewportShot(t, bctx, shots, "ops-dashboard-facilities.png")
 
 		var page shownNumbers
-		js := run(t, bctx, "read the page", chromedp.Evaluate[string](readPageJS))
+		js := browser.Run(t, bctx, "read the page", chromedp.Evaluate[string](readPageJS))
 		if err := json.Unmarshal([]byte(js), &page); err != nil {
 			t.Fatal(err)
 		}
 		// The page must show the snapshot the API serves (the cache is young: the same).
 		compareShown(t, api, page)
-		if stored := run(t, bctx, "read sessionStorage", chromedp.Evaluate[string](`sessionStorage.getItem('vaxpass.opsKey') || ''`)); stored != key {
+		if stored := browser.Run(t, bctx, "read sessionStorage", chromedp.Evaluate[string](`sessionStorage.getItem('vaxpass.opsKey') || ''`)); stored != key {
 			t.Errorf("the key is not kept in sessionStorage")
 		}
-		if cookies := run(t, bctx, "read cookies", chromedp.Evaluate[string](`document.cookie`)); cookies != "" {
+		if cookies := browser.Run(t, bctx, "read cookies", chromedp.Evaluate[string](`document.cookie`)); cookies != "" {
 			t.Errorf("the page set cookies: %q", cookies)
 		}
 
-		do(t, bctx, "filter the facilities", chromedp.SendKeys(chromedp.ID("fac-filter"), api.Facilities[0].ID))
-		visible := run(t, bctx, "count visible facility rows", chromedp.Evaluate[int](
+		browser.Do(t, bctx, "filter the facilities", chromedp.SendKeys(chromedp.ID("fac-filter"), api.Facilities[0].ID))
+		visible := browser.Run(t, bctx, "count visible facility rows", chromedp.Evaluate[int](
 			`Array.from(document.querySelectorAll('#facilities tbody tr')).filter(function(r){return !r.hidden;}).length`))
 		if visible < 1 || visible >= len(api.Facilities) {
 			t.Errorf("filtering by %s leaves %d of %d rows", api.Facilities[0].ID, visible, len(api.Facilities))
 		}
 
-		do(t, bctx, "sort the provinces by NOT_FOUND", chromedp.Click(chromedp.CSS(`#provinces th[data-col="status:NOT_FOUND"]`)))
-		top := run(t, bctx, "read the first province", chromedp.Evaluate[string](`document.querySelector('#provinces tbody tr').getAttribute('data-key')`))
+		browser.Do(t, bctx, "sort the provinces by NOT_FOUND", chromedp.Click(chromedp.CSS(`#provinces th[data-col="status:NOT_FOUND"]`)))
+		top := browser.Run(t, bctx, "read the first province", chromedp.Evaluate[string](`document.querySelector('#provinces tbody tr').getAttribute('data-key')`))
 		most := slices.MaxFunc(api.Provinces, func(a, b stats.Province) int {
 			if c := a.ByStatus[match.NotFound] - b.ByStatus[match.NotFound]; c != 0 {
 				return c
@@ -170,8 +152,8 @@ func TestDashboardShowsTheStoreCounts(t *testing.T) {
 			t.Errorf("sorted by NOT_FOUND, the first province is %s, want %s (%d)", top, most.Code, most.ByStatus[match.NotFound])
 		}
 
-		do(t, bctx, "sign out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("key")))
-		if stored := run(t, bctx, "read sessionStorage", chromedp.Evaluate[string](`sessionStorage.getItem('vaxpass.opsKey') || ''`)); stored != "" {
+		browser.Do(t, bctx, "sign out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("key")))
+		if stored := browser.Run(t, bctx, "read sessionStorage", chromedp.Evaluate[string](`sessionStorage.getItem('vaxpass.opsKey') || ''`)); stored != "" {
 			t.Errorf("the key stays in sessionStorage after signing out")
 		}
 	})
@@ -247,15 +229,18 @@ func countStore(t *testing.T, sys *local.Local, now time.Time) stats.Snapshot {
 			for _, s := range sigs {
 				rows = append(rows, get(facilities, s.FacilityID))
 			}
+			// By expiry day in Viet Nam, as stats.Service.Snapshot documents: expired from
+			// the day after the expiry day, expiring up to the day of now + 30 days.
+			expiry := stats.DayOf(c.ExpiresAt)
 			for _, r := range rows {
-				switch status := c.StatusAt(now); {
-				case status == vaxpass.CertRevoked:
+				switch {
+				case c.StatusAt(now) == vaxpass.CertRevoked:
 					r.Certificates.Revoked++
-				case status == vaxpass.CertExpired:
+				case expiry < stats.DayOf(now):
 					r.Certificates.Expired++
 				default:
 					r.Certificates.Valid++
-					if !c.ExpiresAt.After(now.Add(30 * 24 * time.Hour)) {
+					if expiry <= stats.DayOf(now.Add(30*24*time.Hour)) {
 						r.Certificates.Expiring++
 					}
 				}
@@ -279,25 +264,6 @@ func countStore(t *testing.T, sys *local.Local, now time.Time) stats.Snapshot {
 	}
 	sort.Slice(snap.Issuance, func(i, j int) bool { return snap.Issuance[i].Date < snap.Issuance[j].Date })
 	return snap
-}
-
-func getStats(t *testing.T, base, key string) stats.Snapshot {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+"/v1/stats", nil)
-	req.Header.Set("Authorization", "Bearer "+key)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("GET /v1/stats: %d", res.StatusCode)
-	}
-	var s stats.Snapshot
-	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 func sameCounts(a, b stats.Counts) bool {
@@ -427,103 +393,4 @@ func compareShown(t *testing.T, api stats.Snapshot, page shownNumbers) {
 	if !maps.Equal(wantBars, page.Bars) || page.ChartTotal != sum {
 		t.Errorf("chart: API %d days (%d certificates), page %d bars (%d)", len(wantBars), sum, len(page.Bars), page.ChartTotal)
 	}
-}
-
-// ---- the browser ----
-
-func findChromium(t *testing.T) string {
-	if p := os.Getenv("VAXPASS_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("no chromium binary found (install Debian's chromium, or set VAXPASS_CHROMIUM)")
-	return ""
-}
-
-func artifactDir(t *testing.T) string {
-	dir := os.Getenv("VAXPASS_ARTIFACTS")
-	if dir == "" {
-		return t.TempDir()
-	}
-	dir = filepath.Join(dir, "ops")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-func newBrowser(t *testing.T, chromium string) context.Context {
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("lang", "vi-VN"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 900),
-	}
-	// A bound on a hung browser, not a speed check.
-	ctx, cancelTimeout := context.WithTimeout(context.Background(), 3*time.Minute)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc(); cancelTimeout() })
-	if err := chromedp.Do(browserCtx); err != nil {
-		t.Fatalf("start %s: %v", chromium, err)
-	}
-	return browserCtx
-}
-
-// stepTimeout bounds one browser step so that a page that never shows what a step waits
-// for fails quickly; it is not a speed check.
-const stepTimeout = 30 * time.Second
-
-func do(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("%s: %v", step, err)
-	}
-}
-
-func run[T any](t *testing.T, ctx context.Context, step string, action chromedp.Action[T]) T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
-	defer cancel()
-	v, err := chromedp.Run(ctx, action)
-	if err != nil {
-		t.Fatalf("%s: %v", step, err)
-	}
-	return v
-}
-
-// viewportShot saves what the screen shows now.
-func viewportShot(t *testing.T, ctx context.Context, dir, name string) {
-	t.Helper()
-	png := run(t, ctx, "screenshot "+name, chromedp.CaptureScreenshot())
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", p)
-}
-
-func screenshot(t *testing.T, ctx context.Context, dir, name string) {
-	t.Helper()
-	png := run(t, ctx, "screenshot "+name, chromedp.FullScreenshot(90))
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", p)
 }

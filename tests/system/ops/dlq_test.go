@@ -10,6 +10,7 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/edge/worker"
 	"github.com/vaxpass/vaxpass/shared/store/embedded/queue"
+	"github.com/vaxpass/vaxpass/shared/testkit/cli"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
@@ -22,7 +23,6 @@ func TestDeadLettersListAndRedrive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the CLI")
 	}
-	bin := buildCLI(t)
 	data := filepath.Join(t.TempDir(), "data")
 	ctx := context.Background()
 	sys, err := local.OpenLocal(local.Options{DataDir: data, Log: quietLog(), MaxReceiveCount: 2})
@@ -42,7 +42,7 @@ func TestDeadLettersListAndRedrive(t *testing.T) {
 	}
 	sys.Close()
 
-	out, _ := cli(t, bin, "dlq", "list", "--data", data)
+	out := cli.Must(t, "dlq", "list", "--data", data).Stdout
 	var letters []local.DeadLetter
 	dec := json.NewDecoder(strings.NewReader(out))
 	for dec.More() {
@@ -59,17 +59,17 @@ func TestDeadLettersListAndRedrive(t *testing.T) {
 		t.Errorf("dlq list shows the message's content: %s", out)
 	}
 
-	_, errOut := cli(t, bin, "dlq", "redrive", "--no-drain", "--data", data)
+	errOut := cli.Must(t, "dlq", "redrive", "--no-drain", "--data", data).Stderr
 	if !strings.Contains(errOut, "1 messages back") {
 		t.Errorf("redrive: %s", errOut)
 	}
-	if out, _ := cli(t, bin, "dlq", "list", "--data", data); strings.TrimSpace(out) != "" {
+	if out := cli.Must(t, "dlq", "list", "--data", data).Stdout; strings.TrimSpace(out) != "" {
 		t.Errorf("dead letters after the redrive: %s", out)
 	}
 	// Redriven and processed: it fails again and is a dead letter again (exit 1 says so).
-	cmdOut, err := runCLI(bin, "dlq", "redrive", letters[0].ID, "--data", data)
-	if err == nil || !strings.Contains(cmdOut, "no such message") && !strings.Contains(cmdOut, "not found") {
-		t.Errorf("redrive of an ID that is no dead letter any more: %v\n%s", err, cmdOut)
+	r := cli.Run(t, "dlq", "redrive", letters[0].ID, "--data", data)
+	if cmdOut := r.Stdout + r.Stderr; r.Code == 0 || !strings.Contains(cmdOut, "no such message") && !strings.Contains(cmdOut, "not found") {
+		t.Errorf("redrive of an ID that is no dead letter any more: exit %d\n%s", r.Code, cmdOut)
 	}
 	sys, err = local.OpenLocal(local.Options{DataDir: data, Log: quietLog(), MaxReceiveCount: 2})
 	if err != nil {
@@ -79,10 +79,10 @@ func TestDeadLettersListAndRedrive(t *testing.T) {
 		t.Fatal(err)
 	}
 	sys.Close()
-	if out, _ := cli(t, bin, "dlq", "list", "--data", data); strings.Count(out, "F-unknown") != 1 {
+	if out := cli.Must(t, "dlq", "list", "--data", data).Stdout; strings.Count(out, "F-unknown") != 1 {
 		t.Errorf("after the redriven message failed again: %s", out)
 	}
-	if out, _ := cli(t, bin, "dlq", "list", "--queue", "matcher", "--data", data); strings.TrimSpace(out) != "" {
+	if out := cli.Must(t, "dlq", "list", "--queue", "matcher", "--data", data).Stdout; strings.TrimSpace(out) != "" {
 		t.Errorf("matcher dead letters: %s", out)
 	}
 }

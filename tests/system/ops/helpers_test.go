@@ -6,13 +6,11 @@ package ops
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,6 +21,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/domain/match"
 	"github.com/vaxpass/vaxpass/shared/stage/ingest"
 	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
+	"github.com/vaxpass/vaxpass/shared/testkit/cli"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
@@ -38,37 +37,6 @@ func envInt(t *testing.T, name string, def int) int {
 		t.Fatalf("%s=%q: want a positive integer", name, s)
 	}
 	return n
-}
-
-// buildCLI compiles ./cmd/vaxpass into a temporary directory.
-func buildCLI(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(t.TempDir(), "vaxpass")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/vaxpass")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// cli runs the CLI to its end and fails the test on a non-zero exit.
-func cli(t *testing.T, bin string, args ...string) (stdout, stderr string) {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("vaxpass %s: %v\nstderr:\n%s", strings.Join(args, " "), err, errb.String())
-	}
-	t.Logf("vaxpass %s: %v", strings.Join(args[:min(len(args), 4)], " "), time.Since(start).Round(time.Millisecond))
-	return out.String(), errb.String()
 }
 
 // quietLog discards the system's logs.
@@ -90,11 +58,11 @@ func facilityOf(sourceID string) string {
 
 // buildWorld generates people (as many records) with seed into dir/gen and loads them
 // into data, through the pipeline's own steps, on the clock now (nil: time.Now).
-func buildWorld(t *testing.T, bin, dir, data string, people int, seed uint64, now func() time.Time) *world {
+func buildWorld(t *testing.T, dir, data string, people int, seed uint64, now func() time.Time) *world {
 	t.Helper()
 	w := &world{gen: filepath.Join(dir, "gen")}
-	cli(t, bin, "registry", "generate", "--people", strconv.Itoa(people), "--seed", strconv.FormatUint(seed, 10), "--out", w.gen)
-	cli(t, bin, "registry", "load", filepath.Join(w.gen, synth.RegistryFile), "--data", data)
+	cli.Must(t, "registry", "generate", "--people", strconv.Itoa(people), "--seed", strconv.FormatUint(seed, 10), "--out", w.gen)
+	cli.Must(t, "registry", "load", filepath.Join(w.gen, synth.RegistryFile), "--data", data)
 	w.records, w.truths = readGenerated(t, w.gen)
 
 	ctx := context.Background()
@@ -237,11 +205,4 @@ func copyDir(t *testing.T, from, to string) {
 	if err != nil {
 		t.Fatalf("copy %s: %v", from, err)
 	}
-}
-
-// runCLI runs the CLI and returns its combined output and exit error, for runs that are
-// meant to fail.
-func runCLI(bin string, args ...string) (string, error) {
-	out, err := exec.Command(bin, args...).CombinedOutput()
-	return string(out), err
 }

@@ -9,13 +9,11 @@ import (
 	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/domain/vaccine"
 	"github.com/vaxpass/vaxpass/shared/stage/audit"
 	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
+	"github.com/vaxpass/vaxpass/shared/testkit/cli"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
@@ -53,10 +52,9 @@ func TestReprocessAfterRegistryUpdate(t *testing.T) {
 	}
 	n := envInt(t, "VAXPASS_REPROCESS_RECORDS", defaultReprocessRecords)
 	begin := time.Now()
-	bin := buildCLI(t)
 	dir := t.TempDir()
 	base := filepath.Join(dir, "base")
-	w := buildWorld(t, bin, dir, base, n, 11, nil)
+	w := buildWorld(t, dir, base, n, 11, nil)
 	signWorld(t, base)
 	before := readState(t, base)
 
@@ -76,35 +74,35 @@ func TestReprocessAfterRegistryUpdate(t *testing.T) {
 	copyDir(t, base, dirA)
 	copyDir(t, base, dirB)
 	startA := time.Now()
-	cli(t, bin, "registry", "load", update, "--data", dirA)
-	outMatchA, _ := cli(t, bin, append(matchStage, "--data", dirA)...)
-	outSignA, _ := cli(t, bin, append(signStage, "--data", dirA)...)
+	cli.Must(t, "registry", "load", update, "--data", dirA)
+	outMatchA := cli.Must(t, append(matchStage, "--data", dirA)...).Stdout
+	outSignA := cli.Must(t, append(signStage, "--data", dirA)...).Stdout
 	t.Logf("uninterrupted reprocessing of %d records: %v", n, time.Since(startA).Round(time.Millisecond))
 	sumMatchA, sumSignA := decodeSummary(t, outMatchA), decodeSummary(t, outSignA)
 
 	// B: the same, killed mid-run and started again, twice for signing.
-	cli(t, bin, "registry", "load", update, "--data", dirB)
+	cli.Must(t, "registry", "load", update, "--data", dirB)
 	// About 30 batches per stage, 70 ms apart: a kill lands mid-run whatever the size.
 	paced := func(batch int) []string {
 		return []string{"--batch", strconv.Itoa(batch), "--pace", "70ms", "--data", dirB}
 	}
 	matchBatch, signBatch := max(5, n/300), max(20, n/40) // ~10% and ~80% of the records
-	killMidRun(t, bin, 30, append(matchStage, paced(matchBatch)...)...)
-	_, errMatchB := cli(t, bin, append(matchStage, "--data", dirB)...)
+	killMidRun(t, 30, append(matchStage, paced(matchBatch)...)...)
+	errMatchB := cli.Must(t, append(matchStage, "--data", dirB)...).Stderr
 	if !strings.Contains(errMatchB, "resuming run") {
 		t.Fatalf("the match stage did not resume its killed run:\n%s", errMatchB)
 	}
-	killMidRun(t, bin, 20, append(signStage, paced(signBatch)...)...)
-	killMidRun(t, bin, 20, append(signStage, paced(signBatch)...)...)
+	killMidRun(t, 20, append(signStage, paced(signBatch)...)...)
+	killMidRun(t, 20, append(signStage, paced(signBatch)...)...)
 	// The third start finishes the run and is killed while central signing works off
 	// the queue; the fourth finds the run done, works off the rest and changes nothing.
-	seen := killWhen(t, bin, "while processing the queue", func(line string) bool {
+	seen := cli.KillWhen(t, "while processing the queue", func(line string) bool {
 		return strings.HasSuffix(line, "processing central signing's queue")
 	}, append(signStage, "--data", dirB)...)
 	if !strings.Contains(strings.Join(seen, "\n"), "resuming run") {
 		t.Fatalf("the signing stage did not resume its killed run:\n%s", strings.Join(seen, "\n"))
 	}
-	outLast, _ := cli(t, bin, append(signStage, "--data", dirB)...)
+	outLast := cli.Must(t, append(signStage, "--data", dirB)...).Stdout
 	if last := decodeSummary(t, outLast); last.Resumed || last.Counts.Changed != 0 {
 		t.Errorf("signing again after the run finished: %+v", last)
 	}
@@ -178,7 +176,7 @@ func TestReprocessAfterRegistryUpdate(t *testing.T) {
 	})
 
 	t.Run("each change is counted and audited once", func(t *testing.T) {
-		runsA, runsB := readRuns(t, bin, dirA), readRuns(t, bin, dirB)
+		runsA, runsB := readRuns(t, dirA), readRuns(t, dirB)
 		for _, stage := range []reprocess.Stage{reprocess.StageMatch, reprocess.StageFacilitySign} {
 			ra, rb := firstRun(t, runsA, stage), firstRun(t, runsB, stage)
 			if rb.Resumes == 0 {
@@ -198,7 +196,7 @@ func TestReprocessAfterRegistryUpdate(t *testing.T) {
 		for _, args := range [][]string{
 			{"reprocess", "--stage", "match,facility-sign,central-sign", "--status", "VERIFIED,NOT_FOUND,MISMATCH"},
 		} {
-			out, _ := cli(t, bin, append(args, "--data", dirA)...)
+			out := cli.Must(t, append(args, "--data", dirA)...).Stdout
 			dec := json.NewDecoder(strings.NewReader(out))
 			for dec.More() {
 				var s reprocess.Summary
@@ -210,7 +208,7 @@ func TestReprocessAfterRegistryUpdate(t *testing.T) {
 				}
 			}
 		}
-		out, _ := cli(t, bin, append(matchStage, "--dry-run", "--data", dirA)...)
+		out := cli.Must(t, append(matchStage, "--dry-run", "--data", dirA)...).Stdout
 		if out != "" {
 			t.Errorf("a dry run after the reprocessing lists changes:\n%.500s", out)
 		}
@@ -316,10 +314,10 @@ func readRegistryRows(t *testing.T, path string) map[string][]string {
 
 // killMidRun starts the CLI and kills it with SIGKILL once its progress passes pct
 // percent (at least one batch is committed then, and the run is not finished).
-func killMidRun(t *testing.T, bin string, pct int, args ...string) []string {
+func killMidRun(t *testing.T, pct int, args ...string) []string {
 	t.Helper()
 	progressLine := regexp.MustCompile(`^doses\s+(\d+)%`)
-	return killWhen(t, bin, fmt.Sprintf("at %d%%", pct), func(line string) bool {
+	return cli.KillWhen(t, fmt.Sprintf("at %d%%", pct), func(line string) bool {
 		m := progressLine.FindStringSubmatch(line)
 		if m == nil {
 			return false
@@ -327,45 +325,6 @@ func killMidRun(t *testing.T, bin string, pct int, args ...string) []string {
 		p, _ := strconv.Atoi(m[1])
 		return p >= pct && p < 100
 	}, args...)
-}
-
-// killWhen starts the CLI and kills it with SIGKILL on the first stderr line for which
-// at returns true; it returns the lines seen.
-func killWhen(t *testing.T, bin, what string, at func(line string) bool, args ...string) []string {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	var seen []string
-	killed := false
-	for sc.Scan() {
-		line := sc.Text()
-		seen = append(seen, line)
-		if at(line) {
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			killed = true
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	err = cmd.Wait()
-	if !killed {
-		t.Fatalf("vaxpass %s ended (%v) before it could be killed %s:\n%s", strings.Join(args, " "), err, what, strings.Join(seen, "\n"))
-	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("vaxpass %s: not killed by SIGKILL: %v", strings.Join(args, " "), err)
-	}
-	t.Logf("killed vaxpass %s %s", args[2], what)
-	return seen
 }
 
 func decodeSummary(t *testing.T, out string) reprocess.Summary {
@@ -478,9 +437,9 @@ func readState(t *testing.T, data string) state {
 	return s
 }
 
-func readRuns(t *testing.T, bin, data string) []reprocess.Run {
+func readRuns(t *testing.T, data string) []reprocess.Run {
 	t.Helper()
-	out, _ := cli(t, bin, "reprocess", "list", "--json", "--data", data)
+	out := cli.Must(t, "reprocess", "list", "--json", "--data", data).Stdout
 	var runs []reprocess.Run
 	dec := json.NewDecoder(strings.NewReader(out))
 	for dec.More() {
