@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/hc1/hcert"
-	"github.com/vaxpass/vaxpass/shared/hc1/qr"
+	"github.com/vaxpass/vaxpass/shared/hc1/qrscan"
 	"github.com/vaxpass/vaxpass/shared/hc1/trust"
 	"github.com/vaxpass/vaxpass/shared/stage/revocation"
 	"github.com/vaxpass/vaxpass/shared/stage/verification"
@@ -191,7 +191,7 @@ func verifyLoadRevocations(path string, required bool) (*revocation.Set, error) 
 // Failures are verdicts: the step is "input" or "qr".
 func verifyReadHC1(stdin io.Reader, arg, qrFile string) (hc1, step string, err error) {
 	if qrFile != "" {
-		text, err := qr.DecodeFile(qrFile)
+		text, err := qrscan.DecodeFile(qrFile)
 		if err != nil {
 			return "", "qr", err
 		}

@@ -13,7 +13,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/vaxpass/vaxpass/shared/domain/dose"
-	"github.com/vaxpass/vaxpass/shared/hc1/qr"
+	"github.com/vaxpass/vaxpass/shared/hc1/qrscan"
 	"github.com/vaxpass/vaxpass/shared/stage/lookup"
 )
 
@@ -205,7 +205,7 @@ func TestContract(t *testing.T) {
 	}
 	h.do(t, call{name: "lookup", method: "POST", path: "/v1/passports/lookup", header: map[string]string{"Content-Type": "application/json"}, body: lookupBody, request: reqValid, status: 200}).json(t, &found)
 	png := h.do(t, call{name: "qr", method: "GET", path: found.QRPNG, request: reqValid, status: 200})
-	if got, err := qr.DecodeBytes(png.body); err != nil || got != found.HC1 {
+	if got, err := qrscan.DecodeBytes(png.body); err != nil || got != found.HC1 {
 		t.Errorf("the QR image decodes to %q (%v), want the lookup's hc1", truncate([]byte(got)), err)
 	}
 	var verdict struct {

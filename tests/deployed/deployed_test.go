@@ -54,7 +54,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/domain/match"
 	"github.com/vaxpass/vaxpass/shared/domain/vaccine"
 	"github.com/vaxpass/vaxpass/shared/hc1/hcert"
-	"github.com/vaxpass/vaxpass/shared/hc1/qr"
+	"github.com/vaxpass/vaxpass/shared/hc1/qrscan"
 	"github.com/vaxpass/vaxpass/shared/hc1/trust"
 	"github.com/vaxpass/vaxpass/shared/stage/renewal"
 	"github.com/vaxpass/vaxpass/shared/store/awsddb"
@@ -607,7 +607,7 @@ func (s *stack) checkCertificate(t *testing.T, c lookupAnswer, person match.Pers
 	if png.status != http.StatusOK || png.header.Get("Content-Type") != "image/png" {
 		t.Fatalf("GET %s: %d %s", c.QRPNG, png.status, png.header.Get("Content-Type"))
 	}
-	text, err := qr.DecodeBytes(png.body)
+	text, err := qrscan.DecodeBytes(png.body)
 	if err != nil || text != c.HC1 {
 		t.Errorf("QR decodes to %.30q (%v), want the HC1", text, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/domain/dcc"
 	"github.com/vaxpass/vaxpass/shared/hc1/hcert"
 	"github.com/vaxpass/vaxpass/shared/hc1/qr"
+	"github.com/vaxpass/vaxpass/shared/hc1/qrscan"
 )
 
 const (
@@ -50,7 +51,7 @@ type decoded struct {
 // decodeSpecimen runs QR -> HC1 -> Base45 -> zlib -> COSE -> CWT -> DCC JSON ->
 // schema. The signature is not checked: there is no trust list for these issuers.
 func decodeSpecimen(path string) (d decoded, stage string, err error) {
-	if d.hc1, err = qr.DecodeFile(path); err != nil {
+	if d.hc1, err = qrscan.DecodeFile(path); err != nil {
 		return d, stageQR, err
 	}
 	text, err := hcert.Unprefix(d.hc1)

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/domain/dcc"
-	"github.com/vaxpass/vaxpass/shared/hc1/qr"
+	"github.com/vaxpass/vaxpass/shared/hc1/qrscan"
 )
 
 // A conformance step checks one EXPECTED* flag. run returns a skip reason when
@@ -77,7 +77,7 @@ func stepPictureDecode(f *suiteFile, _ bool) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("2DCODE is not base64: %w", err)
 	}
-	text, err := qr.DecodeBytes(img)
+	text, err := qrscan.DecodeBytes(img)
 	if err != nil {
 		return "", err
 	}

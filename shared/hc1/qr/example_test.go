@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/vaxpass/vaxpass/shared/hc1/qr"
+	"github.com/vaxpass/vaxpass/shared/hc1/qrscan"
 )
 
 func ExamplePNG() {
@@ -13,7 +14,7 @@ func ExamplePNG() {
 		fmt.Println(err)
 		return
 	}
-	back, err := qr.DecodeBytes(png)
+	back, err := qrscan.DecodeBytes(png)
 	fmt.Println(back == hc1, err)
 
 	sym, _ := qr.Encode(hc1, qr.LevelQ)

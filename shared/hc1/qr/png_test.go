@@ -11,6 +11,7 @@ import (
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode/decoder"
+	"github.com/vaxpass/vaxpass/shared/hc1/qrscan"
 )
 
 // TestPNGRoundTrip renders random strings of HC1 lengths and reads them back with
@@ -31,7 +32,7 @@ func TestPNGRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("len %d: %v", len(text), err)
 		}
-		got, err := DecodeBytes(b)
+		got, err := qrscan.DecodeBytes(b)
 		if err != nil {
 			t.Fatalf("len %d px %d: decode: %v", len(text), px, err)
 		}
@@ -242,7 +243,7 @@ func FuzzRoundTrip(f *testing.F) {
 			}
 			return
 		}
-		got, err := DecodeBytes(b)
+		got, err := qrscan.DecodeBytes(b)
 		if err != nil {
 			t.Fatalf("decode: %v", err)
 		}
@@ -270,7 +271,7 @@ func FuzzAlnumRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%d characters: %v", len(text), err)
 		}
-		got, err := DecodeBytes(b)
+		got, err := qrscan.DecodeBytes(b)
 		if err != nil {
 			t.Fatalf("%d characters: decode: %v", len(text), err)
 		}

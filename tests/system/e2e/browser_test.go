@@ -15,7 +15,7 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/domain/dose"
 	"github.com/vaxpass/vaxpass/shared/domain/vaccine"
-	"github.com/vaxpass/vaxpass/shared/hc1/qr"
+	"github.com/vaxpass/vaxpass/shared/hc1/qrscan"
 	"github.com/vaxpass/vaxpass/shared/testkit/browser"
 	"github.com/vaxpass/vaxpass/shared/testkit/server"
 )
@@ -146,7 +146,7 @@ func TestLookupPage(t *testing.T) {
 		if status != http.StatusOK {
 			t.Fatalf("GET %s (the page's QR image): status %d", src, status)
 		}
-		hc1, err := qr.DecodeBytes(png)
+		hc1, err := qrscan.DecodeBytes(png)
 		if err != nil {
 			t.Fatalf("the page's QR image does not decode: %v", err)
 		}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vaxpass/vaxpass/shared/hc1/qr"
+	"github.com/vaxpass/vaxpass/shared/hc1/qrscan"
 	"github.com/vaxpass/vaxpass/shared/testkit/cli"
 	"github.com/vaxpass/vaxpass/shared/testkit/server"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
@@ -527,7 +527,7 @@ func checkLookups(t *testing.T, c *client, gen *generated, eligible []*person, u
 			if status != http.StatusOK || h.Get("Content-Type") != "image/png" {
 				t.Fatalf("GET %s: status %d, Content-Type %q", ans.QRPNG, status, h.Get("Content-Type"))
 			}
-			text, err := qr.DecodeBytes(png)
+			text, err := qrscan.DecodeBytes(png)
 			if err != nil || text != ans.HC1 {
 				t.Fatalf("the QR image decodes to %.12q… (%v), want the lookup's HC1", text, err)
 			}

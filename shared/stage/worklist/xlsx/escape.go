@@ -1,6 +1,7 @@
 package xlsx
 
 import (
+	"bytes"
 	"strings"
 	"unicode/utf8"
 )
@@ -11,7 +12,7 @@ import (
 
 // decodeXstring undoes the _xHHHH_ escapes in s.
 func decodeXstring(s []byte) []byte {
-	if !bytesContains(s, "_x") {
+	if !bytes.Contains(s, []byte("_x")) {
 		return s
 	}
 	out := make([]byte, 0, len(s))
@@ -56,15 +57,6 @@ func xEscape(s []byte) (uint16, bool) {
 		u = u<<4 | uint16(d)
 	}
 	return u, true
-}
-
-func bytesContains(b []byte, s string) bool {
-	for i := 0; i+len(s) <= len(b); i++ {
-		if string(b[i:i+len(s)]) == s {
-			return true
-		}
-	}
-	return false
 }
 
 // appendText appends s as XML character data: markup characters as entities, characters

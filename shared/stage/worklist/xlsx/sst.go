@@ -80,7 +80,8 @@ func (r *Reader) readSharedStrings() (*sharedStrings, error) {
 
 // stringItem reads the text of a string item (CT_Rst: a shared string <si> or a cell's
 // inline <is>) whose start tag was just returned: its <t>, or the <t> of each rich-text
-// run <r>; phonetic runs (<rPh>) are a reading aid, not text.
+// run <r>; phonetic runs (<rPh>) are a reading aid, not text. Whitespace is kept with or
+// without xml:space="preserve": a run of one space between two formatted words is text.
 func (r *Reader) stringItem(p *xmlPart, out []byte) ([]byte, error) {
 	depth := p.depth
 	for {

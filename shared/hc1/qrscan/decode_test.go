@@ -1,4 +1,4 @@
-package qr
+package qrscan
 
 import (
 	"bytes"
@@ -16,7 +16,11 @@ import (
 	"testing"
 
 	"github.com/makiuchi-d/gozxing"
+	"github.com/vaxpass/vaxpass/shared/hc1/qr"
 )
+
+// alnumSet is QR's alphanumeric character set.
+const alnumSet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 
 func isHC1(s string) bool {
 	if !strings.HasPrefix(s, "HC1:") {
@@ -66,7 +70,7 @@ func TestDecodeSpecimens(t *testing.T) {
 // gozxing's dimension rounding but not beyond the all-finders fallback.
 func TestDecodeNonIntegerScale(t *testing.T) {
 	text := "HC1:" + randomAlnum(rand.New(rand.NewPCG(11, 12)), 800)
-	sym, err := Encode(text, LevelQ)
+	sym, err := qr.Encode(text, qr.LevelQ)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,13 +90,13 @@ func TestDecodeNonIntegerScale(t *testing.T) {
 
 // resample draws the symbol and quiet zone at a non-integer pixels-per-module scale
 // (nearest neighbour, as a screenshot tool would).
-func resample(sym *Symbol, scale float64) *image.Gray {
-	n := sym.Size + 2*QuietZone
+func resample(sym *qr.Symbol, scale float64) *image.Gray {
+	n := sym.Size + 2*qr.QuietZone
 	side := int(float64(n) * scale)
 	img := image.NewGray(image.Rect(0, 0, side, side))
 	for y := 0; y < side; y++ {
 		for x := 0; x < side; x++ {
-			mx, my := int(float64(x)/scale)-QuietZone, int(float64(y)/scale)-QuietZone
+			mx, my := int(float64(x)/scale)-qr.QuietZone, int(float64(y)/scale)-qr.QuietZone
 			v := uint8(255)
 			if mx >= 0 && my >= 0 && mx < sym.Size && my < sym.Size && sym.Dark(mx, my) {
 				v = 0
@@ -107,7 +111,7 @@ func resample(sym *Symbol, scale float64) *image.Gray {
 // and borderless images, sub-rectangles.
 func TestDecodeImageKinds(t *testing.T) {
 	text := "HC1:" + randomAlnum(rand.New(rand.NewPCG(13, 14)), 560) + " "
-	b, err := PNG(text, ModulePixels(5))
+	b, err := qr.PNG(text, qr.ModulePixels(5))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +131,7 @@ func TestDecodeImageKinds(t *testing.T) {
 		}
 	}
 	// No quiet zone at all.
-	edge := 5 * QuietZone
+	edge := 5 * qr.QuietZone
 	cropped := toGray(src).SubImage(image.Rect(edge, edge, bounds.Dx()-edge, bounds.Dy()-edge))
 	// Offset in a larger picture (non-zero bounds origin).
 	big := image.NewRGBA(image.Rect(-50, -30, bounds.Dx()+70, bounds.Dy()+90))
@@ -221,4 +225,13 @@ func turn(g *image.Gray) *image.Gray {
 		}
 	}
 	return out
+}
+
+// randomAlnum returns n random characters of the alphanumeric set.
+func randomAlnum(r *rand.Rand, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alnumSet[r.IntN(len(alnumSet))]
+	}
+	return string(b)
 }
