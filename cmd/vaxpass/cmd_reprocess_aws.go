@@ -160,7 +160,8 @@ func reprocessAWSRun(ctx context.Context, e env, a *admin.Admin, sel reprocess.S
 // progress. A line on stderr tells each change of state that matters: a batch under way,
 // a resumption after an interruption, the end.
 func followRun(ctx context.Context, e env, a *admin.Admin, run reprocess.Run, poll time.Duration) (reprocess.Run, error) {
-	bar := progress.New(e.stderr, progress.Options{Label: "doses", Total: max(run.Total, 0), Terminal: e.isTerminal})
+	// Plain lines (not a terminal) every 30 s: a run may take hours.
+	bar := progress.New(e.stderr, progress.Options{Label: "doses", Total: max(run.Total, 0), Terminal: e.isTerminal, PlainEvery: 30 * time.Second})
 	defer bar.Done()
 	bar.Add(run.Counts.Scanned)
 	shown := run.Counts.Scanned

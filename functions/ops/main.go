@@ -4,6 +4,7 @@ package main
 
 import (
 	"github.com/vaxpass/vaxpass/shared/wire/cloud"
+	"github.com/vaxpass/vaxpass/shared/wire/cloud/deadletters"
 	"github.com/vaxpass/vaxpass/shared/wire/routes"
 )
 
@@ -14,5 +15,5 @@ func main() {
 			return nil, err
 		}
 		return cloud.APIOr(r.Serve, s.HandleOpsEvent), nil
-	})
+	}, deadletters.Option)
 }

@@ -399,7 +399,7 @@ func TestDeployedStack(t *testing.T) {
 
 	// The page and its files come through API Gateway from the public function.
 	page := s.call("GET", "/", "", "", nil)
-	if page.status != http.StatusOK || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") || !bytes.Contains(page.body, []byte("/static/wire.js?v=")) {
+	if page.status != http.StatusOK || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") || !bytes.Contains(page.body, []byte("/static/app.js?v=")) {
 		t.Fatalf("GET /: %d %s", page.status, page.header.Get("Content-Type"))
 	}
 	svg := s.call("GET", "/static/emblem.svg", "", "", nil)

@@ -300,7 +300,7 @@ func TestDeployedOperatorWalk(t *testing.T) {
 	w.step("CSCA created, DSC published to the trust bucket")
 
 	// 2. A registry extract, loaded without the people a later update brings.
-	people := 90
+	people := 150
 	if v := os.Getenv(EnvWalkPeople); v != "" {
 		fmt.Sscan(v, &people)
 	}
@@ -419,7 +419,14 @@ func TestDeployedOperatorWalk(t *testing.T) {
 	}
 	w.step("record corrected (PATCH), matched again, audited")
 
-	// 8. Renewal by the stack's renewal function over a window covering every certificate.
+	// 8. Renewal by the stack's renewal function over a window covering every certificate,
+	// once central signing has issued them all (a run renews the certificates issued
+	// before the second it starts in).
+	eventually(t, "every signed person's certificate issued", func() (bool, string) {
+		f, _ := w.facilityStats(opsKey, facility)
+		return f.Certificates.Valid >= len(eligible), fmt.Sprintf("%+v", f.Certificates)
+	})
+	time.Sleep(1100 * time.Millisecond)
 	var sum renewal.Summary
 	if err := json.Unmarshal([]byte(w.aws("renew", "--within", "400d", "--actor", "walker").stdout), &sum); err != nil {
 		t.Fatal(err)

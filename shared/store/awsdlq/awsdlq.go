@@ -28,9 +28,16 @@
 // fine for a dead-letter queue (ops' business, normally empty); past Options.MaxScan
 // messages ListDead refuses rather than list a part in a wrong order.
 //
+// A receive whose response is lost (and which the SDK retries) may have hidden messages
+// nobody got; a scan that saw such a retry answers vaxpass.ErrUnavailable (try again after
+// the visibility timeout) rather than a listing with holes, and so does a redrive by ID
+// that then misses some of its IDs (retry.go).
+//
 // Nothing of a facility signature's body is returned or logged: a central letter names
 // its facility (read from the body with worker.Decode); the person's ID, name and date of
-// birth stay in the message.
+// birth stay in the message. SQS records no time of the move to the dead-letter queue: a
+// central letter's DeadAt is its first receive (the first failed attempt), and its
+// ReceiveCount SQS's count less this listing's receive (earlier listings count too).
 //
 // # Redriving
 //
@@ -39,6 +46,7 @@
 // group or deduplication ID to keep: see awssqs), and deleted from the dead-letter queue
 // only after the send succeeded. A crash, or a delete that fails, between the two leaves
 // the message in both queues: redriven twice, never lost; central signing is idempotent.
+// (A send whose response is lost and that the SDK retries may double it too.)
 // The redriven message is a new message (new ID, receive count 0): if central signing
 // fails it again, it comes back to the dead-letter queue under that new ID.
 //
@@ -64,7 +72,9 @@
 // sqs:DeleteMessage; central queue: sqs:SendMessage; matcher failure queue:
 // sqs:ReceiveMessage, sqs:ChangeMessageVisibility, sqs:DeleteMessage; the doses table's
 // stream: dynamodb:GetShardIterator, dynamodb:GetRecords; the doses table: dynamodb:GetItem,
-// dynamodb:PutItem (Doses as *awsddb.Store). The batch calls need no actions of their own.
+// dynamodb:PutItem (Doses as *awsddb.Store: a re-flag changes no dashboard counter, so it
+// is never one of its transactions). The batch calls need no actions of their own, and
+// the queues' SQS-managed encryption needs no KMS permission.
 package awsdlq
 
 import (
@@ -138,8 +148,6 @@ type Options struct {
 	// Log receives, per message, why a redrive failed (IDs and reasons, never bodies);
 	// default slog.Default().
 	Log *slog.Logger
-	// waitSeconds is the long poll of a scan's receives (1 s; tests of fakes use 0).
-	waitSeconds int32
 }
 
 // Defaults of Options.
@@ -153,7 +161,7 @@ const (
 var ErrConfig = errors.New("awsdlq: configuration")
 
 // ErrTooMany reports a dead-letter queue larger than Options.MaxScan: it cannot be listed
-// in order (redrive all, or look at it in the SQS console).
+// in order, nor searched for IDs (redrive all, or look at it in the SQS console).
 var ErrTooMany = errors.New("awsdlq: too many dead letters to list")
 
 // DeadLetters implements api.DeadLetters over SQS, DynamoDB Streams and the doses table.
@@ -194,7 +202,6 @@ func New(sqsClient SQS, streams Streams, doses Doses, queues Queues, opt Options
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	opt.waitSeconds = 1
 	return &DeadLetters{sqs: sqsClient, streams: streams, doses: doses, queues: queues, opt: opt}, nil
 }
 
@@ -229,7 +236,8 @@ func (d *DeadLetters) ListDead(ctx context.Context, queue, after string, limit i
 
 // Redrive implements api.DeadLetters: it moves the named letters (all when ids is empty)
 // back to their consumer (see the package doc). An ID that is not in the queue is
-// vaxpass.ErrNotFound and nothing moves. moved counts the letters handed back and removed
+// vaxpass.ErrNotFound and nothing moves (vaxpass.ErrUnavailable if a lost receive may
+// have hidden it: try again after the visibility timeout). moved counts the letters handed back and removed
 // from the queue; failed those left in it (a send SQS refused, a matcher batch past the
 // stream's retention or whose doses could not be rewritten: Options.Log says which).
 func (d *DeadLetters) Redrive(ctx context.Context, queue string, ids []string) (moved, failed int, err error) {

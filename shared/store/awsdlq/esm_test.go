@@ -67,7 +67,7 @@ func zipBootstrap(t *testing.T, script string) []byte {
 // takes 1 s where AWS's minimum is 60.
 func failingMatcher(t *testing.T, e *doseEnv) (capture string) {
 	t.Helper()
-	cfg := testConfig(t)
+	cfg := awstest.Config(t)
 	fn := lambda.NewFromConfig(cfg)
 	name := awstest.UniqueName(t, "matcher")
 	ctx := t.Context()
@@ -93,7 +93,7 @@ func failingMatcher(t *testing.T, e *doseEnv) (capture string) {
 		FilterCriteria: &lambdatypes.FilterCriteria{Filters: []lambdatypes.Filter{
 			{Pattern: aws.String(`{"dynamodb":{"NewImage":{"needs_match":{"S":["1"]}}}}`)},
 		}},
-		DestinationConfig: &lambdatypes.DestinationConfig{OnFailure: &lambdatypes.OnFailure{Destination: aws.String(queueARN(t, e.sqs, e.failures))}},
+		DestinationConfig: &lambdatypes.DestinationConfig{OnFailure: &lambdatypes.OnFailure{Destination: aws.String(queueARN(t, e.sqs.Client, e.failures))}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func waitLetter(t *testing.T, e *doseEnv, seq string) []api.DeadLetter {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if depth(t, e.sqs, e.failures) > 0 {
+		if depth(t, e.sqs.Client, e.failures) > 0 {
 			ls := list(t, e.dl, awsdlq.Matcher, "", 10)
 			if slices.ContainsFunc(ls, func(l api.DeadLetter) bool { return ofBatch(l, seq) }) {
 				return ls
@@ -234,7 +234,7 @@ func TestMatcherRedriveThroughEventSourceMapping(t *testing.T) {
 	if testing.Verbose() {
 		logFailureRecord(t, e)
 	}
-	moved, failed, err := e.dl.Redrive(t.Context(), awsdlq.Matcher, nil)
+	moved, failed, err := redrive(t, e.dl, awsdlq.Matcher, nil)
 	if err != nil || moved < len(first) || failed != 0 {
 		t.Fatalf("Redrive = %d, %d, %v; want the %d letters moved", moved, failed, err, len(first))
 	}
@@ -250,7 +250,7 @@ func TestMatcherRedriveThroughEventSourceMapping(t *testing.T) {
 	}
 
 	e.matched(t, d.Key())
-	if _, failed, err := e.dl.Redrive(t.Context(), awsdlq.Matcher, nil); err != nil || failed != 0 {
+	if _, failed, err := redrive(t, e.dl, awsdlq.Matcher, nil); err != nil || failed != 0 {
 		t.Fatalf("Redrive after the match = %d failed, %v", failed, err)
 	}
 	if v := e.version(t, d.Key()); v != 3 {
@@ -269,7 +269,7 @@ func TestMatcherRedriveThroughEventSourceMapping(t *testing.T) {
 
 // logFailureRecord shows the emulator's failure record as it arrived (testdata keeps one).
 func logFailureRecord(t *testing.T, e *doseEnv) {
-	out, err := e.sqs.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.failures), VisibilityTimeout: 1})
+	out, err := e.sqs.Client.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.failures), VisibilityTimeout: 1})
 	if err != nil || len(out.Messages) != 1 {
 		t.Fatalf("receive the failure record: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -32,6 +34,9 @@ type fakeSQS struct {
 	sendErr  error
 	delErr   error
 	received int
+	// loseReceive makes the next receive lose its response: it hides messages, and the
+	// SDK's retryer is told of a retry after a closed connection, as a real client would.
+	loseReceive bool
 }
 
 type fakeMsg struct {
@@ -51,7 +56,25 @@ func (f *fakeSQS) put(url, body string) string {
 	return id
 }
 
-func (f *fakeSQS) ReceiveMessage(_ context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+func (f *fakeSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	f.mu.Lock()
+	lose := f.loseReceive
+	f.loseReceive = false
+	f.mu.Unlock()
+	if lose {
+		f.receive(in) // applied; its response never arrives
+		o := sqs.Options{Retryer: retry.NewStandard()}
+		for _, opt := range opts {
+			opt(&o)
+		}
+		if _, err := o.Retryer.RetryDelay(1, &net.OpError{Op: "read", Err: net.ErrClosed}); err != nil {
+			return nil, err
+		}
+	}
+	return f.receive(in), nil
+}
+
+func (f *fakeSQS) receive(in *sqs.ReceiveMessageInput) *sqs.ReceiveMessageOutput {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := &sqs.ReceiveMessageOutput{}
@@ -60,7 +83,7 @@ func (f *fakeSQS) ReceiveMessage(_ context.Context, in *sqs.ReceiveMessageInput,
 			continue
 		}
 		if in.VisibilityTimeout < 1 {
-			return nil, errors.New("a receive that hides nothing")
+			panic("a receive that hides nothing")
 		}
 		f.n++
 		m.hidden, m.handle = true, "h"+strconv.Itoa(f.n)
@@ -71,7 +94,7 @@ func (f *fakeSQS) ReceiveMessage(_ context.Context, in *sqs.ReceiveMessageInput,
 			Attributes: map[string]string{"ApproximateReceiveCount": strconv.Itoa(m.receives), "SentTimestamp": "1630483200000"},
 		})
 	}
-	return out, nil
+	return out
 }
 
 func (f *fakeSQS) find(url, handle string) (int, *fakeMsg) {
@@ -304,10 +327,14 @@ func TestSentButNotDeletedIsRepeated(t *testing.T) {
 // every message it received is visible again.
 func TestListRefusesTooMany(t *testing.T) {
 	f := newFakeSQS()
+	var last string
 	for i := range 25 {
-		f.put(deadURL, signature(t, i))
+		last = f.put(deadURL, signature(t, i))
 	}
 	dl := newFake(t, f, awsdlq.Options{MaxScan: 20})
+	if _, _, err := dl.Redrive(t.Context(), awsdlq.Central, []string{last}); !errors.Is(err, awsdlq.ErrTooMany) {
+		t.Fatalf("Redrive of the 25th message with MaxScan 20: %v, want ErrTooMany", err)
+	}
 	if _, err := dl.ListDead(t.Context(), awsdlq.Central, "", 10); !errors.Is(err, awsdlq.ErrTooMany) {
 		t.Fatalf("ListDead of 25 with MaxScan 20: %v, want ErrTooMany", err)
 	}
@@ -332,5 +359,49 @@ func TestListPoisonBody(t *testing.T) {
 	ls := list(t, dl, awsdlq.Central, "", 10)
 	if len(ls) != 1 || ls[0].FacilityID != "" || ls[0].Reason == "" || ls[0].ReceiveCount != 0 || ls[0].SentAt.IsZero() || !ls[0].DeadAt.Equal(ls[0].SentAt) {
 		t.Fatalf("letters %+v", ls)
+	}
+}
+
+// A receive whose response was lost hid messages nobody got: the listing says so
+// (ErrUnavailable, try again) instead of answering a part; so does a redrive by ID that
+// did not find its messages. Once their visibility timeout ended, both work.
+func TestLostReceive(t *testing.T) {
+	f := newFakeSQS()
+	for i := range 15 {
+		f.put(deadURL, signature(t, i))
+	}
+	dl := newFake(t, f, awsdlq.Options{})
+	f.loseReceive = true
+	if _, err := dl.ListDead(t.Context(), awsdlq.Central, "", 100); !errors.Is(err, vaxpass.ErrUnavailable) {
+		t.Fatalf("ListDead after a lost receive: %v, want ErrUnavailable", err)
+	}
+	if _, hidden := f.bodies(deadURL); hidden != 10 {
+		t.Fatalf("%d hidden, want the 10 of the lost receive only", hidden)
+	}
+	var lostIDs []string
+	f.mu.Lock()
+	for _, m := range f.queues[deadURL] {
+		if m.hidden {
+			lostIDs = append(lostIDs, m.id)
+		}
+	}
+	f.mu.Unlock()
+	if _, _, err := dl.Redrive(t.Context(), awsdlq.Central, lostIDs[:1]); !errors.Is(err, vaxpass.ErrNotFound) {
+		t.Fatalf("Redrive of a message hidden by an earlier call: %v, want ErrNotFound", err)
+	}
+	f.loseReceive = true
+	if _, _, err := dl.Redrive(t.Context(), awsdlq.Central, lostIDs[:1]); !errors.Is(err, vaxpass.ErrUnavailable) {
+		t.Fatalf("Redrive by ID after a lost receive: %v, want ErrUnavailable", err)
+	}
+	if sent, _ := f.bodies(centralURL); len(sent) != 0 {
+		t.Fatalf("%d messages moved by refused redrives", len(sent))
+	}
+	f.mu.Lock()
+	for _, m := range f.queues[deadURL] {
+		m.hidden = false // their visibility timeout ends
+	}
+	f.mu.Unlock()
+	if ls := list(t, dl, awsdlq.Central, "", 100); len(ls) != 15 {
+		t.Fatalf("%d letters, want 15", len(ls))
 	}
 }

@@ -2,6 +2,7 @@ package awsdlq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -26,6 +27,11 @@ type message struct {
 // maxBatch is SQS's most entries in one batch request.
 const maxBatch = 10
 
+// waitSeconds is the long poll of every receive: a short poll samples only some of SQS's
+// servers and may answer none while messages wait, a long poll asks them all, so an empty
+// answer means an empty queue (for the visible messages).
+const waitSeconds = 1
+
 // staleReceives ends a scan after this many receives in a row brought back only messages
 // already seen: the scan outlived the visibility timeout and goes round the queue again.
 const staleReceives = 3
@@ -35,15 +41,15 @@ const staleReceives = 3
 const releaseTimeout = 30 * time.Second
 
 // receive receives up to maxBatch messages, hiding them for Options.Visibility.
-func (d *DeadLetters) receive(ctx context.Context, url string) ([]*message, error) {
+func (d *DeadLetters) receive(ctx context.Context, url string, opts ...func(*sqs.Options)) ([]*message, error) {
 	out, err := d.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:                    aws.String(url),
 		MaxNumberOfMessages:         maxBatch,
 		VisibilityTimeout:           int32(d.opt.Visibility / time.Second),
-		WaitTimeSeconds:             d.opt.waitSeconds,
+		WaitTimeSeconds:             waitSeconds,
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 		MessageAttributeNames:       []string{"All"},
-	})
+	}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("receive from %s: %w", queueName(url), err)
 	}
@@ -58,21 +64,25 @@ func (d *DeadLetters) receive(ctx context.Context, url string) ([]*message, erro
 }
 
 // scan receives the queue's messages until a (long-polled) receive finds none, or enough
-// says so, or Options.MaxScan messages were seen (complete false). Every message it
-// returns is hidden: the caller releases or deletes them, also after an error.
-func (d *DeadLetters) scan(ctx context.Context, url string, enough func(map[string]*message) bool) (msgs map[string]*message, complete bool, err error) {
+// says so, or Options.MaxScan messages were seen (complete false). lost reports a receive
+// the SDK retried after a failure that may have been applied: it may have hidden messages
+// the scan never saw. Every message scan returns is hidden: the caller releases or deletes
+// them, also after an error.
+func (d *DeadLetters) scan(ctx context.Context, url string, enough func(map[string]*message) bool) (msgs map[string]*message, complete, lost bool, err error) {
 	msgs = map[string]*message{}
+	var watch retryWatch
+	defer func() { lost = watch.ambiguous.Load() }()
 	stale := 0
 	for {
 		if len(msgs) >= d.opt.MaxScan {
-			return msgs, false, nil
+			return msgs, false, false, nil
 		}
-		batch, err := d.receive(ctx, url)
+		batch, err := d.receive(ctx, url, watch.option)
 		if err != nil {
-			return msgs, false, err
+			return msgs, false, false, err
 		}
 		if len(batch) == 0 {
-			return msgs, true, nil
+			return msgs, true, false, nil
 		}
 		fresh := 0
 		for _, m := range batch {
@@ -84,12 +94,21 @@ func (d *DeadLetters) scan(ctx context.Context, url string, enough func(map[stri
 		if fresh > 0 {
 			stale = 0
 		} else if stale++; stale >= staleReceives {
-			return msgs, true, nil
+			return msgs, true, false, nil
 		}
 		if enough != nil && enough(msgs) {
-			return msgs, true, nil
+			return msgs, true, false, nil
 		}
 	}
+}
+
+// errLostReceive reports a scan that may have missed messages (see retry.go).
+var errLostReceive = errors.New("a receive's response was lost, and the messages it hid stay hidden until their visibility timeout ends")
+
+// lostError is what a scan that may have missed messages answers: vaxpass.ErrUnavailable,
+// as it is worth trying again once the visibility timeout ended.
+func (d *DeadLetters) lostError() error {
+	return fmt.Errorf("%w: %w: try again in %v", vaxpass.ErrUnavailable, errLostReceive, d.opt.Visibility)
 }
 
 // release makes messages visible again at once. A failure only delays them: SQS shows
@@ -193,7 +212,7 @@ func (d *DeadLetters) redriveAll(ctx context.Context, url string, h handler) (mo
 
 // redriveIDs hands back the named messages, all of them or none: it finds them first.
 func (d *DeadLetters) redriveIDs(ctx context.Context, url string, ids []string, h handler) (moved, failed int, err error) {
-	found, _, err := d.scan(ctx, url, func(m map[string]*message) bool {
+	found, complete, lost, err := d.scan(ctx, url, func(m map[string]*message) bool {
 		for _, id := range ids {
 			if m[id] == nil {
 				return false
@@ -214,6 +233,13 @@ func (d *DeadLetters) redriveIDs(ctx context.Context, url string, ids []string, 
 		} else {
 			missing = append(missing, id)
 		}
+	}
+	switch {
+	case len(missing) > 0 && lost:
+		return 0, 0, fmt.Errorf("awsdlq: redrive %s: %w", h.queue, d.lostError())
+	case len(missing) > 0 && !complete:
+		return 0, 0, fmt.Errorf("awsdlq: redrive %s: %w: %d of the IDs are not among the first %d messages received; redrive all",
+			h.queue, ErrTooMany, len(missing), d.opt.MaxScan)
 	}
 	if len(missing) > 0 {
 		return 0, 0, fmt.Errorf("awsdlq: redrive %s: %w: %d of the IDs are not dead letters (or another listing or redrive holds them): %s",
@@ -270,10 +296,13 @@ func (d *DeadLetters) handBack(ctx context.Context, url string, h handler, batch
 // listPage scans a queue and returns the page after after, in ID order; every message is
 // visible again when it returns.
 func (d *DeadLetters) listPage(ctx context.Context, url, after string, limit int) ([]*message, error) {
-	msgs, complete, err := d.scan(ctx, url, nil)
+	msgs, complete, lost, err := d.scan(ctx, url, nil)
 	d.release(ctx, url, valuesOf(msgs))
 	if err != nil {
 		return nil, err
+	}
+	if lost {
+		return nil, d.lostError()
 	}
 	if !complete {
 		return nil, fmt.Errorf("%w: %s holds more than %d messages", ErrTooMany, queueName(url), d.opt.MaxScan)

@@ -200,7 +200,17 @@ type Stack struct {
 
 // Open assembles the system. It makes no network call: a function that never needs the
 // DSC (the facility API) starts even before the DSC is provisioned.
-func Open(ctx context.Context, cfg Config) (*Stack, error) {
+// Option adds a port that only some of a stack's users need, so that the others do not
+// link its adapter (deadletters.Option: the ops function and the operator's CLI).
+type Option func(s *Stack, p *wire.Ports) error
+
+// SQS is the stack's SQS client (for the options' adapters).
+func (a *Stack) SQS() *sqs.Client { return a.sqs }
+
+// Config is the configuration the stack was opened with.
+func (a *Stack) Config() Config { return a.cfg }
+
+func Open(ctx context.Context, cfg Config, opts ...Option) (*Stack, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -243,7 +253,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 	a.Trust = newS3Trust(s3.NewFromConfig(*cfg.SDK), cfg.TrustBucket, cfg.TrustTTL, cfg.Now)
 	sealer := &kmsSealer{kms: kmsClient, keyID: cfg.DSCKeyID, trust: a.Trust}
 
-	a.Sys, err = wire.New(wire.Ports{
+	ports := wire.Ports{
 		Now: cfg.Now, Rand: cfg.Rand, Log: cfg.Log,
 		Store: a.Store, Registry: a.Registry, Keys: a.Keys, Queue: a.Queue,
 		Sealer: sealer, Resealer: sealer,
@@ -256,8 +266,13 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		// central signing's ~200/s (template.yaml) stays within the default ECC quota of
 		// 300/s. Raise with the quota.
 		FacilityWorkers: 2,
-	})
-	if err != nil {
+	}
+	for _, o := range opts {
+		if err := o(a, &ports); err != nil {
+			return nil, err
+		}
+	}
+	if a.Sys, err = wire.New(ports); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -553,14 +568,14 @@ func ConfigFromOutputs(out map[string]string) (Config, error) {
 // asks handler for the function's own handler (so the binary links only that part) and
 // hands it to the Lambda runtime. A function that cannot start exits: Lambda reports the
 // init error and retries the cold start.
-func Start(handler func(*Stack) (any, error)) {
+func Start(handler func(*Stack) (any, error), opts ...Option) {
 	cfg, err := ConfigFromEnv(os.Getenv)
 	if err != nil {
 		Fatal(err)
 	}
 	sdk := LambdaSDK(os.Getenv)
 	cfg.SDK = &sdk
-	s, err := Open(context.Background(), cfg)
+	s, err := Open(context.Background(), cfg, opts...)
 	if err != nil {
 		Fatal(err)
 	}

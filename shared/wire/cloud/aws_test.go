@@ -20,6 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/wire"
 	"github.com/vaxpass/vaxpass/shared/wire/routes"
 	"github.com/vaxpass/vaxpass/web"
 )
@@ -50,7 +51,12 @@ func offlineAWS(t *testing.T) *Stack {
 	}
 	cfg.SDK = &aws.Config{Region: "us-east-1"}
 	cfg.Log = slog.New(slog.DiscardHandler)
-	a, err := Open(context.Background(), cfg)
+	// The ops function's dead letters come from deadletters.Option (which imports this
+	// package); these tests only build routers, so a port that is never called does.
+	a, err := Open(context.Background(), cfg, func(_ *Stack, p *wire.Ports) error {
+		p.DeadLetters = unusedDeadLetters{}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,3 +362,5 @@ func TestAWSConfigFromOutputs(t *testing.T) {
 		}
 	}
 }
+
+type unusedDeadLetters struct{ wire.DeadLetters }

@@ -268,7 +268,8 @@ func (c centralQueue) SendSignatures(ctx context.Context, sigs []vaxpass.Facilit
 
 // signatureDedupID makes the same signature sent twice (a retry after a crash) one message.
 func signatureDedupID(sig vaxpass.FacilitySignature) string {
-	sum := sha256.Sum256(sig.Signature)
+	// A batch signature is shared by a page of people: the person tells them apart.
+	sum := sha256.Sum256(append([]byte(sig.PersonID+"\x00"), sig.Signature...))
 	return hex.EncodeToString(sum[:16])
 }
 

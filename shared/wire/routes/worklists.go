@@ -43,7 +43,12 @@ func (w Worklists) Write(out io.Writer, format string, doses []vaxpass.Dose) err
 
 // ReadImport reads an .xlsx import sheet or a worklist sent back, row by row.
 func (w Worklists) ReadImport(body []byte) ([]ingest.Item, error) {
-	res, err := worklist.ReadXLSX(bytes.NewReader(body), w.Now().UTC(), worklist.DefaultLimits())
+	// One import is one upload batch: a sheet with more rows is refused before they are
+	// read, not after (the rows a reader would parse for nothing are the cost of an attack).
+	lim := worklist.DefaultLimits()
+	lim.MaxRows = ingest.MaxBatch
+	lim.MaxUnzipped = min(lim.MaxUnzipped, 64<<20)
+	res, err := worklist.ReadXLSX(bytes.NewReader(body), w.Now().UTC(), lim)
 	if err != nil {
 		for _, e := range []error{worklist.ErrTooLarge, worklist.ErrCorrupt, worklist.ErrEncrypted, worklist.ErrLegacyFormat, worklist.ErrHeader} {
 			if errors.Is(err, e) {
