@@ -16,7 +16,6 @@ import (
 	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
 	"github.com/vaxpass/vaxpass/shared/tool/progress"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
-	"github.com/vaxpass/vaxpass/shared/wire/cloud"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
 )
 
@@ -350,9 +349,7 @@ func runReprocessList(ctx context.Context, e env, args []string) int {
 	var runs []reprocess.Run
 	var err error
 	if sys.Admin != nil {
-		var res cloud.OpsResult
-		res, err = sys.Admin.InvokeOps(ctx, cloud.OpsRequest{Action: cloud.ActionReprocessRuns})
-		runs = res.Runs
+		runs, err = sys.Admin.ReprocessRuns(ctx)
 	} else {
 		runs, err = sys.Local.NewReprocessor(sys.Local.Ops.AuditAppender()).ListRuns(ctx)
 	}

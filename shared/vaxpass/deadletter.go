@@ -6,7 +6,8 @@ import "time"
 // never the body (a facility signature holds a name, a date of birth and an ID number).
 type DeadLetter struct {
 	Queue string `json:"queue"`
-	// ID is the message ID (central) or the change's sequence number (matcher).
+	// ID is the message ID (central; on AWS the matcher's failure message too, one batch)
+	// or the change's sequence number (the embedded matcher).
 	ID           string    `json:"id"`
 	FacilityID   string    `json:"facility_id,omitempty"`
 	SourceID     string    `json:"source_id,omitempty"`

@@ -1,4 +1,4 @@
-// Package awsdlq lists and redrives the dead letters of the AWS backend (api.DeadLetters),
+// Package awsdlq lists and redrives the dead letters of the AWS backend (the ops API's dead letters),
 // as the embedded backend does for its own queue and change feed:
 //
 //   - "central": the SQS dead-letter queue of the central signing queue
@@ -88,11 +88,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
-// Queue names of api.DeadLetters.
+// Queue names of the dead letters (vaxpass.DeadCentral, vaxpass.DeadMatcher).
 const (
 	Central = "central"
 	Matcher = "matcher"
@@ -164,7 +163,7 @@ var ErrConfig = errors.New("awsdlq: configuration")
 // in order, nor searched for IDs (redrive all, or look at it in the SQS console).
 var ErrTooMany = errors.New("awsdlq: too many dead letters to list")
 
-// DeadLetters implements api.DeadLetters over SQS, DynamoDB Streams and the doses table.
+// DeadLetters implements the ops API's dead letters (wire.DeadLetters) over SQS, DynamoDB Streams and the doses table.
 // It is safe for concurrent use, but concurrent calls on one queue see each other's
 // messages hidden (a listing during a redrive lists fewer; a redrive by ID during a
 // listing may answer not found): ops run one at a time.
@@ -175,8 +174,6 @@ type DeadLetters struct {
 	queues  Queues
 	opt     Options
 }
-
-var _ api.DeadLetters = (*DeadLetters)(nil)
 
 // New returns the dead letters of the queues.
 func New(sqsClient SQS, streams Streams, doses Doses, queues Queues, opt Options) (*DeadLetters, error) {
@@ -216,17 +213,17 @@ func checkQueue(queue string) error {
 	return nil
 }
 
-// ListDead implements api.DeadLetters: up to limit (1..api.DeadLetterPage) letters of the
+// ListDead implements the ops API's dead letters (wire.DeadLetters): up to limit (1..MaxPage) letters of the
 // queue whose IDs sort after after ("" for the first page), in ID order.
-func (d *DeadLetters) ListDead(ctx context.Context, queue, after string, limit int) ([]api.DeadLetter, error) {
+func (d *DeadLetters) ListDead(ctx context.Context, queue, after string, limit int) ([]vaxpass.DeadLetter, error) {
 	if err := checkQueue(queue); err != nil {
 		return nil, err
 	}
 	if after != "" && !idRe.MatchString(after) {
 		return nil, &vaxpass.InvalidFieldError{Field: "after", Err: errors.New("not a message ID")}
 	}
-	if limit < 1 || limit > api.DeadLetterPage {
-		return nil, &vaxpass.InvalidFieldError{Field: "limit", Err: fmt.Errorf("limit %d: must be 1..%d", limit, api.DeadLetterPage)}
+	if limit < 1 || limit > MaxPage {
+		return nil, &vaxpass.InvalidFieldError{Field: "limit", Err: fmt.Errorf("limit %d: must be 1..%d", limit, MaxPage)}
 	}
 	if queue == Central {
 		return d.listCentral(ctx, after, limit)
@@ -234,7 +231,7 @@ func (d *DeadLetters) ListDead(ctx context.Context, queue, after string, limit i
 	return d.listMatcher(ctx, after, limit)
 }
 
-// Redrive implements api.DeadLetters: it moves the named letters (all when ids is empty)
+// Redrive implements the ops API's dead letters (wire.DeadLetters): it moves the named letters (all when ids is empty)
 // back to their consumer (see the package doc). An ID that is not in the queue is
 // vaxpass.ErrNotFound and nothing moves (vaxpass.ErrUnavailable if a lost receive may
 // have hidden it: try again after the visibility timeout). moved counts the letters handed back and removed
@@ -265,3 +262,6 @@ func (d *DeadLetters) Redrive(ctx context.Context, queue string, ids []string) (
 	}
 	return d.redriveIDs(ctx, url, want, h)
 }
+
+// MaxPage is the largest page of ListDead (the ops API's page, api.DeadLetterPage).
+const MaxPage = 1000

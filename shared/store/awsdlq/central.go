@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/edge/worker"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
 // maxBatchBytes is the most payload (bodies and attributes) of one SendMessageBatch: SQS's
@@ -19,12 +19,12 @@ import (
 const maxBatchBytes = 256 * 1024
 
 // listCentral lists the central dead-letter queue.
-func (d *DeadLetters) listCentral(ctx context.Context, after string, limit int) ([]api.DeadLetter, error) {
+func (d *DeadLetters) listCentral(ctx context.Context, after string, limit int) ([]vaxpass.DeadLetter, error) {
 	page, err := d.listPage(ctx, d.queues.CentralDead, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("awsdlq: list %s: %w", Central, err)
 	}
-	out := make([]api.DeadLetter, len(page))
+	out := make([]vaxpass.DeadLetter, len(page))
 	for i, m := range page {
 		out[i] = centralLetter(m)
 	}
@@ -35,8 +35,8 @@ func (d *DeadLetters) listCentral(ctx context.Context, after string, limit int) 
 // receive, ours too: ReceiveCount leaves out this listing's, not earlier ones'. SQS keeps no
 // time of the move to the dead-letter queue: DeadAt is the first receive (the first failed
 // attempt), so the letter died at or after it.
-func centralLetter(m *message) api.DeadLetter {
-	l := api.DeadLetter{
+func centralLetter(m *message) vaxpass.DeadLetter {
+	l := vaxpass.DeadLetter{
 		Queue:  Central,
 		ID:     m.id,
 		SentAt: msTime(m.attrs, types.MessageSystemAttributeNameSentTimestamp),

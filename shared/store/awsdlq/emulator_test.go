@@ -19,7 +19,6 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/domain/dose"
 	"github.com/vaxpass/vaxpass/shared/domain/match"
-	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/edge/worker"
 	"github.com/vaxpass/vaxpass/shared/store/awsddb"
 	"github.com/vaxpass/vaxpass/shared/store/awsdlq"
@@ -104,7 +103,7 @@ func TestCentralOnSQS(t *testing.T) {
 	e := newCentralEnv(t, 7)
 	dl := e.dl
 
-	all := list(t, dl, awsdlq.Central, "", api.DeadLetterPage)
+	all := list(t, dl, awsdlq.Central, "", awsdlq.MaxPage)
 	if len(all) != 7 {
 		t.Fatalf("listed %d dead letters, want 7", len(all))
 	}
@@ -392,8 +391,8 @@ func (e *doseEnv) send(t *testing.T, body string) string {
 	return aws.ToString(out.MessageId)
 }
 
-func byID(ls []api.DeadLetter) map[string]api.DeadLetter {
-	m := map[string]api.DeadLetter{}
+func byID(ls []vaxpass.DeadLetter) map[string]vaxpass.DeadLetter {
+	m := map[string]vaxpass.DeadLetter{}
 	for _, l := range ls {
 		m[l.ID] = l
 	}

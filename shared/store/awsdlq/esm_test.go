@@ -22,9 +22,9 @@ import (
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/store/awsdlq"
 	"github.com/vaxpass/vaxpass/shared/testkit/awstest"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
 // failingBootstrap is a provided.al2023 runtime whose every invocation fails (a matcher
@@ -141,13 +141,13 @@ func functionRole(t *testing.T, cf *cloudformation.Client) string {
 // waitLetter waits until a failure record of the batch starting at sequence number seq
 // is in the failure queue and returns the listing. (The emulator's poller may send a
 // batch's record twice: the test looks for the batch, not a count.)
-func waitLetter(t *testing.T, e *doseEnv, seq string) []api.DeadLetter {
+func waitLetter(t *testing.T, e *doseEnv, seq string) []vaxpass.DeadLetter {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if depth(t, e.sqs.Client, e.failures) > 0 {
 			ls := list(t, e.dl, awsdlq.Matcher, "", 10)
-			if slices.ContainsFunc(ls, func(l api.DeadLetter) bool { return ofBatch(l, seq) }) {
+			if slices.ContainsFunc(ls, func(l vaxpass.DeadLetter) bool { return ofBatch(l, seq) }) {
 				return ls
 			}
 		}
@@ -159,7 +159,7 @@ func waitLetter(t *testing.T, e *doseEnv, seq string) []api.DeadLetter {
 }
 
 // ofBatch reports a letter of the one-change batch at sequence number seq.
-func ofBatch(l api.DeadLetter, seq string) bool {
+func ofBatch(l vaxpass.DeadLetter, seq string) bool {
 	return strings.Contains(l.Reason, "sequence numbers "+seq+" to "+seq)
 }
 
@@ -244,7 +244,7 @@ func TestMatcherRedriveThroughEventSourceMapping(t *testing.T) {
 	}
 	waitInvoked(t, capture, seqs[1]) // the function got the dose again
 	for _, l := range list(t, e.dl, awsdlq.Matcher, "", 10) {
-		if slices.ContainsFunc(first, func(f api.DeadLetter) bool { return f.ID == l.ID }) {
+		if slices.ContainsFunc(first, func(f vaxpass.DeadLetter) bool { return f.ID == l.ID }) {
 			t.Fatalf("letter %s was redriven and is still there", l.ID)
 		}
 	}

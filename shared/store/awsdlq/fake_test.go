@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/edge/worker"
 	"github.com/vaxpass/vaxpass/shared/store/awsdlq"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
@@ -215,7 +214,7 @@ func TestArgumentsAreCheckedFirst(t *testing.T) {
 	check("list unknown queue", err, "queue")
 	_, err = dl.ListDead(t.Context(), awsdlq.Central, "x y", 10)
 	check("list after a malformed ID", err, "after")
-	for _, limit := range []int{0, api.DeadLetterPage + 1} {
+	for _, limit := range []int{0, awsdlq.MaxPage + 1} {
 		_, err = dl.ListDead(t.Context(), awsdlq.Central, "", limit)
 		check(fmt.Sprintf("limit %d", limit), err, "limit")
 	}

@@ -13,7 +13,6 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/store/awsdlq"
 	"github.com/vaxpass/vaxpass/shared/testkit/awstest"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
@@ -107,9 +106,9 @@ func retryLost(t *testing.T, what string, op func() error) {
 	}
 }
 
-func list(t *testing.T, dl *awsdlq.DeadLetters, queue, after string, limit int) []api.DeadLetter {
+func list(t *testing.T, dl *awsdlq.DeadLetters, queue, after string, limit int) []vaxpass.DeadLetter {
 	t.Helper()
-	var ls []api.DeadLetter
+	var ls []vaxpass.DeadLetter
 	var err error
 	retryLost(t, "ListDead", func() error { ls, err = dl.ListDead(t.Context(), queue, after, limit); return err })
 	if err != nil {
@@ -125,7 +124,7 @@ func redrive(t *testing.T, dl *awsdlq.DeadLetters, queue string, ids []string) (
 	return moved, failed, err
 }
 
-func letterIDs(ls []api.DeadLetter) []string {
+func letterIDs(ls []vaxpass.DeadLetter) []string {
 	ids := make([]string, len(ls))
 	for i, l := range ls {
 		ids[i] = l.ID

@@ -15,7 +15,6 @@ import (
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/store/doseitem"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
@@ -202,12 +201,12 @@ func waitingDose(rec streamtypes.Record) (vaxpass.DoseKey, bool) {
 }
 
 // listMatcher lists the failure queue, reading each letter's doses from the stream.
-func (d *DeadLetters) listMatcher(ctx context.Context, after string, limit int) ([]api.DeadLetter, error) {
+func (d *DeadLetters) listMatcher(ctx context.Context, after string, limit int) ([]vaxpass.DeadLetter, error) {
 	page, err := d.listPage(ctx, d.queues.MatcherFailure, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("awsdlq: list %s: %w", Matcher, err)
 	}
-	out := make([]api.DeadLetter, len(page))
+	out := make([]vaxpass.DeadLetter, len(page))
 	sem := make(chan struct{}, d.opt.StreamReaders)
 	var wg sync.WaitGroup
 	for i, m := range page {
@@ -236,8 +235,8 @@ var ict = time.FixedZone("ICT", 7*3600)
 // when Lambda gave up (DeadAt), how often it invoked the matcher, and the doses, named
 // when the stream still holds the batch (FacilityID when they share one, SourceID when
 // there is one dose; Reason names them all, up to maxNamed).
-func (d *DeadLetters) matcherLetter(ctx context.Context, m *message) api.DeadLetter {
-	l := api.DeadLetter{Queue: Matcher, ID: m.id, DeadAt: msTime(m.attrs, types.MessageSystemAttributeNameSentTimestamp)}
+func (d *DeadLetters) matcherLetter(ctx context.Context, m *message) vaxpass.DeadLetter {
+	l := vaxpass.DeadLetter{Queue: Matcher, ID: m.id, DeadAt: msTime(m.attrs, types.MessageSystemAttributeNameSentTimestamp)}
 	r, err := decodeFailure(m.body)
 	if err != nil {
 		l.Reason = err.Error() + ": it cannot be redriven"
