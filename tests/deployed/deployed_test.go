@@ -1,11 +1,13 @@
-// Package deployed runs the end-to-end scenario against a deployed stack -- AWS, or the
+// Package deployed runs the end-to-end scenarios against a deployed stack -- AWS, or the
 // emulator after .ci/emulator/deploy -- through its public HTTP API and the functions'
-// triggers, all for real: API Gateway -> facility API -> DynamoDB -> stream -> matcher;
-// facility signing (API and the schedule's payload) -> SQS -> central signing -> KMS;
-// lookup, QR, verification, trust list, the page; ops by direct invoke; the dead-letter
-// queue and its redrive.
+// triggers, all for real. TestDeployedStack: API Gateway -> facility API -> DynamoDB ->
+// stream -> matcher; facility signing (API and the schedule's payload) -> SQS -> central
+// signing -> KMS; lookup, QR, verification, trust list, the page; revocation, renewal, the
+// dead-letter queue and its redrive. TestDeployedOperatorWalk (operator_walk_test.go): an
+// operator's walk with the CLI only (`vaxpass ... --backend aws --stack NAME`) and the
+// HTTP API, the ops function killed in the middle of a reprocessing run on an emulator.
 //
-// It runs only when told where the stack is:
+// They run only when told where the stack is:
 //
 //	VAXPASS_DEPLOYED_URL      the API's base URL (AWS: the ApiUrl output; the emulator:
 //	                          http://127.0.0.1:4566/_aws/execute-api/<ApiId>)
@@ -14,8 +16,11 @@
 //	VAXPASS_DEPLOYED_CSCA     optional: the CSCA certificate (PEM) the DSC must chain to
 //
 // plus the AWS SDK's own environment (credentials, region; AWS_ENDPOINT_URL for an
-// emulator). The test registers its own facility (a new KMS key) and loads its own
-// synthetic people, so it can run against a stack with other data in it.
+// emulator). Each test registers its own facility (a new KMS key) and loads its own
+// synthetic people, so they can run against a stack with other data in it. The walk
+// publishes a DSC of its own CSCA (a roll-over: earlier DSCs stay on the trust list), so
+// TestDeployedStack, whose DSC must chain to VAXPASS_DEPLOYED_CSCA, runs first (Go runs
+// tests in file order).
 package deployed
 
 import (
@@ -61,6 +66,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/tool/registry"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
 	"github.com/vaxpass/vaxpass/shared/wire/cloud"
+	"github.com/vaxpass/vaxpass/shared/wire/cloud/admin"
 )
 
 // Environment of the test.
@@ -98,16 +104,12 @@ func openStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acfg, err := cloud.ConfigFromOutputs(outputs)
+	// The stack as its operator opens it (dead letters included).
+	a, err := admin.New(ctx, cfg, outputs["StackName"], outputs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	acfg.SDK = &cfg
-	sys, err := cloud.Open(ctx, acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &stack{t: t, base: strings.TrimRight(base, "/"), outputs: outputs, cfg: cfg, sys: sys, http: &http.Client{Timeout: time.Minute}}
+	return &stack{t: t, base: strings.TrimRight(base, "/"), outputs: outputs, cfg: cfg, sys: a.Stack, http: &http.Client{Timeout: time.Minute}}
 }
 
 func readOutputs(path string) (map[string]string, error) {

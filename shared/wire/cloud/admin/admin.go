@@ -27,6 +27,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/stage/revocation"
 	"github.com/vaxpass/vaxpass/shared/store/awsstack"
 	"github.com/vaxpass/vaxpass/shared/wire/cloud"
+	"github.com/vaxpass/vaxpass/shared/wire/cloud/deadletters"
 )
 
 // Stack outputs (template.yaml) the operator's actions need beyond cloud.ConfigFromOutputs.
@@ -79,7 +80,13 @@ func New(ctx context.Context, sdk aws.Config, stackName string, outputs map[stri
 		return nil, fmt.Errorf("stack %q: %w", stackName, err)
 	}
 	cfg.SDK = &sdk
-	st, err := cloud.Open(ctx, cfg)
+	// The operator lists and redrives dead letters (of the functions, only ops links
+	// them); a stack without the queues' outputs has none to list.
+	var opts []cloud.Option
+	if cfg.CentralDLQURL != "" && cfg.MatcherFailureURL != "" {
+		opts = append(opts, deadletters.Option)
+	}
+	st, err := cloud.Open(ctx, cfg, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("stack %q: %w", stackName, err)
 	}
