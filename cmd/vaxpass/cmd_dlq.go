@@ -79,9 +79,12 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 	if err := g.check(); err != nil {
 		return usageErr("%v", err)
 	}
-	actor, err := cliActor(*actorName)
-	if err != nil {
-		return usageErr("%v", err)
+	actor := ""
+	if sub == "redrive" {
+		var err error
+		if actor, err = cliActor(*actorName); err != nil {
+			return usageErr("%v", err)
+		}
 	}
 	switch {
 	case *queueName != local.DeadCentral && *queueName != local.DeadMatcher:

@@ -156,13 +156,13 @@ func runReprocess(ctx context.Context, e env, args []string) int {
 	case len(stages) == 0 && *runID == "":
 		return usageErr("--stage is required (match, facility-sign, central-sign)")
 	case *runID != "" && len(stages) > 1:
-		return usageErr("--run continues one run: give at most one --stage")
+		return usageErr("--run-id continues one run: give at most one --stage")
 	case *batch < 1 || *batch > 10_000:
 		return usageErr("--batch must be 1..10000")
 	case *pace < 0:
 		return usageErr("--pace must not be negative")
 	case *dryRun && *runID != "":
-		return usageErr("--dry-run does not continue a run: drop --run")
+		return usageErr("--dry-run does not continue a run: drop --run-id")
 	}
 	base := reprocess.Selector{
 		Filter: reprocess.Filter{Facilities: facilities, Communes: communes, DateField: reprocess.DateField(*dateField), From: *from, To: *to},
