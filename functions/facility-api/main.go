@@ -5,11 +5,12 @@ package main
 import (
 	"github.com/vaxpass/vaxpass/shared/wire/cloud"
 	"github.com/vaxpass/vaxpass/shared/wire/routes"
+	"github.com/vaxpass/vaxpass/shared/wire/routes/facility"
 )
 
 func main() {
 	cloud.Start(func(s *cloud.Stack) (any, error) {
-		r, err := routes.Router(routes.Facility(s.Sys))
+		r, err := routes.Router(facility.Group(s.Sys))
 		if err != nil {
 			return nil, err
 		}

@@ -5,11 +5,12 @@ package main
 import (
 	"github.com/vaxpass/vaxpass/shared/wire/cloud"
 	"github.com/vaxpass/vaxpass/shared/wire/routes"
+	"github.com/vaxpass/vaxpass/shared/wire/routes/public"
 )
 
 func main() {
 	cloud.Start(func(s *cloud.Stack) (any, error) {
-		r, err := routes.Router(routes.Public(s.Sys), routes.LookupPages)
+		r, err := routes.Router(public.Group(s.Sys), public.LookupPages)
 		if err != nil {
 			return nil, err
 		}

@@ -30,11 +30,11 @@ type ReprocessRuns struct {
 // Start begins the run (or finds the unfinished run of the same stage and filter) and has
 // it worked on in the background.
 func (r *ReprocessRuns) Start(ctx context.Context, sel reprocess.Selector) (reprocess.Run, error) {
-	run, err := r.svc.Begin(ctx, sel)
+	run, created, err := r.svc.BeginOrFind(ctx, sel)
 	if err != nil {
 		return run, err
 	}
-	if err := r.bg.StartRun(ctx, run.ID); err != nil {
+	if err := r.bg.StartRun(ctx, run.ID, !created); err != nil {
 		return run, fmt.Errorf("start reprocessing run %s: %w", run.ID, err)
 	}
 	return run, nil

@@ -30,7 +30,6 @@ import (
 	"github.com/vaxpass/vaxpass/shared/stage/revocation"
 	"github.com/vaxpass/vaxpass/shared/stage/signing"
 	"github.com/vaxpass/vaxpass/shared/stage/stats"
-	"github.com/vaxpass/vaxpass/shared/stage/verification"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
@@ -133,9 +132,11 @@ type Stats interface {
 	Snapshot(ctx context.Context) (stats.Snapshot, error)
 }
 
-// RunStarter has a begun reprocessing run worked on in the background.
+// RunStarter has a begun reprocessing run worked on in the background. found says the run
+// existed already (it was resumed, not created): a backend whose workers outlive a request
+// must not start a second worker on it.
 type RunStarter interface {
-	StartRun(ctx context.Context, runID string) error
+	StartRun(ctx context.Context, runID string, found bool) error
 }
 
 // ErrNoPort: the backend did not provide what a feature needs.
@@ -150,7 +151,6 @@ type System struct {
 	matching        *matching.Service
 	facilitySigning *signing.FacilityService
 	centralSigning  *signing.CentralService
-	verifier        *verification.Service
 	revoker         *revocation.Service
 	publisher       *revocation.Publisher
 	reprocessor     *reprocess.Service
@@ -235,22 +235,6 @@ func (s *System) Worker() (*worker.Handler, error) {
 		return nil, err
 	}
 	return &worker.Handler{Issuer: cs, Log: s.p.Log, Concurrency: s.p.CentralConcurrency}, nil
-}
-
-// Verifier is POST /v1/verify: the trust list, and the revocation list when there is one.
-func (s *System) Verifier() (*verification.Service, error) {
-	if s.p.Trust == nil {
-		return nil, fmt.Errorf("%w: Trust (verification)", ErrNoPort)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.verifier == nil {
-		s.verifier = &verification.Service{Trust: s.p.Trust, Now: s.p.Now}
-		if s.p.Revocations != nil {
-			s.verifier.Revocations = revocation.Lookup{List: s.p.Revocations}
-		}
-	}
-	return s.verifier, nil
 }
 
 // Revoker revokes certificates and keeps the revocation list.

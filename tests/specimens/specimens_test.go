@@ -16,6 +16,7 @@ import (
 	"github.com/veraison/go-cose"
 
 	"github.com/vaxpass/vaxpass/shared/domain/dcc"
+	"github.com/vaxpass/vaxpass/shared/domain/dcc/dccschema"
 	"github.com/vaxpass/vaxpass/shared/hc1/hcert"
 	"github.com/vaxpass/vaxpass/shared/hc1/qr"
 	"github.com/vaxpass/vaxpass/shared/hc1/qrscan"
@@ -75,7 +76,7 @@ func decodeSpecimen(path string) (d decoded, stage string, err error) {
 	if d.json, err = hcert.DCCToJSON(d.cwt.DCC); err != nil {
 		return d, stageDCC, err
 	}
-	if err := dcc.ValidateJSON(d.json); err != nil {
+	if err := dccschema.ValidateJSON(d.json); err != nil {
 		return d, stageSchema, err
 	}
 	return d, "", nil

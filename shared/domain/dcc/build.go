@@ -96,10 +96,11 @@ func Build(p Person, dose vaccine.CertifiedDose, ci string) (*Certificate, error
 var icaoPattern = regexp.MustCompile(`^[A-Z<]*$`)
 
 // Validate checks a certificate we are about to sign: it must be a single vaccination
-// event, pass the official schema (ValidateJSON on its JSON encoding) and value sets
-// (CheckValueSets), and follow our stricter issuing rules, which the schema leaves open:
-// NFC and trimmed names, fnt always present, dob and dt real calendar dates, dn and sd at
-// least 1, a well-formed UVCI, the issuer and country constants.
+// event, be confirmed against the official schema by KnownValidVaccination on its JSON
+// encoding, pass the value sets (CheckValueSets), and follow our stricter issuing rules,
+// which the schema leaves open: NFC and trimmed names, fnt always present, dob and dt real
+// calendar dates, dn and sd at least 1, a well-formed UVCI, the issuer and country
+// constants.
 func Validate(c *Certificate) error {
 	if c == nil {
 		return fmt.Errorf("certificate: %w: nil", ErrInvalid)
@@ -138,12 +139,17 @@ func Validate(c *Certificate) error {
 	if err != nil {
 		return fmt.Errorf("certificate: %w: %w", ErrInvalid, err)
 	}
-	decoded, err := decodeDocument(doc)
+	decoded, err := DecodeDocument(doc)
 	if err != nil {
 		return err
 	}
-	if err := ValidateValue(decoded); err != nil {
-		return err
+	// Fail closed on the fast path alone, so issuing binaries do not link the jsonschema
+	// library (schema.go): our issuer only ever builds single vaccination events, exactly
+	// the shape KnownValidVaccination is built to confirm, and the rules above are stricter
+	// than it. A certificate it does not confirm is refused, never signed unchecked.
+	// dccschema's TestBuiltCertificatesAreSchemaValid checks that the library agrees.
+	if !KnownValidVaccination(decoded) {
+		return fmt.Errorf("certificate: %w: not confirmed as a schema-valid vaccination certificate", ErrSchema)
 	}
 	return CheckValueSetsValue(decoded)
 }

@@ -7,14 +7,14 @@ import (
 	"unicode/utf8"
 )
 
-// decodeDocument reads one JSON document into the values encoding/json would produce with
+// DecodeDocument reads one JSON document into the values encoding/json would produce with
 // UseNumber (map[string]any, []any, string, json.Number, bool, nil), more strictly: it
 // rejects oversize input, trailing data, duplicate object keys (two values for one field
 // make a certificate ambiguous), invalid UTF-8 (encoding/json would silently replace it)
 // and nesting deeper than maxDepth. It is a small hand parser because the
 // encoding/json.Decoder token API took ~15µs for one certificate, which the verify path
 // cannot afford; FuzzDecodeDocument checks it against encoding/json.
-func decodeDocument(doc []byte) (any, error) {
+func DecodeDocument(doc []byte) (any, error) {
 	if len(doc) > MaxDocumentSize {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrDocument, len(doc), MaxDocumentSize)
 	}

@@ -9,12 +9,15 @@ import (
 
 // Why a fast path: the jsonschema library takes ~23µs to accept one small vaccination
 // document (it evaluates every oneOf branch and builds errors for the two that fail), a
-// large share of the verify budget (1.3x one ECDSA verify). knownValidVaccination is the
+// large share of the verify budget (1.3x one ECDSA verify). KnownValidVaccination is the
 // combined schema's vaccination branch compiled by hand. It only ever says "valid" for a
 // document the schema accepts; for anything else (test, recovery, unusual number types,
-// any violation) ValidateValue asks the library, which stays the authority and writes the
-// error. TestFastPathAgreesWithSchema and FuzzFastPathAgreesWithSchema check that
-// implication against the library on the official examples and fuzzed documents.
+// any violation) dccschema.ValidateValue asks the library, which stays the authority and
+// writes the error. It also lets Validate check what we issue without linking the library
+// (see schema.go). dccschema's TestFastPathAgreesWithSchema and
+// FuzzFastPathAgreesWithSchema check that implication against the library on the official
+// examples and fuzzed documents; it hand-compiles the schema pinned by
+// TestEmbeddedSchemaIsPinned there.
 
 // The schema's own patterns, compiled with Go's regexp as the library does.
 var (
@@ -24,9 +27,11 @@ var (
 	// icaoPattern (build.go) is the fnt/gnt pattern.
 )
 
-// knownValidVaccination reports whether doc certainly satisfies DCC.combined-schema.json
-// as a vaccination certificate. false means "ask the library", not "invalid".
-func knownValidVaccination(doc any) bool {
+// KnownValidVaccination reports whether doc (a DecodeDocument result, or a CBOR decoding
+// into map[string]any, []any, string and integer types) certainly satisfies
+// DCC.combined-schema.json as a vaccination certificate. false means "ask the library",
+// not "invalid".
+func KnownValidVaccination(doc any) bool {
 	root, ok := doc.(map[string]any)
 	if !ok {
 		return false

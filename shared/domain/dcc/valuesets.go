@@ -105,17 +105,19 @@ var codedFields = map[string][]struct {
 // of vaccinations; tg, tt, ma, tr, co of tests; tg, co of recoveries) holds a code of its
 // official value set. Codes marked inactive still pass: a deprecated code (J07BX03 on
 // Viet Nam's own 2021 specimen) was valid when the certificate was issued. Absent fields
-// are the schema's business (ValidateJSON); a present field of the wrong type fails here.
+// are the schema's business (dccschema.ValidateJSON); a present field of the wrong type
+// fails here.
 // The error wraps ErrValueSet and names the field, e.g. "v[0].mp".
 func CheckValueSets(doc []byte) error {
-	v, err := decodeDocument(doc)
+	v, err := DecodeDocument(doc)
 	if err != nil {
 		return err
 	}
 	return CheckValueSetsValue(v)
 }
 
-// CheckValueSetsValue is CheckValueSets on an already decoded document (see ValidateValue).
+// CheckValueSetsValue is CheckValueSets on an already decoded document (see
+// dccschema.ValidateValue).
 func CheckValueSetsValue(doc any) error {
 	sets, err := loadedValueSets()
 	if err != nil {

@@ -106,7 +106,7 @@ func newFixture(tb testing.TB) *fixture {
 		Worklists: worklistAdapter{}, Now: now,
 	}).Routes(r)
 	(&api.Public{
-		Lookup: &lookup.Service{Certs: store}, Verifier: &verification.Service{Trust: central.TrustList, Now: now},
+		Lookup: &lookup.Service{Certs: store}, Verifier: verdicts{&verification.Service{Trust: central.TrustList, Now: now}},
 		TrustList: func(context.Context) ([]byte, error) { return central.TrustList.MarshalJSON() },
 		RenderQR:  func(hc1 string) ([]byte, error) { return qr.PNG(hc1) }, Limiter: limiter, Now: now,
 	}).Routes(r)
@@ -241,3 +241,8 @@ func contractError(resp events.APIGatewayV2HTTPResponse) (apigw.ErrorDetail, err
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// verdicts adapts the verifier to api.Verifier, as the wiring does.
+type verdicts struct{ v *verification.Service }
+
+func (d verdicts) Verify(ctx context.Context, hc1 string) any { return d.v.Verify(ctx, hc1) }

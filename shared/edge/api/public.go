@@ -15,7 +15,6 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
 	"github.com/vaxpass/vaxpass/shared/stage/lookup"
-	"github.com/vaxpass/vaxpass/shared/stage/verification"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
@@ -36,7 +35,9 @@ type Looker interface {
 // Verifier checks an HC1 string: signature against the trust list, expiry, schema, value
 // sets and revocation. Invalid certificates are a verdict, not an error.
 type Verifier interface {
-	Verify(ctx context.Context, hc1 string) verification.Verdict
+	// Verify returns the verdict as the answer carries it (verification.Verdict): the
+	// handler only renders it, so this package need not link the verifier's schema library.
+	Verify(ctx context.Context, hc1 string) any
 }
 
 // Public is the public API: no key, rate limited per client.

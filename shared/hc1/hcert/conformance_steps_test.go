@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/domain/dcc"
+	"github.com/vaxpass/vaxpass/shared/domain/dcc/dccschema"
 	"github.com/vaxpass/vaxpass/shared/hc1/qrscan"
 )
 
@@ -348,7 +349,7 @@ func stepSchema(f *suiteFile, want bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := dcc.ValidateJSON(js); err != nil {
+	if err := dccschema.ValidateJSON(js); err != nil {
 		return "", err
 	}
 	if !want {
@@ -366,7 +367,7 @@ func stepValidObject(f *suiteFile, _ bool) (string, error) {
 	if m := missing(f, "JSON"); m != "" {
 		return m, nil
 	}
-	return "", dcc.ValidateJSON(f.test.JSON)
+	return "", dccschema.ValidateJSON(f.test.JSON)
 }
 
 // stepEncode: our encoder turns JSON into CBOR that decodes equal to the DCC in

@@ -346,20 +346,29 @@ func (s *Service) Run(ctx context.Context, sel Selector, opt Options) (Summary, 
 // working on it: Run with Selector{RunID: run.ID} then does the work (the API starts runs
 // this way, to answer with the run's ID at once).
 func (s *Service) Begin(ctx context.Context, sel Selector) (Run, error) {
+	run, _, err := s.BeginOrFind(ctx, sel)
+	return run, err
+}
+
+// BeginOrFind is Begin that also tells whether the run was created now (false: an
+// unfinished run of the same stage and filter, or the run named, was found), so that a
+// caller starts a worker for a new run only and never a second one for a run in progress.
+func (s *Service) BeginOrFind(ctx context.Context, sel Selector) (Run, bool, error) {
 	if sel.DryRun {
-		return Run{}, fmt.Errorf("%w: dry_run: a dry run is not stored; run it directly", vaxpass.ErrInvalid)
+		return Run{}, false, fmt.Errorf("%w: dry_run: a dry run is not stored; run it directly", vaxpass.ErrInvalid)
 	}
 	sel, run, found, err := s.locate(ctx, sel)
 	if err != nil {
-		return Run{}, err
+		return Run{}, false, err
 	}
 	if found {
-		return run, nil
+		return run, false, nil
 	}
 	if _, err := s.stageFor(sel.Stage); err != nil {
-		return Run{}, err
+		return Run{}, false, err
 	}
-	return s.newRun(ctx, sel)
+	run, err = s.newRun(ctx, sel)
+	return run, err == nil, err
 }
 
 // locate normalises sel and finds the run it continues: sel.RunID, else the newest

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/domain/dcc"
+	"github.com/vaxpass/vaxpass/shared/domain/dcc/dccschema"
 	"github.com/vaxpass/vaxpass/shared/hc1/hcert"
 )
 
@@ -86,7 +87,7 @@ func Step(err error) string {
 
 // CheckPayload is the DCC content check: the official JSON schema, then the value sets.
 func CheckPayload(doc []byte) error {
-	if err := dcc.ValidateJSON(doc); err != nil {
+	if err := dccschema.ValidateJSON(doc); err != nil {
 		return err
 	}
 	return dcc.CheckValueSets(doc)

@@ -22,6 +22,10 @@ const (
 	ActionReprocess         = "reprocess"        // selector: start a run (or a dry run)
 	ActionReprocessStatus   = "reprocess-status" // run_id: where a run is
 	ActionReprocessRuns     = "reprocess-runs"   // every run
+	// ActionReprocessRequeue (run_id) queues an unfinished run's work again: for a run
+	// whose work message was lost to the work queue's dead letters, never for one an
+	// invocation works on (that would be two workers on one run).
+	ActionReprocessRequeue = "reprocess-requeue"
 )
 
 // OpsRequest is the ops function's direct-invoke event, e.g.
@@ -57,7 +61,14 @@ type WorkMessage struct {
 // timeout: the run resumes from its last stored batch.
 type sqsRunStarter struct{ work *awssqs.Sender }
 
-func (s sqsRunStarter) StartRun(ctx context.Context, runID string) error {
+func (s sqsRunStarter) StartRun(ctx context.Context, runID string, found bool) error {
+	if found {
+		// Its message is on the queue (or in flight, or coming back after a killed
+		// invocation's visibility timeout): a second one would be a second worker on one
+		// run. A message lost to the work queue's dead letters is sent again by ops
+		// (vaxpass reprocess --requeue).
+		return nil
+	}
 	body, err := json.Marshal(WorkMessage{RunID: runID})
 	if err != nil {
 		return err
@@ -112,6 +123,26 @@ func (a *Stack) HandleOps(ctx context.Context, req OpsRequest) (OpsResult, error
 		run, err := svc.GetRun(ctx, req.RunID)
 		res.Run = &run
 		return res, err
+	case ActionReprocessRequeue:
+		if req.RunID == "" {
+			return res, fmt.Errorf("%w: reprocess-requeue needs run_id", ErrOpsRequest)
+		}
+		svc, err := a.Sys.Reprocessor()
+		if err != nil {
+			return res, err
+		}
+		run, err := svc.GetRun(ctx, req.RunID)
+		if err != nil {
+			return res, err
+		}
+		if run.State != reprocess.Running {
+			return res, fmt.Errorf("%w: run %s is %s", ErrOpsRequest, run.ID, run.State)
+		}
+		if a.workQueue == nil {
+			return res, fmt.Errorf("%w: %s is not set", ErrConfig, EnvWorkQueueURL)
+		}
+		res.Run = &run
+		return res, a.runStarter().StartRun(ctx, run.ID, false)
 	case ActionReprocessRuns:
 		svc, err := a.Sys.Reprocessor()
 		if err != nil {
@@ -161,7 +192,7 @@ func (a *Stack) work(ctx context.Context, svc *reprocess.Service, body string) e
 	}
 	a.cfg.Log.Info("reprocessing work", "run_id", w.RunID, "done", sum.Done, "changed", sum.Counts.Changed, "failed", sum.Counts.Failed)
 	if !sum.Done {
-		return a.runStarter().StartRun(ctx, w.RunID)
+		return a.runStarter().StartRun(ctx, w.RunID, false)
 	}
 	return nil
 }

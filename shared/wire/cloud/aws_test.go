@@ -22,6 +22,8 @@ import (
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
 	"github.com/vaxpass/vaxpass/shared/wire"
 	"github.com/vaxpass/vaxpass/shared/wire/routes"
+	"github.com/vaxpass/vaxpass/shared/wire/routes/facility"
+	"github.com/vaxpass/vaxpass/shared/wire/routes/public"
 	"github.com/vaxpass/vaxpass/web"
 )
 
@@ -91,14 +93,14 @@ func TestRoutesAgree(t *testing.T) {
 		}
 		return r.Routes()
 	}
-	facility := router(routes.Router(routes.Facility(a.Sys)))
+	facility := router(routes.Router(facility.Group(a.Sys)))
 	for _, c := range []struct {
 		function string
 		router   []string
 	}{
 		{"FacilityApiFunction", slices.DeleteFunc(slices.Clone(facility), func(r string) bool { return r == "POST /v1/signatures" })},
 		{"FacilitySigningFunction", []string{"POST /v1/signatures"}},
-		{"PublicApiFunction", router(routes.Router(routes.Public(a.Sys), routes.LookupPages))},
+		{"PublicApiFunction", router(routes.Router(public.Group(a.Sys), public.LookupPages))},
 		{"OpsFunction", router(routes.Router(routes.Ops(a.Sys), routes.OpsPages))},
 	} {
 		got := slices.Sorted(slices.Values(byFunc[c.function]))
@@ -285,7 +287,7 @@ func TestPageThroughAPIGateway(t *testing.T) {
 
 func publicRouter(t *testing.T, a *Stack) *apigw.Router {
 	t.Helper()
-	r, err := routes.Router(routes.Public(a.Sys), routes.LookupPages)
+	r, err := routes.Router(public.Group(a.Sys), public.LookupPages)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +298,7 @@ func TestFacilitySigningDispatch(t *testing.T) {
 	a := offlineAWS(t)
 	ctx := context.Background()
 	// An API Gateway event goes to the facility router (an unknown path: 404, no store call).
-	r, err := routes.Router(routes.Facility(a.Sys))
+	r, err := routes.Router(facility.Group(a.Sys))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,8 @@ import (
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 	"github.com/vaxpass/vaxpass/shared/wire"
 	"github.com/vaxpass/vaxpass/shared/wire/routes"
+	"github.com/vaxpass/vaxpass/shared/wire/routes/facility"
+	"github.com/vaxpass/vaxpass/shared/wire/routes/public"
 )
 
 // Names of the embedded queues and feed consumers.
@@ -195,7 +197,7 @@ func (l *Local) assemble() error {
 	if l.Worker, err = sys.Worker(); err != nil {
 		return err
 	}
-	if l.Verifier, err = sys.Verifier(); err != nil {
+	if l.Verifier, err = public.Verifier(sys); err != nil {
 		return err
 	}
 	if o.Revoker, err = sys.Revoker(); err != nil {
@@ -212,7 +214,7 @@ func (l *Local) assemble() error {
 	}
 	r.Auth = o.OpsAuth
 	// One router for everything: the embedded server is every function at once.
-	l.Router, err = routes.Router(routes.All(sys)...)
+	l.Router, err = routes.Router(facility.Group(sys), public.Group(sys), routes.Ops(sys), public.LookupPages, routes.OpsPages)
 	return err
 }
 

@@ -228,8 +228,10 @@ func (r *Reprocessing) Run(ctx context.Context) error {
 }
 
 // StartRun implements wire.RunStarter: the begun run works in the background of the
-// server until it is done or the server stops (it then resumes on its next start).
-func (r *Reprocessing) StartRun(_ context.Context, runID string) error {
+// server until it is done or the server stops (it then resumes on its next start). A run
+// found unfinished is started too unless this server already works on it: no worker
+// outlives the server.
+func (r *Reprocessing) StartRun(_ context.Context, runID string, _ bool) error {
 	r.mu.Lock()
 	base := r.baseCtx
 	if base == nil || base.Err() != nil {

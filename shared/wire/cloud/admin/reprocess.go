@@ -59,7 +59,14 @@ func (a *Admin) StartReprocess(ctx context.Context, sel reprocess.Selector) (run
 // RequeueReprocess queues run id's work again: for a run whose work message was lost (it
 // went to the work queue's dead letters), never for one an invocation works on.
 func (a *Admin) RequeueReprocess(ctx context.Context, id string) (reprocess.Run, error) {
-	return a.queue(ctx, reprocess.Selector{RunID: id})
+	res, err := a.InvokeOps(ctx, cloud.OpsRequest{Action: cloud.ActionReprocessRequeue, RunID: id})
+	if err != nil {
+		return reprocess.Run{}, err
+	}
+	if res.Run == nil {
+		return reprocess.Run{}, errors.New("the ops function answered without a run")
+	}
+	return *res.Run, nil
 }
 
 func (a *Admin) queue(ctx context.Context, sel reprocess.Selector) (reprocess.Run, error) {
