@@ -1,19 +1,12 @@
-// Command ops is ops: the ops API and dashboard, reprocessing runs (its work queue) and direct invokes (template.yaml: OpsFunction).
+// Command ops is the ops worker (template.yaml: OpsFunction): reprocessing runs from its
+// work queue, and the direct invokes of the CLI and of the ops API function.
 // Build: GOOS=linux CGO_ENABLED=0 go build -tags lambda.norpc -o bootstrap (provided.al2023).
 package main
 
-import (
-	"github.com/vaxpass/vaxpass/shared/wire/cloud"
-	"github.com/vaxpass/vaxpass/shared/wire/cloud/deadletters"
-	"github.com/vaxpass/vaxpass/shared/wire/routes"
-)
+import "github.com/vaxpass/vaxpass/shared/wire/cloud"
 
 func main() {
 	cloud.Start(func(s *cloud.Stack) (any, error) {
-		r, err := routes.Router(routes.Ops(s.Sys), routes.OpsPages)
-		if err != nil {
-			return nil, err
-		}
-		return cloud.APIOr(r.Serve, s.HandleOpsEvent), nil
-	}, deadletters.Option)
+		return s.HandleOpsEvent, nil
+	})
 }

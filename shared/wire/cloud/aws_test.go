@@ -19,6 +19,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
 	"github.com/vaxpass/vaxpass/shared/wire"
 	"github.com/vaxpass/vaxpass/shared/wire/routes"
@@ -101,7 +102,7 @@ func TestRoutesAgree(t *testing.T) {
 		{"FacilityApiFunction", slices.DeleteFunc(slices.Clone(facility), func(r string) bool { return r == "POST /v1/signatures" })},
 		{"FacilitySigningFunction", []string{"POST /v1/signatures"}},
 		{"PublicApiFunction", router(routes.Router(public.Group(a.Sys), public.LookupPages))},
-		{"OpsFunction", router(routes.Router(routes.Ops(a.Sys), routes.OpsPages))},
+		{"OpsApiFunction", router(routes.Router(routes.Ops(a.Sys, unusedRuns{}), routes.OpsPages))},
 	} {
 		got := slices.Sorted(slices.Values(byFunc[c.function]))
 		want := slices.Sorted(slices.Values(c.router))
@@ -366,3 +367,5 @@ func TestAWSConfigFromOutputs(t *testing.T) {
 }
 
 type unusedDeadLetters struct{ wire.DeadLetters }
+
+type unusedRuns struct{ api.ReprocessRuns }

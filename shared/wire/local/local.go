@@ -214,7 +214,11 @@ func (l *Local) assemble() error {
 	}
 	r.Auth = o.OpsAuth
 	// One router for everything: the embedded server is every function at once.
-	l.Router, err = routes.Router(facility.Group(sys), public.Group(sys), routes.Ops(sys), public.LookupPages, routes.OpsPages)
+	runs, err := sys.ReprocessRuns()
+	if err != nil {
+		return err
+	}
+	l.Router, err = routes.Router(facility.Group(sys), public.Group(sys), routes.Ops(sys, runs), public.LookupPages, routes.OpsPages)
 	return err
 }
 

@@ -40,8 +40,10 @@ func OpsAuth(s *wire.System) (*api.OpsAuth, error) {
 }
 
 // Ops is the ops API (ops key): revocations, the audit trail, reprocessing, dead letters
-// and the dashboard's numbers.
-func Ops(s *wire.System) Group {
+// and the dashboard's numbers. runs are the reprocessing runs: wire.System.ReprocessRuns
+// where the server does the work itself (the embedded backend), a remote control of the
+// ops worker function on AWS (so the API function links none of the stages).
+func Ops(s *wire.System, runs api.ReprocessRuns) Group {
 	return func(r *apigw.Router) error {
 		p := s.Ports()
 		auth, err := OpsAuth(s)
@@ -52,9 +54,8 @@ func Ops(s *wire.System) Group {
 		if err != nil {
 			return err
 		}
-		runs, err := s.ReprocessRuns()
-		if err != nil {
-			return err
+		if runs == nil {
+			return fmt.Errorf("%w: reprocessing runs", wire.ErrNoPort)
 		}
 		switch {
 		case p.Audit == nil:
