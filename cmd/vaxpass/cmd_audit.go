@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 	"github.com/vaxpass/vaxpass/shared/stage/audit"
 	"github.com/vaxpass/vaxpass/shared/wire"
 )
@@ -52,10 +52,10 @@ func runAudit(ctx context.Context, e env, args []string) int {
 	}
 	q := audit.Query{Action: *action, Actor: *actor, Limit: 1000}
 	var err error
-	if q.From, err = api.ParseAuditTime(*from); err != nil {
+	if q.From, err = httpapi.ParseAuditTime(*from); err != nil {
 		return usageErr("--from: want RFC 3339 or YYYY-MM-DD")
 	}
-	if q.To, err = api.ParseAuditTime(*to); err != nil {
+	if q.To, err = httpapi.ParseAuditTime(*to); err != nil {
 		return usageErr("--to: want RFC 3339 or YYYY-MM-DD")
 	}
 	if err := q.Validate(); err != nil {

@@ -7,7 +7,7 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 	"github.com/vaxpass/vaxpass/shared/stage/audit"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
@@ -113,7 +113,7 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 		enc := json.NewEncoder(e.stdout)
 		after, n := "", 0
 		for n < *limit {
-			want := min(*limit-n, api.DeadLetterPage)
+			want := min(*limit-n, httpapi.DeadLetterPage)
 			page, err := dead.ListDead(ctx, *queueName, after, want)
 			if err != nil {
 				fmt.Fprintf(e.stderr, "dlq list: %v\n", err)
@@ -170,7 +170,7 @@ func runDLQ(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "dlq redrive: processing the queue: %v\n", err)
 		return 1
 	}
-	left, err := dead.ListDead(ctx, local.DeadCentral, "", api.DeadLetterPage)
+	left, err := dead.ListDead(ctx, local.DeadCentral, "", httpapi.DeadLetterPage)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "dlq redrive: %v\n", err)
 		return 1

@@ -18,8 +18,8 @@ import (
 	"github.com/vaxpass/vaxpass/shared/domain/dcc"
 	"github.com/vaxpass/vaxpass/shared/domain/match"
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
-	"github.com/vaxpass/vaxpass/shared/edge/stream"
-	"github.com/vaxpass/vaxpass/shared/edge/worker"
+	"github.com/vaxpass/vaxpass/shared/edge/centralqueue"
+	"github.com/vaxpass/vaxpass/shared/edge/dosestream"
 	"github.com/vaxpass/vaxpass/shared/hc1/hcert"
 	"github.com/vaxpass/vaxpass/shared/stage/audit"
 	"github.com/vaxpass/vaxpass/shared/stage/ingest"
@@ -192,8 +192,8 @@ func (s *System) Matching() *matching.Service {
 }
 
 // StreamHandler is the matcher's entry point: batches of dose changes.
-func (s *System) StreamHandler() *stream.Handler {
-	return &stream.Handler{Matcher: s.Matching(), Log: s.p.Log}
+func (s *System) StreamHandler() *dosestream.Handler {
+	return &dosestream.Handler{Matcher: s.Matching(), Log: s.p.Log}
 }
 
 // FacilitySigning is facility signing (POST /v1/signatures, the daily run, reprocessing).
@@ -229,12 +229,12 @@ func (s *System) CentralSigning() (*signing.CentralService, error) {
 }
 
 // Worker is central signing's entry point: batches of the central queue.
-func (s *System) Worker() (*worker.Handler, error) {
+func (s *System) Worker() (*centralqueue.Handler, error) {
 	cs, err := s.CentralSigning()
 	if err != nil {
 		return nil, err
 	}
-	return &worker.Handler{Issuer: cs, Log: s.p.Log, Concurrency: s.p.CentralConcurrency}, nil
+	return &centralqueue.Handler{Issuer: cs, Log: s.p.Log, Concurrency: s.p.CentralConcurrency}, nil
 }
 
 // Revoker revokes certificates and keeps the revocation list.

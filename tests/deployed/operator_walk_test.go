@@ -31,6 +31,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
 	"github.com/vaxpass/vaxpass/shared/stage/revocation"
 	"github.com/vaxpass/vaxpass/shared/stage/stats"
+	"github.com/vaxpass/vaxpass/shared/testkit/cli"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
@@ -55,22 +56,11 @@ type cliResult struct {
 	stdout, stderr string
 }
 
-// buildCLI builds cmd/vaxpass once for the walk.
-func buildCLI(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "vaxpass")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/vaxpass/vaxpass/cmd/vaxpass")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/vaxpass: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func (w *walk) step(format string, a ...any) {
 	w.t.Logf("%6.1fs %s", time.Since(w.start).Seconds(), fmt.Sprintf(format, a...))
 }
 
-// command is the CLI with the walk's environment: the test's own (AWS_ENDPOINT_URL,
+// command is the CLI (the test kit's one build) with the walk's environment: the test's own (AWS_ENDPOINT_URL,
 // credentials, region) with USER set, so the default actor is known.
 func (w *walk) command(args ...string) *exec.Cmd {
 	cmd := exec.Command(w.bin, args...)
@@ -80,17 +70,8 @@ func (w *walk) command(args ...string) *exec.Cmd {
 
 func (w *walk) cli(args ...string) cliResult {
 	w.t.Helper()
-	cmd := w.command(args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		w.t.Fatalf("vaxpass %s: %v", strings.Join(args, " "), err)
-	}
-	return cliResult{code: code, stdout: out.String(), stderr: errb.String()}
+	r := cli.Runner{Env: []string{"USER=walker", "VAXPASS_STACK="}}.Run(w.t, args...)
+	return cliResult{code: r.Code, stdout: r.Stdout, stderr: r.Stderr}
 }
 
 // aws runs an operator command against the stack and wants exit 0.
@@ -273,7 +254,7 @@ func TestDeployedOperatorWalk(t *testing.T) {
 	if w.name == "" {
 		t.Fatal("stack output StackName missing")
 	}
-	w.bin = buildCLI(t)
+	w.bin = cli.Bin(t)
 	w.step("CLI built")
 
 	var rnd [4]byte

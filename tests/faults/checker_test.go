@@ -14,7 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/vaxpass/vaxpass/shared/domain/match"
-	"github.com/vaxpass/vaxpass/shared/edge/api"
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 	"github.com/vaxpass/vaxpass/shared/stage/ingest"
 	"github.com/vaxpass/vaxpass/shared/store/embedded"
 	"github.com/vaxpass/vaxpass/shared/store/embedded/queue"
@@ -74,7 +74,7 @@ func runInProcess(t *testing.T, pop *population, rewire func(*local.Local)) (str
 	for _, b := range batches {
 		items := make([]ingest.Item, len(b.records))
 		for j, i := range b.records {
-			items[j] = api.DecodeRecord(pop.raw[i])
+			items[j] = httpapi.DecodeRecord(pop.raw[i])
 		}
 		rep, err := in.Submit(ctx, facilityID(b.facility), items)
 		if err != nil {
@@ -222,7 +222,7 @@ func TestInvariantCheckerCatches(t *testing.T) {
 			}
 			withLocal(t, dir, func(l *local.Local) {
 				in := &ingest.Service{Doses: l.Store, Now: time.Now}
-				if _, err := in.Submit(ctx, unsent.Facility, []ingest.Item{api.DecodeRecord(run.pop.raw[unsentIndex])}); err != nil {
+				if _, err := in.Submit(ctx, unsent.Facility, []ingest.Item{httpapi.DecodeRecord(run.pop.raw[unsentIndex])}); err != nil {
 					t.Fatal(err)
 				}
 			})

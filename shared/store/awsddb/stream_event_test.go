@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/vaxpass/vaxpass/shared/domain/match"
-	"github.com/vaxpass/vaxpass/shared/edge/stream"
+	"github.com/vaxpass/vaxpass/shared/edge/dosestream"
 	"github.com/vaxpass/vaxpass/shared/stage/matching"
 	"github.com/vaxpass/vaxpass/shared/store/doseitem"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
@@ -50,7 +50,7 @@ func TestCapturedStreamEvents(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := &recordingMatcher{}
-			h := &stream.Handler{Matcher: m}
+			h := &dosestream.Handler{Matcher: m}
 			out, err := lambda.NewHandler(h.Handle).Invoke(t.Context(), payload)
 			if err != nil {
 				t.Fatalf("invoke: %v", err)

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/vaxpass/vaxpass/shared/edge/worker"
+	"github.com/vaxpass/vaxpass/shared/edge/centralqueue"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
@@ -49,7 +49,7 @@ func centralLetter(m *message) vaxpass.DeadLetter {
 		l.DeadAt = l.SentAt
 	}
 	// Only the facility is read out of the signature: the rest names the person.
-	if sig, err := worker.Decode(m.body); err == nil {
+	if sig, err := centralqueue.Decode(m.body); err == nil {
 		l.FacilityID = sig.FacilityID
 	} else {
 		l.Reason = "the body is not a central signing message (central signing can never take it)"

@@ -19,7 +19,7 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/domain/dose"
 	"github.com/vaxpass/vaxpass/shared/domain/match"
-	"github.com/vaxpass/vaxpass/shared/edge/worker"
+	"github.com/vaxpass/vaxpass/shared/edge/centralqueue"
 	"github.com/vaxpass/vaxpass/shared/store/awsddb"
 	"github.com/vaxpass/vaxpass/shared/store/awsdlq"
 	"github.com/vaxpass/vaxpass/shared/store/awssqs"
@@ -70,7 +70,7 @@ func newCentralEnv(t *testing.T, n int) *centralEnv {
 			if err := q.SendSignature(t.Context(), sig); err != nil {
 				t.Fatal(err)
 			}
-			body, _ := worker.Encode(sig)
+			body, _ := centralqueue.Encode(sig)
 			e.sent = append(e.sent, string(body))
 		}
 		if e.sqs.doubled() {
@@ -184,7 +184,7 @@ func TestCentralOnSQS(t *testing.T) {
 	}
 
 	// One more, put on the dead-letter queue by hand with a message attribute: kept.
-	extra, _ := worker.Encode(vaxpass.FacilitySignature{PersonID: "001090099999", FacilityID: "79-HCM-0009", Payload: []byte{1}, Signature: []byte{2}, SignedAt: time.Now().UTC()})
+	extra, _ := centralqueue.Encode(vaxpass.FacilitySignature{PersonID: "001090099999", FacilityID: "79-HCM-0009", Payload: []byte{1}, Signature: []byte{2}, SignedAt: time.Now().UTC()})
 	if _, err := e.sqs.Client.SendMessage(t.Context(), &sqs.SendMessageInput{
 		QueueUrl: aws.String(e.dlq), MessageBody: aws.String(string(extra)),
 		MessageAttributes: map[string]sqstypes.MessageAttributeValue{"origin": {DataType: aws.String("String"), StringValue: aws.String("renewal")}},

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/vaxpass/vaxpass/shared/edge/worker"
+	"github.com/vaxpass/vaxpass/shared/edge/centralqueue"
 	"github.com/vaxpass/vaxpass/shared/store/awsdlq"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
@@ -192,7 +192,7 @@ func newFake(t *testing.T, f *fakeSQS, opt awsdlq.Options) *awsdlq.DeadLetters {
 
 func signature(t *testing.T, i int) string {
 	t.Helper()
-	b, err := worker.Encode(vaxpass.FacilitySignature{PersonID: fmt.Sprintf("0010900%05d", i), FacilityID: "79-HCM-0001", Payload: []byte{1}, Signature: []byte{2}, SignedAt: time.Unix(int64(i), 0).UTC()})
+	b, err := centralqueue.Encode(vaxpass.FacilitySignature{PersonID: fmt.Sprintf("0010900%05d", i), FacilityID: "79-HCM-0001", Payload: []byte{1}, Signature: []byte{2}, SignedAt: time.Unix(int64(i), 0).UTC()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,14 +15,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 	"github.com/vaxpass/vaxpass/shared/store/awsops"
 	"github.com/vaxpass/vaxpass/shared/testkit/awstest"
 	"github.com/vaxpass/vaxpass/shared/testkit/storetest"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
-var _ api.OpsKeys = (*awsops.Store)(nil)
+var _ httpapi.OpsKeys = (*awsops.Store)(nil)
 
 // TestOpsContract: the ops records behave as the embedded backend's do.
 func TestOpsContract(t *testing.T) {

@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/vaxpass/vaxpass/shared/edge/worker"
+	"github.com/vaxpass/vaxpass/shared/edge/centralqueue"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
@@ -112,7 +112,7 @@ func (s *Sender) SendBatch(ctx context.Context, bodies [][]byte) (failed []int, 
 }
 
 // CentralQueue implements signing.CentralQueue: it sends a facility signature to the
-// central signing queue in the worker's message encoding (worker.Encode).
+// central signing queue in the worker's message encoding (centralqueue.Encode).
 type CentralQueue struct {
 	sender *Sender
 }
@@ -128,7 +128,7 @@ func NewCentralQueue(client API, queueURL string) (*CentralQueue, error) {
 
 // SendSignature implements signing.CentralQueue.
 func (q *CentralQueue) SendSignature(ctx context.Context, sig vaxpass.FacilitySignature) error {
-	body, err := worker.Encode(sig)
+	body, err := centralqueue.Encode(sig)
 	if err != nil {
 		return fmt.Errorf("awssqs: encode facility signature: %w", err)
 	}

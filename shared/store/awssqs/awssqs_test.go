@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/vaxpass/vaxpass/shared/edge/worker"
+	"github.com/vaxpass/vaxpass/shared/edge/centralqueue"
 	"github.com/vaxpass/vaxpass/shared/stage/signing"
 	"github.com/vaxpass/vaxpass/shared/store/awssqs"
 	"github.com/vaxpass/vaxpass/shared/testkit/awstest"
@@ -66,7 +66,7 @@ func TestCentralQueueOnSQS(t *testing.T) {
 	if len(msgs) != 1 {
 		t.Fatalf("received %d messages, want 1", len(msgs))
 	}
-	got, err := worker.Decode(aws.ToString(msgs[0].Body))
+	got, err := centralqueue.Decode(aws.ToString(msgs[0].Body))
 	if err != nil {
 		t.Fatal(err)
 	}

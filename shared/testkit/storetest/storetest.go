@@ -24,7 +24,7 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/domain/dose"
 	"github.com/vaxpass/vaxpass/shared/domain/match"
-	"github.com/vaxpass/vaxpass/shared/edge/api"
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 	"github.com/vaxpass/vaxpass/shared/stage/ingest"
 	"github.com/vaxpass/vaxpass/shared/stage/lookup"
 	"github.com/vaxpass/vaxpass/shared/stage/matching"
@@ -43,9 +43,9 @@ type Store interface {
 	signing.CentralStore
 	signing.BatchMarker
 	lookup.CertReader
-	api.Facilities
-	api.DoseReader
-	api.CertReader
+	httpapi.Facilities
+	httpapi.DoseReader
+	httpapi.CertReader
 
 	// SaveMatchBatch is SaveMatch for many doses at once; errs[i] is doses[i]'s own
 	// outcome (nil, or wrapping vaxpass.ErrConflict / vaxpass.ErrNotFound); err a store

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 	"github.com/vaxpass/vaxpass/shared/stage/lookup"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
@@ -70,7 +70,7 @@ func WriteLoadFiles(ctx context.Context, sys *local.Local, dir string, max int) 
 				return lf, err
 			}
 			lw.Write(append(body, '\n'))
-			qw.WriteString(api.QRPath(c.UVCI) + "\n")
+			qw.WriteString(httpapi.QRPath(c.UVCI) + "\n")
 			lf.People++
 		}
 		if next == "" {

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/domain/match"
-	"github.com/vaxpass/vaxpass/shared/edge/stream"
-	"github.com/vaxpass/vaxpass/shared/edge/worker"
+	"github.com/vaxpass/vaxpass/shared/edge/centralqueue"
+	"github.com/vaxpass/vaxpass/shared/edge/dosestream"
 	"github.com/vaxpass/vaxpass/shared/stage/ingest"
 	"github.com/vaxpass/vaxpass/shared/stage/matching"
 	"github.com/vaxpass/vaxpass/shared/stage/signing"
@@ -324,7 +324,7 @@ func (r *runner) waitIssued(ctx context.Context, central *pumpRun, issued *count
 // countingMatcher counts the change events the stream handler hands to matching and the
 // records it matched (wrote a status for).
 type countingMatcher struct {
-	next    stream.DoseMatcher
+	next    dosestream.DoseMatcher
 	events  atomic.Int64
 	matched atomic.Int64
 	bar     *lateProgress
@@ -345,9 +345,9 @@ func (m *countingMatcher) MatchDoses(ctx context.Context, doses []vaxpass.Dose) 
 }
 
 // countingIssuer counts the facility signatures central signing processed; it passes
-// whole batches on when the issuer it wraps takes them (worker.BatchIssuer).
+// whole batches on when the issuer it wraps takes them (centralqueue.BatchIssuer).
 type countingIssuer struct {
-	next worker.Issuer
+	next centralqueue.Issuer
 	done atomic.Int64
 	bar  *lateProgress
 }
@@ -361,7 +361,7 @@ func (c *countingIssuer) Process(ctx context.Context, sig vaxpass.FacilitySignat
 	return out, cert, err
 }
 
-// batchIssuer is worker.BatchIssuer, declared here so the bench builds without it.
+// batchIssuer is centralqueue.BatchIssuer, declared here so the bench builds without it.
 type batchIssuer interface {
 	ProcessBatch(ctx context.Context, sigs []vaxpass.FacilitySignature) []error
 }

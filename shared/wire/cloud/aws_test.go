@@ -19,8 +19,8 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 	"github.com/vaxpass/vaxpass/shared/wire"
 	"github.com/vaxpass/vaxpass/shared/wire/routes"
 	"github.com/vaxpass/vaxpass/shared/wire/routes/facility"
@@ -368,4 +368,4 @@ func TestAWSConfigFromOutputs(t *testing.T) {
 
 type unusedDeadLetters struct{ wire.DeadLetters }
 
-type unusedRuns struct{ api.ReprocessRuns }
+type unusedRuns struct{ httpapi.ReprocessRuns }

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
-	"github.com/vaxpass/vaxpass/shared/edge/stream"
-	"github.com/vaxpass/vaxpass/shared/edge/worker"
+	"github.com/vaxpass/vaxpass/shared/edge/centralqueue"
+	"github.com/vaxpass/vaxpass/shared/edge/dosestream"
 	"github.com/vaxpass/vaxpass/shared/stage/matching"
 	"github.com/vaxpass/vaxpass/shared/stage/renewal"
 	"github.com/vaxpass/vaxpass/shared/stage/signing"
@@ -79,8 +79,8 @@ type Local struct {
 	// Sys is the one wiring (shared/wire), as on AWS.
 	Sys             *wire.System
 	Router          *apigw.Router
-	Stream          *stream.Handler
-	Worker          *worker.Handler
+	Stream          *dosestream.Handler
+	Worker          *centralqueue.Handler
 	FacilitySigning *signing.FacilityService
 	CentralSigning  *signing.CentralService
 	Matching        *matching.Service
@@ -262,7 +262,7 @@ func (c centralQueue) SendSignature(ctx context.Context, sig vaxpass.FacilitySig
 func (c centralQueue) SendSignatures(ctx context.Context, sigs []vaxpass.FacilitySignature) error {
 	msgs := make([]queue.Outgoing, len(sigs))
 	for i, sig := range sigs {
-		body, err := worker.Encode(sig)
+		body, err := centralqueue.Encode(sig)
 		if err != nil {
 			return err
 		}

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 	"github.com/vaxpass/vaxpass/shared/stage/audit"
 	"github.com/vaxpass/vaxpass/shared/stage/renewal"
 	"github.com/vaxpass/vaxpass/shared/stage/revocation"
@@ -43,7 +43,7 @@ type Ops struct {
 	Revoker     *revocation.Service
 	Publisher   *revocation.Publisher
 	OpsKeys     *OpsKeyFile
-	OpsAuth     *api.OpsAuth
+	OpsAuth     *httpapi.OpsAuth
 
 	// RenewEvery is the period of RunRenewal (negative disables it); RenewWindow its
 	// window; RenewRate its signing budget per second. PublishEvery paces

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
-	"github.com/vaxpass/vaxpass/shared/edge/worker"
+	"github.com/vaxpass/vaxpass/shared/edge/centralqueue"
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 	"github.com/vaxpass/vaxpass/shared/stage/audit"
 	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
 	"github.com/vaxpass/vaxpass/shared/stage/stats"
@@ -92,8 +92,8 @@ const (
 	DeadMatcher = "matcher"
 )
 
-// DeadLetter is one dead letter as ops see it (api.DeadLetter).
-type DeadLetter = api.DeadLetter
+// DeadLetter is one dead letter as ops see it (httpapi.DeadLetter).
+type DeadLetter = httpapi.DeadLetter
 
 // ListDead lists up to limit dead letters of a queue (DeadCentral or DeadMatcher) after
 // the ID after ("" first).
@@ -115,7 +115,7 @@ func (l *Local) listDead(ctx context.Context, queueName, after string, limit int
 		out := make([]DeadLetter, len(msgs))
 		for i, m := range msgs {
 			out[i] = DeadLetter{Queue: DeadCentral, ID: m.ID, ReceiveCount: m.ReceiveCount, SentAt: m.SentAt, DeadAt: m.DeadAt}
-			if sig, err := worker.Decode(string(m.Body)); err == nil {
+			if sig, err := centralqueue.Decode(string(m.Body)); err == nil {
 				out[i].FacilityID = sig.FacilityID
 			}
 		}
@@ -204,7 +204,7 @@ type Reprocessing struct {
 	l       *Local
 	Service *reprocess.Service
 	Stats   *stats.Service
-	Auth    *api.OpsAuth
+	Auth    *httpapi.OpsAuth
 
 	mu      sync.Mutex
 	baseCtx context.Context // the server's lifetime, set by Run
@@ -265,7 +265,7 @@ func (r *Reprocessing) StartRun(_ context.Context, runID string, _ bool) error {
 // localDeadLetters adapts the Local's dead letters to the API.
 type localDeadLetters struct{ l *Local }
 
-func (d localDeadLetters) ListDead(ctx context.Context, queueName, after string, limit int) ([]api.DeadLetter, error) {
+func (d localDeadLetters) ListDead(ctx context.Context, queueName, after string, limit int) ([]httpapi.DeadLetter, error) {
 	return d.l.ListDead(ctx, queueName, after, limit)
 }
 

@@ -10,8 +10,8 @@ package routes
 import (
 	"fmt"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 	"github.com/vaxpass/vaxpass/shared/wire"
 	opsweb "github.com/vaxpass/vaxpass/web/ops"
 )
@@ -31,19 +31,19 @@ func Router(groups ...Group) (*apigw.Router, error) {
 }
 
 // OpsAuth guards the ops routes with the ops keys.
-func OpsAuth(s *wire.System) (*api.OpsAuth, error) {
+func OpsAuth(s *wire.System) (*httpapi.OpsAuth, error) {
 	p := s.Ports()
 	if p.OpsKeys == nil {
 		return nil, fmt.Errorf("%w: OpsKeys", wire.ErrNoPort)
 	}
-	return &api.OpsAuth{Keys: p.OpsKeys, Log: p.Log}, nil
+	return &httpapi.OpsAuth{Keys: p.OpsKeys, Log: p.Log}, nil
 }
 
 // Ops is the ops API (ops key): revocations, the audit trail, reprocessing, dead letters
 // and the dashboard's numbers. runs are the reprocessing runs: wire.System.ReprocessRuns
 // where the server does the work itself (the embedded backend), a remote control of the
 // ops worker function on AWS (so the API function links none of the stages).
-func Ops(s *wire.System, runs api.ReprocessRuns) Group {
+func Ops(s *wire.System, runs httpapi.ReprocessRuns) Group {
 	return func(r *apigw.Router) error {
 		p := s.Ports()
 		auth, err := OpsAuth(s)
@@ -67,9 +67,9 @@ func Ops(s *wire.System, runs api.ReprocessRuns) Group {
 		if err != nil {
 			return err
 		}
-		(&api.OpsCerts{Auth: auth, Revoker: rev, Audit: p.Audit, Log: p.Log}).Routes(r)
-		(&api.OpsStats{Auth: auth, Stats: p.Stats, Log: p.Log}).Routes(r)
-		(&api.OpsReprocess{Auth: auth, Runs: runs, DeadLetters: dead, Log: p.Log}).Routes(r)
+		(&httpapi.OpsCerts{Auth: auth, Revoker: rev, Audit: p.Audit, Log: p.Log}).Routes(r)
+		(&httpapi.OpsStats{Auth: auth, Stats: p.Stats, Log: p.Log}).Routes(r)
+		(&httpapi.OpsReprocess{Auth: auth, Runs: runs, DeadLetters: dead, Log: p.Log}).Routes(r)
 		return nil
 	}
 }

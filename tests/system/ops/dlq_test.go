@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vaxpass/vaxpass/shared/edge/worker"
+	"github.com/vaxpass/vaxpass/shared/edge/centralqueue"
 	"github.com/vaxpass/vaxpass/shared/store/embedded/queue"
 	"github.com/vaxpass/vaxpass/shared/testkit/cli"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
@@ -29,7 +29,7 @@ func TestDeadLettersListAndRedrive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := worker.Encode(vaxpass.FacilitySignature{PersonID: "001090012345", FacilityID: "F-unknown",
+	body, err := centralqueue.Encode(vaxpass.FacilitySignature{PersonID: "001090012345", FacilityID: "F-unknown",
 		Payload: []byte("not cbor"), Signature: make([]byte, 64), SignedAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,8 @@ package facility
 import (
 	"fmt"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 	"github.com/vaxpass/vaxpass/shared/stage/ingest"
 	"github.com/vaxpass/vaxpass/shared/wire"
 	"github.com/vaxpass/vaxpass/shared/wire/routes"
@@ -18,14 +18,14 @@ func Group(s *wire.System) routes.Group {
 	return func(r *apigw.Router) error {
 		p := s.Ports()
 		ing := &ingest.Service{Doses: p.Store, Now: p.Now}
-		(&api.Facility{
+		(&httpapi.Facility{
 			Facilities: p.Store, Ingest: ing, Doses: p.Store, Certs: p.Store,
 			Signer: s.FacilitySigning(), Worklists: Worklists{Now: p.Now}, Now: p.Now, Log: p.Log,
 		}).Routes(r)
 		if p.Audit == nil {
 			return fmt.Errorf("%w: Audit (corrections are audited)", wire.ErrNoPort)
 		}
-		(&api.Corrections{Facilities: p.Store, Doses: p.Store, Ingest: ing, Audit: p.Audit, Now: p.Now, Log: p.Log}).Routes(r)
+		(&httpapi.Corrections{Facilities: p.Store, Doses: p.Store, Ingest: ing, Audit: p.Audit, Now: p.Now, Log: p.Log}).Routes(r)
 		return nil
 	}
 }

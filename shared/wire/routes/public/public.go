@@ -6,8 +6,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 	"github.com/vaxpass/vaxpass/shared/hc1/qr"
 	"github.com/vaxpass/vaxpass/shared/stage/revocation"
 	"github.com/vaxpass/vaxpass/shared/stage/verification"
@@ -36,12 +36,12 @@ func Group(s *wire.System) routes.Group {
 		if err != nil {
 			return err
 		}
-		(&api.Public{
+		(&httpapi.Public{
 			Lookup: s.Lookup(), Verifier: verdicts{ver}, TrustList: p.TrustListJSON,
 			RenderQR: func(hc1 string) ([]byte, error) { return qr.PNG(hc1) },
 			Limiter:  lim, Now: p.Now, Log: p.Log,
 		}).Routes(r)
-		(&api.RevocationList{Log: p.Log, Revocations: func(ctx context.Context) ([]byte, error) {
+		(&httpapi.RevocationList{Log: p.Log, Revocations: func(ctx context.Context) ([]byte, error) {
 			b, _, err := pub.Current(ctx)
 			return b, err
 		}}).Routes(r)
@@ -72,7 +72,7 @@ func Verifier(s *wire.System) (*verification.Service, error) {
 	return v, nil
 }
 
-// verdicts gives the API the verifier's verdicts (api.Verifier).
+// verdicts gives the API the verifier's verdicts (httpapi.Verifier).
 type verdicts struct{ v *verification.Service }
 
 func (d verdicts) Verify(ctx context.Context, hc1 string) any { return d.v.Verify(ctx, hc1) }

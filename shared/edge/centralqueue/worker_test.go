@@ -1,4 +1,4 @@
-package worker_test
+package centralqueue_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/vaxpass/vaxpass/shared/edge/worker"
+	"github.com/vaxpass/vaxpass/shared/edge/centralqueue"
 	"github.com/vaxpass/vaxpass/shared/stage/signing"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
@@ -54,7 +54,7 @@ func TestPartialBatchFailures(t *testing.T) {
 
 func testPartialBatchFailures(t *testing.T, concurrency int) {
 	iss := &fakeIssuer{fail: map[string]error{"079200000001": signing.ErrBadFacilitySignature}}
-	resp, err := (&worker.Handler{Issuer: iss, Concurrency: concurrency}).Handle(context.Background(), loadEvent(t))
+	resp, err := (&centralqueue.Handler{Issuer: iss, Concurrency: concurrency}).Handle(context.Background(), loadEvent(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func testPartialBatchFailures(t *testing.T, concurrency int) {
 func TestAllGoodMarshalsEmptyList(t *testing.T) {
 	ev := loadEvent(t)
 	ev.Records = ev.Records[:1]
-	resp, err := (&worker.Handler{Issuer: &fakeIssuer{}}).Handle(context.Background(), ev)
+	resp, err := (&centralqueue.Handler{Issuer: &fakeIssuer{}}).Handle(context.Background(), ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,14 +88,14 @@ func TestCancelledContextFailsTheBatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	iss := &fakeIssuer{fail: map[string]error{"001088012345": context.Canceled}}
-	if _, err := (&worker.Handler{Issuer: iss}).Handle(ctx, loadEvent(t)); !errors.Is(err, context.Canceled) {
+	if _, err := (&centralqueue.Handler{Issuer: iss}).Handle(ctx, loadEvent(t)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Handle = %v, want the cancellation (the whole batch comes back)", err)
 	}
 }
 
 func TestDecodeRejectsUnknownFieldsAndMissingIDs(t *testing.T) {
 	for _, body := range []string{`{"signature":{"person_id":"1"}}`, `{"signature":{}}`, `{"sig":{}}`, `[]`} {
-		if _, err := worker.Decode(body); err == nil {
+		if _, err := centralqueue.Decode(body); err == nil {
 			t.Errorf("Decode(%s) accepted", body)
 		}
 	}
@@ -128,14 +128,14 @@ func (o *orderIssuer) Process(_ context.Context, sig vaxpass.FacilitySignature) 
 func TestOnePersonsMessagesInBatchOrder(t *testing.T) {
 	var ev events.SQSEvent
 	for i, pf := range [][2]string{{"P1", "a"}, {"P2", "x"}, {"P1", "b"}, {"P3", "y"}, {"P1", "c"}, {"P2", "z"}} {
-		body, err := worker.Encode(vaxpass.FacilitySignature{PersonID: pf[0], FacilityID: pf[1]})
+		body, err := centralqueue.Encode(vaxpass.FacilitySignature{PersonID: pf[0], FacilityID: pf[1]})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprint(i), Body: string(body)})
 	}
 	iss := &orderIssuer{inFlight: map[string]bool{}, order: map[string][]string{}}
-	resp, err := (&worker.Handler{Issuer: iss, Concurrency: 4}).Handle(context.Background(), ev)
+	resp, err := (&centralqueue.Handler{Issuer: iss, Concurrency: 4}).Handle(context.Background(), ev)
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v", resp, err)
 	}

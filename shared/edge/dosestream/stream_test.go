@@ -1,4 +1,4 @@
-package stream_test
+package dosestream_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/vaxpass/vaxpass/shared/edge/stream"
+	"github.com/vaxpass/vaxpass/shared/edge/dosestream"
 	"github.com/vaxpass/vaxpass/shared/stage/matching"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
@@ -45,7 +45,7 @@ func loadEvent(t *testing.T) events.DynamoDBEvent {
 
 func TestMatchesInsertAndModifyImages(t *testing.T) {
 	m := &fakeMatcher{}
-	h := &stream.Handler{Matcher: m}
+	h := &dosestream.Handler{Matcher: m}
 	resp, err := h.Handle(context.Background(), loadEvent(t))
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v", resp, err)
@@ -62,7 +62,7 @@ func TestTransientFailureStopsAtThatRecord(t *testing.T) {
 	ev.Records = append(ev.Records, ev.Records[0])
 	ev.Records[3].Change.SequenceNumber = "111100000000000000004"
 	m := &fakeMatcher{fail: map[string]error{"src-0002": errors.New("registry unavailable")}}
-	resp, err := (&stream.Handler{Matcher: m}).Handle(context.Background(), ev)
+	resp, err := (&dosestream.Handler{Matcher: m}).Handle(context.Background(), ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestUnreadableImageIsSkippedNotRetried(t *testing.T) {
 	ev := loadEvent(t)
 	ev.Records[0].Change.NewImage = map[string]events.DynamoDBAttributeValue{"doc": events.NewStringAttribute("{not json")}
 	m := &fakeMatcher{}
-	resp, err := (&stream.Handler{Matcher: m}).Handle(context.Background(), ev)
+	resp, err := (&dosestream.Handler{Matcher: m}).Handle(context.Background(), ev)
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v; a poison image must not block the shard", resp, err)
 	}
@@ -88,7 +88,7 @@ func TestUnreadableImageIsSkippedNotRetried(t *testing.T) {
 }
 
 func TestResponseMarshalsEmptyFailureList(t *testing.T) {
-	resp, err := (&stream.Handler{Matcher: &fakeMatcher{}}).Handle(context.Background(), loadEvent(t))
+	resp, err := (&dosestream.Handler{Matcher: &fakeMatcher{}}).Handle(context.Background(), loadEvent(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
-// Package worker is the Lambda handler of the central signing queue: each message is a
+// Package centralqueue is the Lambda handler of the central signing queue: each message is a
 // facility signature; central signing verifies it and issues the person's certificate.
 // It reports partial batch failures so only the failed messages come back.
-package worker
+package centralqueue
 
 import (
 	"context"

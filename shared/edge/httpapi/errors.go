@@ -1,8 +1,8 @@
-// Package api holds the API Gateway (HTTP API v2) handlers of the contract: the facility
+// Package httpapi holds the API Gateway (HTTP API v2) handlers of the contract: the facility
 // API (Bearer API key) and the public API (lookup, QR, verify, trust list, lookup page).
 // Handlers translate: they decode the request, call a use case, and map its errors to
 // status codes in one place (respond).
-package api
+package httpapi
 
 import (
 	"errors"

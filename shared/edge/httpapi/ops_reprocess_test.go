@@ -1,4 +1,4 @@
-package api_test
+package httpapi_test
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/domain/match"
-	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
 	"github.com/vaxpass/vaxpass/shared/stage/stats"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
@@ -63,18 +63,18 @@ func (f *fakeRuns) ListRuns(context.Context) ([]reprocess.Run, error) {
 }
 
 type fakeDead struct {
-	letters []api.DeadLetter
+	letters []httpapi.DeadLetter
 	redrive []string
 }
 
-func (f *fakeDead) ListDead(_ context.Context, queue, after string, limit int) ([]api.DeadLetter, error) {
+func (f *fakeDead) ListDead(_ context.Context, queue, after string, limit int) ([]httpapi.DeadLetter, error) {
 	if queue != "central" && queue != "matcher" {
 		return nil, fmt.Errorf("%w: queue %q", vaxpass.ErrInvalid, queue)
 	}
 	if after == "bad" {
 		return nil, &vaxpass.InvalidFieldError{Field: "after", Err: errors.New("not a message id")}
 	}
-	var out []api.DeadLetter
+	var out []httpapi.DeadLetter
 	for _, d := range f.letters {
 		if d.Queue == queue && d.ID > after && len(out) < limit {
 			out = append(out, d)
@@ -93,10 +93,10 @@ func (f *fakeDead) Redrive(_ context.Context, queue string, ids []string) (int, 
 
 func opsRouter(t *testing.T, st fakeStats, runs *fakeRuns, dead *fakeDead) *apigw.Router {
 	t.Helper()
-	auth := &api.OpsAuth{Keys: opsKeys{hash: sha256.Sum256([]byte("vxo_good"))}}
+	auth := &httpapi.OpsAuth{Keys: opsKeys{hash: sha256.Sum256([]byte("vxo_good"))}}
 	r := apigw.NewRouter()
-	(&api.OpsStats{Auth: auth, Stats: st}).Routes(r)
-	(&api.OpsReprocess{Auth: auth, Runs: runs, DeadLetters: dead}).Routes(r)
+	(&httpapi.OpsStats{Auth: auth, Stats: st}).Routes(r)
+	(&httpapi.OpsReprocess{Auth: auth, Runs: runs, DeadLetters: dead}).Routes(r)
 	return r
 }
 
@@ -212,7 +212,7 @@ func TestGetRuns(t *testing.T) {
 }
 
 func TestDeadLetters(t *testing.T) {
-	dead := &fakeDead{letters: []api.DeadLetter{
+	dead := &fakeDead{letters: []httpapi.DeadLetter{
 		{Queue: "central", ID: "00000000000000000001", FacilityID: "F1", ReceiveCount: 5},
 		{Queue: "central", ID: "00000000000000000002", FacilityID: "F2", ReceiveCount: 5},
 		{Queue: "matcher", ID: "000000000000000000009", FacilityID: "F1", SourceID: "S9"},

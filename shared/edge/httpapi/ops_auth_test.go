@@ -1,4 +1,4 @@
-package api_test
+package httpapi_test
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 )
 
 // opsKeys accepts one key; fail makes the store fail.
@@ -30,8 +30,8 @@ func (k opsKeys) OpsKeyValid(_ context.Context, hash []byte) (string, bool, erro
 func TestOpsAuthWrap(t *testing.T) {
 	keys := opsKeys{hash: sha256.Sum256([]byte("vxo_good"))}
 	var seen string
-	h := (&api.OpsAuth{Keys: keys}).Wrap(func(ctx context.Context, _ events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		seen = api.OpsActor(ctx)
+	h := (&httpapi.OpsAuth{Keys: keys}).Wrap(func(ctx context.Context, _ events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		seen = httpapi.OpsActor(ctx)
 		return apigw.JSON(http.StatusOK, map[string]string{"ok": "yes"}), nil
 	})
 	tests := []struct {
@@ -65,7 +65,7 @@ func TestOpsAuthWrap(t *testing.T) {
 			t.Errorf("%s: actor %q in the handler", tc.name, seen)
 		}
 	}
-	failing := (&api.OpsAuth{Keys: opsKeys{fail: true}}).Wrap(func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	failing := (&httpapi.OpsAuth{Keys: opsKeys{fail: true}}).Wrap(func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		t.Error("handler ran although the key store failed")
 		return events.APIGatewayV2HTTPResponse{}, nil
 	})
@@ -76,7 +76,7 @@ func TestOpsAuthWrap(t *testing.T) {
 }
 
 func TestParseAuditQuery(t *testing.T) {
-	q, format, bad := api.ParseAuditQuery(map[string]string{"from": "2025-01-01", "to": "2025-02-01T00:00:00+07:00", "action": "renewal", "limit": "50", "format": "CSV"})
+	q, format, bad := httpapi.ParseAuditQuery(map[string]string{"from": "2025-01-01", "to": "2025-02-01T00:00:00+07:00", "action": "renewal", "limit": "50", "format": "CSV"})
 	if bad != nil || format != "csv" || q.Limit != 50 || q.Action != "renewal" || q.From.Format("2006-01-02") != "2025-01-01" || q.To.Hour() != 17 {
 		t.Fatalf("ParseAuditQuery = %+v %q %v", q, format, bad)
 	}
@@ -87,7 +87,7 @@ func TestParseAuditQuery(t *testing.T) {
 		"format": {"format": "xml"},
 		"query":  {"from": "2025-02-01", "to": "2025-01-01"},
 	} {
-		_, _, bad := api.ParseAuditQuery(params)
+		_, _, bad := httpapi.ParseAuditQuery(params)
 		var body apigw.ErrorBody
 		if bad == nil || bad.StatusCode != 400 || json.Unmarshal([]byte(bad.Body), &body) != nil || body.Error.Field != field {
 			t.Errorf("%v: %+v, want a 400 naming %s", params, bad, field)

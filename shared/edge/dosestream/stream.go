@@ -1,7 +1,7 @@
-// Package stream is the Lambda handler of the doses table's change stream: every new or
+// Package dosestream is the Lambda handler of the doses table's change stream: every new or
 // changed dose record is matched against the registry. It reports partial batch failures
 // (ReportBatchItemFailures) so one failing record never holds back or replays the others.
-package stream
+package dosestream
 
 import (
 	"context"

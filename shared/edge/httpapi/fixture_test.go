@@ -1,4 +1,4 @@
-package api_test
+package httpapi_test
 
 import (
 	"bytes"
@@ -18,8 +18,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/vaxpass/vaxpass/shared/edge/api"
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 	"github.com/vaxpass/vaxpass/shared/hc1/qr"
 	"github.com/vaxpass/vaxpass/shared/stage/ingest"
 	"github.com/vaxpass/vaxpass/shared/stage/lookup"
@@ -99,13 +99,13 @@ func newFixture(tb testing.TB) *fixture {
 	}
 	queue := &sentSignatures{}
 	r := apigw.NewRouter()
-	(&api.Facility{
+	(&httpapi.Facility{
 		Facilities: store, Ingest: &ingest.Service{Doses: store, Now: now},
 		Doses: store, Certs: store,
 		Signer:    &signing.FacilityService{Store: store, Keys: keys, Queue: queue, Now: now},
 		Worklists: worklistAdapter{}, Now: now,
 	}).Routes(r)
-	(&api.Public{
+	(&httpapi.Public{
 		Lookup: &lookup.Service{Certs: store}, Verifier: verdicts{&verification.Service{Trust: central.TrustList, Now: now}},
 		TrustList: func(context.Context) ([]byte, error) { return central.TrustList.MarshalJSON() },
 		RenderQR:  func(hc1 string) ([]byte, error) { return qr.PNG(hc1) }, Limiter: limiter, Now: now,
@@ -242,7 +242,7 @@ func contractError(resp events.APIGatewayV2HTTPResponse) (apigw.ErrorDetail, err
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
-// verdicts adapts the verifier to api.Verifier, as the wiring does.
+// verdicts adapts the verifier to httpapi.Verifier, as the wiring does.
 type verdicts struct{ v *verification.Service }
 
 func (d verdicts) Verify(ctx context.Context, hc1 string) any { return d.v.Verify(ctx, hc1) }
