@@ -187,7 +187,7 @@ func (s *Store) putIfVersion(ctx context.Context, d vaxpass.Dose) error {
 		if len(failed.Item) == 0 {
 			return vaxpass.ErrNotFound
 		}
-		if watch.ambiguous.Load() && ownWrite(failed.Item, item) {
+		if watch.Ambiguous() && ownWrite(failed.Item, item) {
 			return nil // this write, retried by the SDK after its response was lost (retry.go)
 		}
 		stored, _ := num(failed.Item, doseitem.AttrVersion)

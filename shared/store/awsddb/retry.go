@@ -1,15 +1,10 @@
 package awsddb
 
 import (
-	"context"
-	"errors"
-	"sync/atomic"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go"
+
+	"github.com/vaxpass/vaxpass/shared/store/awsretry"
 )
 
 // A conditional write whose response is lost can still have been applied: the SDK then
@@ -22,45 +17,12 @@ import (
 // write put (ownWrite). A clean failed condition on the first attempt stays what it is,
 // even for an identical item: a re-sent dose is a duplicate.
 
-// retryWatch records whether one call was retried after an ambiguous failure.
-type retryWatch struct{ ambiguous atomic.Bool }
+// retryWatch records whether one call was retried after an ambiguous failure
+// (shared/store/awsretry).
+type retryWatch struct{ awsretry.Watch }
 
 // option installs the watch on one call's retryer.
-func (w *retryWatch) option(o *dynamodb.Options) {
-	if o.Retryer != nil {
-		o.Retryer = &watchedRetryer{Retryer: o.Retryer, watch: w}
-	}
-}
-
-// watchedRetryer is the client's retryer, reporting ambiguous retries to a watch.
-type watchedRetryer struct {
-	aws.Retryer
-	watch *retryWatch
-}
-
-// RetryDelay is asked only when the SDK is about to retry err.
-func (r *watchedRetryer) RetryDelay(attempt int, err error) (time.Duration, error) {
-	if !definitelyRejected(err) {
-		r.watch.ambiguous.Store(true)
-	}
-	return r.Retryer.RetryDelay(attempt, err)
-}
-
-// GetAttemptToken keeps the RetryerV2 behaviour of the wrapped retryer.
-func (r *watchedRetryer) GetAttemptToken(ctx context.Context) (func(error) error, error) {
-	if v2, ok := r.Retryer.(aws.RetryerV2); ok {
-		return v2.GetAttemptToken(ctx)
-	}
-	return r.Retryer.GetInitialToken(), nil
-}
-
-// definitelyRejected reports an error response by which DynamoDB refused the request
-// before applying it: a client-fault error (throttling, validation). Server faults,
-// lost or unreadable responses are ambiguous.
-func definitelyRejected(err error) bool {
-	var api smithy.APIError
-	return errors.As(err, &api) && api.ErrorFault() == smithy.FaultClient
-}
+func (w *retryWatch) option(o *dynamodb.Options) { o.Retryer = w.Wrap(o.Retryer) }
 
 // ownWrite reports whether the item stored (returned with a failed condition) is exactly
 // the item the write put.

@@ -71,7 +71,7 @@ func (d *DeadLetters) receive(ctx context.Context, url string, opts ...func(*sqs
 func (d *DeadLetters) scan(ctx context.Context, url string, enough func(map[string]*message) bool) (msgs map[string]*message, complete, lost bool, err error) {
 	msgs = map[string]*message{}
 	var watch retryWatch
-	defer func() { lost = watch.ambiguous.Load() }()
+	defer func() { lost = watch.Ambiguous() }()
 	stale := 0
 	for {
 		if len(msgs) >= d.opt.MaxScan {
