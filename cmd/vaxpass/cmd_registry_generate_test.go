@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -87,5 +88,35 @@ func TestRegistryGenerateUsage(t *testing.T) {
 	os.WriteFile(file, nil, 0o644)
 	if code, _, stderr := runCLI("", "registry", "generate", "--people", "10", "--out", filepath.Join(file, "sub")); code != 1 {
 		t.Errorf("unwritable --out: exit %d, stderr %q; want 1", code, stderr)
+	}
+}
+
+// The generated registry, records and truth hold (synthetic) personal data: only their
+// owner reads them, and the output directories the command creates.
+func TestRegistryGenerateFileModes(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permissions")
+	}
+	base := t.TempDir()
+	out := filepath.Join(base, "generated", "run1")
+	if code, _, stderr := runCLI("", "registry", "generate", "--people", "50", "--out", out); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	mode := func(path string) os.FileMode {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Mode().Perm()
+	}
+	for _, dir := range []string{filepath.Join(base, "generated"), out} {
+		if m := mode(dir); m&0o077 != 0 {
+			t.Errorf("directory %s has mode %v; want no access for group and others", dir, m)
+		}
+	}
+	for _, name := range []string{synth.RegistryFile, synth.RecordsFile, synth.TruthFile} {
+		if m := mode(filepath.Join(out, name)); m != 0o600 {
+			t.Errorf("%s has mode %v; want 0600", name, m)
+		}
 	}
 }

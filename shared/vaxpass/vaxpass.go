@@ -4,6 +4,7 @@
 package vaxpass
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -52,3 +53,23 @@ func (e *InvalidFieldError) Error() string { return e.Field + ": " + e.Err.Error
 
 // Unwrap makes errors.Is(err, ErrInvalid) hold, and keeps the cause reachable.
 func (e *InvalidFieldError) Unwrap() []error { return []error{ErrInvalid, e.Err} }
+
+// StorageWatcher learns that a store refused a write for want of storage (ErrUnavailable:
+// a full disk, a read-only file system). The embedded backend's pumps put one in the
+// context of each handler call: a handler reports failed items without their reasons
+// (SQS and DynamoDB partial batch responses), and a write that waits for storage must not
+// count towards dead-lettering.
+type StorageWatcher interface{ StorageUnavailable(err error) }
+
+type storageWatcherKey struct{}
+
+// WithStorageWatcher returns ctx carrying w.
+func WithStorageWatcher(ctx context.Context, w StorageWatcher) context.Context {
+	return context.WithValue(ctx, storageWatcherKey{}, w)
+}
+
+// StorageWatcherFrom returns the watcher in ctx, if any.
+func StorageWatcherFrom(ctx context.Context) (StorageWatcher, bool) {
+	w, ok := ctx.Value(storageWatcherKey{}).(StorageWatcher)
+	return w, ok
+}

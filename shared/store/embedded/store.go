@@ -151,7 +151,7 @@ func (s *Store) storeUpdate(ctx context.Context, fn func(tx *bolt.Tx) error) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return unavailable(s.db.bolt.Update(fn))
+	return tellUnavailable(ctx, unavailable(s.db.bolt.Update(fn)))
 }
 
 // unavailable marks the errors of a disk that cannot take writes now as
@@ -159,6 +159,19 @@ func (s *Store) storeUpdate(ctx context.Context, fn func(tx *bolt.Tx) error) err
 func unavailable(err error) error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS) {
 		return fmt.Errorf("%w: %w", vaxpass.ErrUnavailable, err)
+	}
+	return err
+}
+
+// tellUnavailable passes err on, first telling the watcher in ctx, if any, when err is
+// vaxpass.ErrUnavailable.
+func tellUnavailable(ctx context.Context, err error) error {
+	if errors.Is(err, vaxpass.ErrUnavailable) {
+		// The pumps' watcher (vaxpass.StorageWatcher): a write that waits for storage is
+		// retried without counting towards dead-lettering.
+		if w, ok := vaxpass.StorageWatcherFrom(ctx); ok {
+			w.StorageUnavailable(err)
+		}
 	}
 	return err
 }
@@ -173,9 +186,9 @@ func (s *Store) storeBatch(ctx context.Context, fn func(tx *bolt.Tx) error) erro
 	}
 	defer s.batchWriters.Add(-1)
 	if s.batchWriters.Add(1) == 1 {
-		return unavailable(s.db.bolt.Update(fn))
+		return tellUnavailable(ctx, unavailable(s.db.bolt.Update(fn)))
 	}
-	return unavailable(s.db.bolt.Batch(fn))
+	return tellUnavailable(ctx, unavailable(s.db.bolt.Batch(fn)))
 }
 
 // storeView runs fn in a read transaction after checking ctx.

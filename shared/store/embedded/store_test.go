@@ -21,6 +21,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/stage/matching"
 	"github.com/vaxpass/vaxpass/shared/store/doseitem"
 	"github.com/vaxpass/vaxpass/shared/store/embedded/feed"
+	"github.com/vaxpass/vaxpass/shared/store/embedded/queue"
 	"github.com/vaxpass/vaxpass/shared/testkit/storetest"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
@@ -367,6 +368,99 @@ func TestFullDiskIsUnavailable(t *testing.T) {
 	}
 	if err := unavailable(syscall.EIO); errors.Is(err, vaxpass.ErrUnavailable) {
 		t.Errorf("EIO is not a full disk: %v", err)
+	}
+}
+
+// A write refused for want of storage is told to the pump driving the handler (through
+// the call's context), so that neither pump counts the failure: here with the retry
+// and receive limits at their lowest, a refused write twice, then success.
+func TestStoreTellsPumpsOfUnavailableStorage(t *testing.T) {
+	db, s := openTestStore(t, t.TempDir())
+	defer db.Close()
+	ctx := context.Background()
+	full := func(*bolt.Tx) error { return fmt.Errorf("write: %w", syscall.ENOSPC) }
+	// write is a handler's store write: refused on the first two calls (one through
+	// storeUpdate, one through storeBatch), then a success.
+	write := func(ctx context.Context, call int) error {
+		switch call {
+		case 1:
+			return s.storeUpdate(ctx, full)
+		case 2:
+			return s.storeBatch(ctx, full)
+		}
+		return s.storeUpdate(ctx, func(*bolt.Tx) error { return nil })
+	}
+
+	f, err := feed.Open(db.Bolt(), "test-feed", feed.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Bolt().Update(func(tx *bolt.Tx) error {
+		key := map[string]events.DynamoDBAttributeValue{"source_id": events.NewStringAttribute("s1")}
+		_, err := f.Append(tx, feed.Change{EventName: feed.Insert, Keys: key, NewImage: key})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	feedCalls := 0
+	fp, err := feed.NewPump(f, "test", func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		feedCalls++
+		var resp events.DynamoDBEventResponse
+		if err := write(ctx, feedCalls); err != nil {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: ev.Records[0].Change.SequenceNumber})
+		}
+		return resp, nil
+	}, feed.PumpConfig{MaxRetries: feed.NoRetries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for try := 1; try <= 3; try++ {
+		res, err := fp.RunOnce(ctx)
+		if err != nil || res.DeadLettered != 0 || res.Unavailable != (try < 3) {
+			t.Fatalf("feed pump, try %d: %+v, %v; want the refused tries retried uncounted", try, res, err)
+		}
+	}
+	if st, err := f.Stats(ctx); err != nil || st.Consumers["test"] != (feed.ConsumerStats{Checkpoint: 1}) {
+		t.Fatalf("feed consumer = %+v, %v", st.Consumers["test"], err)
+	}
+
+	q, err := queue.Open(db.Bolt(), "test-queue", queue.Config{MaxReceiveCount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Send(ctx, []byte("m"), queue.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	queueCalls := 0
+	qp, err := queue.NewPump(q, func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		queueCalls++
+		var resp events.SQSEventResponse
+		if err := write(ctx, queueCalls); err != nil {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ev.Records[0].MessageId})
+		}
+		return resp, nil
+	}, queue.PumpConfig{RetryBaseDelay: time.Nanosecond, RetryMaxDelay: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for try := 1; try <= 3; try++ {
+		time.Sleep(time.Millisecond) // the release's delay
+		res, err := qp.RunOnce(ctx)
+		want := queue.BatchResult{Received: 1, Failed: 1, Unavailable: 1}
+		if try == 3 {
+			want = queue.BatchResult{Received: 1, Deleted: 1}
+		}
+		if err != nil || res != want {
+			t.Fatalf("queue pump, try %d: %+v, %v; want the refused tries released uncounted", try, res, err)
+		}
+	}
+	if c, err := q.Counts(ctx); err != nil || c != (queue.Counts{}) {
+		t.Fatalf("queue counts = %+v, %v; want the message deleted, none dead", c, err)
+	}
+
+	// Without a pump the error is passed on all the same.
+	if err := s.storeUpdate(ctx, full); !errors.Is(err, vaxpass.ErrUnavailable) {
+		t.Fatalf("refused write without a watch: %v", err)
 	}
 }
 

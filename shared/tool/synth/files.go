@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -17,17 +18,27 @@ const (
 	TruthFile    = "truth.jsonl"
 )
 
-// WriteDir generates into dir (created if missing): RegistryFile, RecordsFile, TruthFile.
+// Modes of what WriteDir creates: the files hold names, dates of birth and ID numbers
+// -- synthetic, but shaped like personal data and handled like it -- so only their owner
+// reads them.
+const (
+	FileMode fs.FileMode = 0o600
+	DirMode  fs.FileMode = 0o700
+)
+
+// WriteDir generates into dir (created with DirMode if missing, as are its missing
+// parents): RegistryFile, RecordsFile, TruthFile, each with FileMode, also when it
+// existed before with a wider one.
 func WriteDir(ctx context.Context, dir string, cfg Config, progress Counter) (Summary, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, DirMode); err != nil {
 		return Summary{}, fmt.Errorf("create output directory: %w", err)
 	}
 	var files []*os.File
 	var writers []*bufio.Writer
 	open := func(name string) (io.Writer, error) {
-		f, err := os.Create(filepath.Join(dir, name))
+		f, err := CreatePrivate(filepath.Join(dir, name))
 		if err != nil {
-			return nil, fmt.Errorf("create %s: %w", name, err)
+			return nil, err
 		}
 		files = append(files, f)
 		w := bufio.NewWriterSize(f, 1<<20)
@@ -64,6 +75,21 @@ func WriteDir(ctx context.Context, dir string, cfg Config, progress Counter) (Su
 	}
 	files = nil
 	return sum, nil
+}
+
+// CreatePrivate creates or truncates the file at path for writing, with FileMode: an
+// existing file is narrowed to it before anything is written (opening keeps an existing
+// file's mode).
+func CreatePrivate(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, FileMode)
+	if err != nil {
+		return nil, err // an *fs.PathError: it names the operation and the file
+	}
+	if err := f.Chmod(FileMode); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // ReadTruth calls fn for each line of a ground-truth file, in order; it stops at the first

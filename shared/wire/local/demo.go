@@ -30,7 +30,8 @@ const (
 type Demo struct {
 	APIKey string
 	// Dir holds registry.csv, records.jsonl, truth.jsonl, doses.json (a ready upload
-	// body) and lookup.json (a lookup body for a person the upload makes fully vaccinated).
+	// body) and lookup.json (a lookup body for a person the upload makes fully
+	// vaccinated); it and its files are readable by their owner only.
 	Dir string
 }
 
@@ -64,7 +65,7 @@ func (l *Local) SetupDemo(ctx context.Context, seed uint64) (Demo, error) {
 	if err != nil {
 		return d, err
 	}
-	if err := os.WriteFile(keyFile, []byte(key), 0o600); err != nil {
+	if err := writePrivate(keyFile, []byte(key)); err != nil {
 		return d, err
 	}
 	d.APIKey = key
@@ -164,5 +165,19 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o600)
+	return writePrivate(path, append(b, '\n'))
+}
+
+// writePrivate writes a file only its owner can read, as synth.WriteDir does: the demo
+// files hold (synthetic) personal data and the facility's key.
+func writePrivate(path string, data []byte) error {
+	f, err := synth.CreatePrivate(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

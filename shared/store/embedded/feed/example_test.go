@@ -80,5 +80,5 @@ func ExamplePump() {
 	// Output:
 	// INSERT a1 000000000000000000001
 	// INSERT a2 000000000000000000002
-	// {Received:2 Succeeded:1 Failed:1 DeadLettered:0 Attempt:1 Checkpoint:1}
+	// {Received:2 Succeeded:1 Failed:1 DeadLettered:0 Attempt:1 Checkpoint:1 Unavailable:false}
 }

@@ -23,9 +23,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/aws/aws-lambda-go/events"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	bolt "go.etcd.io/bbolt"
 )

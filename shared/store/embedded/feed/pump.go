@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
 // Handler is a DynamoDB-stream-triggered Lambda handler with partial batch responses
@@ -44,10 +46,13 @@ type PumpConfig struct {
 	// before the records that failed in the last attempt go to the dead-letter area and
 	// the checkpoint moves past the batch (Lambda's MaximumRetryAttempts). Zero means
 	// the default, 10; NoRetries gives up after the first failure; RetryForever never
-	// gives up (then one poison record blocks the feed, as in Lambda).
+	// gives up (then one poison record blocks the feed, as in Lambda). Failures while
+	// the storage refuses writes (vaxpass.ErrUnavailable: full disk, read-only file
+	// system) use up no retry: the batch waits for the storage as long as it takes.
 	MaxRetries int
 	// RetryBaseDelay is the wait before the first retry, doubled for each further one
-	// up to RetryMaxDelay. Defaults 1s and 1m.
+	// up to RetryMaxDelay; the same backoff paces the retries while the storage is
+	// unavailable. Defaults 1s and 1m.
 	RetryBaseDelay time.Duration
 	RetryMaxDelay  time.Duration
 	// PollInterval is how long an idle pump waits before looking again; an append in
@@ -87,14 +92,20 @@ type BatchResult struct {
 	DeadLettered int    // failed records moved to the dead-letter area
 	Attempt      int    // 1 for a first try, 2 for the first retry, ...; 0 when nothing failed
 	Checkpoint   uint64 // the consumer's checkpoint afterwards
+	// Unavailable: the records failed while the storage refused writes (full disk,
+	// read-only file system); the try used up no retry and nothing was dead-lettered.
+	Unavailable bool
 }
 
 // Pump hands a feed's events to one consumer's Handler in order, the way Lambda's
 // DynamoDB event source mapping does with ReportBatchItemFailures and
 // MaximumRetryAttempts: the checkpoint advances to just before the first failed record
 // and the batch is retried from there; after MaxRetries the records that failed go to
-// the consumer's dead-letter area and the pump moves on. Checkpoint and retry count are
-// persisted: a restarted pump resumes (at-least-once; handlers must be idempotent).
+// the consumer's dead-letter area and the pump moves on. A failure while the storage
+// refuses writes is no attempt: the store tells the pump (see storageWatch), which then
+// retries with backoff until the storage takes writes again, so a full disk
+// dead-letters nothing. Checkpoint and retry count are persisted: a restarted pump
+// resumes (at-least-once; handlers must be idempotent).
 type Pump struct {
 	f        *Feed
 	consumer string
@@ -193,9 +204,15 @@ func (f *Feed) cursor(b buckets, consumer string) (cursorState, error) {
 // batch. It returns nil after a cancellation, or the error that makes going on
 // pointless (the database was closed).
 func (p *Pump) Run(ctx context.Context) error {
+	refusals := 0 // tries in a row the storage refused, for the backoff while it lasts
 	for ctx.Err() == nil {
 		wake := p.f.woken() // before reading, so an append during the batch is not missed
 		res, err := p.RunOnce(ctx)
+		if res.Unavailable || unavailable(err) {
+			refusals++
+		} else {
+			refusals = 0
+		}
 		var wait time.Duration
 		switch {
 		case errors.Is(err, berrors.ErrDatabaseNotOpen):
@@ -204,7 +221,14 @@ func (p *Pump) Run(ctx context.Context) error {
 			if ctx.Err() == nil {
 				p.report(err)
 			}
+			if refusals > 0 { // a full disk is not cured by appends: no wake-up
+				p.sleep(ctx, p.backoff(refusals), nil)
+				continue
+			}
 			wait = p.cfg.PollInterval
+		case res.Unavailable:
+			p.sleep(ctx, p.backoff(refusals), nil)
+			continue
 		case res.Failed > res.DeadLettered:
 			p.sleep(ctx, p.backoff(res.Attempt), nil) // retry: appends do not cut it short
 			continue
@@ -284,16 +308,31 @@ func (p *Pump) RunOnce(ctx context.Context) (BatchResult, error) {
 		seqs[i], _ = ParseSequenceNumber(r.Change.SequenceNumber)
 	}
 
-	failed, herr := p.invoke(ctx, events.DynamoDBEvent{Records: recs}, seqs)
-	next, dead, attempt := advance(state, seqs, failed, ctx.Err() != nil, p.cfg.MaxRetries)
+	hctx, watch := watchStorage(ctx)
+	failed, herr := p.invoke(hctx, events.DynamoDBEvent{Records: recs}, seqs)
+	// Per batch, not per record: the response does not say which record's write was
+	// refused, and while the storage refuses writes every record is likely to fail.
+	refused := len(failed) > 0 && (watch.refused.Load() || unavailable(herr))
+	next, dead, attempt := advance(state, seqs, failed, ctx.Err() != nil || refused, p.cfg.MaxRetries)
 	if len(failed) == 0 && scanned > next.checkpoint {
 		next.checkpoint = scanned // dropped records after the last kept one
 	}
-	res := BatchResult{Received: len(recs), Failed: len(failed), DeadLettered: len(dead), Attempt: attempt, Checkpoint: next.checkpoint}
+	res := BatchResult{Received: len(recs), Failed: len(failed), DeadLettered: len(dead), Attempt: attempt, Checkpoint: next.checkpoint, Unavailable: refused}
 	for _, s := range seqs {
 		if s <= next.checkpoint && !failed[s] {
 			res.Succeeded++
 		}
+	}
+	if refused {
+		herr = fmt.Errorf("%w (%w: retried, no retry used up)", herr, vaxpass.ErrUnavailable)
+	}
+	if next == state && len(dead) == 0 {
+		// Nothing to record (the same first record failed again): no write, which a
+		// full disk might refuse.
+		if herr != nil {
+			p.report(herr)
+		}
+		return res, nil
 	}
 	// Recorded even when the pump is being stopped: finished work is not redone.
 	err = p.f.update(context.WithoutCancel(ctx), "checkpoint", func(tx *bolt.Tx, b buckets) error {
@@ -346,9 +385,10 @@ func (p *Pump) saveCursor(b buckets, state, next cursorState) error {
 // checkpoint moves past the batch; otherwise to just before the first failed record,
 // counting an attempt of the batch starting there, until maxRetries (-1: no limit) are
 // used up: then the failed records are dead-lettered and the checkpoint moves past the
-// batch. Failures of a pump being stopped use up no attempt: they are most likely the
-// cancellation's. attempt is the number of the failed try (0 when none failed).
-func advance(state cursorState, seqs []uint64, failed map[uint64]bool, stopping bool, maxRetries int) (next cursorState, dead []uint64, attempt int) {
+// batch. uncounted failures use up no attempt: those of a pump being stopped (most
+// likely the cancellation's) and those while the storage refused writes. attempt is
+// the number of the failed try (0 when none failed).
+func advance(state cursorState, seqs []uint64, failed map[uint64]bool, uncounted bool, maxRetries int) (next cursorState, dead []uint64, attempt int) {
 	last := seqs[len(seqs)-1]
 	if len(failed) == 0 {
 		return cursorState{checkpoint: last}, nil, 0
@@ -364,7 +404,7 @@ func advance(state cursorState, seqs []uint64, failed map[uint64]bool, stopping 
 	if first > 0 {
 		before = seqs[first-1]
 	}
-	if stopping {
+	if uncounted {
 		return cursorState{checkpoint: before, failingSeq: state.failingSeq, attempts: state.attempts}, nil, int(state.attempts) + 1
 	}
 	attempts := uint32(1)

@@ -69,6 +69,6 @@ func ExamplePump() {
 	// sent 0000000000000001 duplicate: true
 	// handling {"person":"p1"} from arn:aws:sqs:local:000000000000:central-signing
 	// handling {"person":"p2"} from arn:aws:sqs:local:000000000000:central-signing
-	// {Received:2 Deleted:1 Failed:1}
+	// {Received:2 Deleted:1 Failed:1 Unavailable:0}
 	// {Visible:0 InFlight:1 Delayed:0 Dead:0}
 }

@@ -439,3 +439,71 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, timeout ti
 		return nil
 	})
 }
+
+// Release hands back received messages whose handling the storage refused (full disk,
+// read-only file system): each is visible again after delay (0..MaxVisibilityTimeout),
+// and its latest receive no longer counts towards MaxReceiveCount, so a message nothing
+// is wrong with is never dead-lettered because the disk was full. errs[i] is nil when
+// receipts[i] released its message, else why not (ErrBadReceipt, ErrStaleReceipt).
+func (q *Queue) Release(ctx context.Context, receipts []string, delay time.Duration) (errs []error, err error) {
+	_, errs, err = q.settle(ctx, nil, receipts, delay)
+	return errs, err
+}
+
+// settle deletes the messages of deletes (as DeleteBatch) and releases those of
+// releases (as Release) in one transaction: a pump's record of a batch whose failures
+// the storage caused.
+func (q *Queue) settle(ctx context.Context, deletes, releases []string, delay time.Duration) (deleteErrs, releaseErrs []error, err error) {
+	if delay < 0 || delay > MaxVisibilityTimeout {
+		return nil, nil, fmt.Errorf("queue %q: release: delay %v: %w: must be 0..%v", q.name, delay, ErrInvalidArgument, MaxVisibilityTimeout)
+	}
+	deleteErrs, releaseErrs = make([]error, len(deletes)), make([]error, len(releases))
+	if len(deletes)+len(releases) == 0 {
+		return deleteErrs, releaseErrs, nil
+	}
+	op := "release"
+	if len(releases) == 0 {
+		op = "delete"
+	}
+	err = q.update(ctx, op, func(tx *bolt.Tx, b buckets) error {
+		if _, err := q.deleteIn(b, deletes, deleteErrs); err != nil {
+			return err
+		}
+		visibleAt := q.now().UnixNano() + int64(delay)
+		done := make(map[uint64]bool, len(releases)) // a receipt given twice gives back one receive
+		for i, r := range releases {
+			releaseErrs[i] = nil
+			ik, m, err := q.current(b, r)
+			if err != nil {
+				releaseErrs[i] = fmt.Errorf("queue %q: release: %w", q.name, err)
+				continue
+			}
+			id := be64(ik)
+			if done[id] {
+				continue
+			}
+			done[id] = true
+			if err := b.vis.Delete(visKey(m.visibleAt, id)); err != nil {
+				return err
+			}
+			if m.receiveCount > 0 {
+				m.receiveCount--
+			}
+			m.visibleAt = visibleAt
+			if err := b.meta.Put(ik, m.encode()); err != nil {
+				return err
+			}
+			if err := b.vis.Put(visKey(visibleAt, id), []byte{kindInFlight}); err != nil {
+				return err
+			}
+		}
+		if delay == 0 {
+			q.notifyOnCommit(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return deleteErrs, releaseErrs, nil
+}

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
 // Handler is an SQS-triggered Lambda handler with partial batch responses
@@ -36,6 +39,12 @@ type PumpConfig struct {
 	PollInterval time.Duration
 	// HandlerTimeout bounds one handler call, like a Lambda function's timeout; 0: none.
 	HandlerTimeout time.Duration
+	// RetryBaseDelay is how long the messages of a batch whose handling the storage
+	// refused (vaxpass.ErrUnavailable: full disk, read-only file system) stay hidden, and
+	// the worker waits, before they are tried again; doubled for each such batch in a
+	// row up to RetryMaxDelay, for as long as the storage refuses. Defaults 1s and 1m.
+	RetryBaseDelay time.Duration
+	RetryMaxDelay  time.Duration
 	// OnError hears of failed batches and storage errors, for logging at the edge. It
 	// may be called from several goroutines. Nil: ignored.
 	OnError func(error)
@@ -45,17 +54,26 @@ type PumpConfig struct {
 type BatchResult struct {
 	Received int // messages handed to the handler
 	Deleted  int // succeeded and deleted
-	Failed   int // left to reappear after the visibility timeout
+	Failed   int // left to reappear after the visibility timeout (or, if Unavailable, the delay)
+	// Unavailable of the Failed failed while the storage refused writes: they were
+	// released (Queue.Release) after a backoff, their receive not counted towards the
+	// redrive policy.
+	Unavailable int
 }
 
 // Pump drives a Handler from a Queue the way Lambda's SQS event source mapping does:
 // successful messages are deleted, failed ones (BatchItemFailures, or the whole batch
 // when the handler returns an error or panics) reappear after the visibility timeout
 // and, when they keep failing, reach the dead-letter area through the redrive policy.
+// A failure while the storage refuses writes is not counted: the store tells the pump
+// (see storageWatch), which releases the batch's failed messages uncounted and waits,
+// with backoff, for as long as the storage refuses; a full disk dead-letters nothing.
 type Pump struct {
 	q   *Queue
 	h   Handler
 	cfg PumpConfig
+	// refusals counts the batches in a row the storage refused, for the backoff.
+	refusals atomic.Int64
 }
 
 // NewPump checks cfg and fills in its defaults.
@@ -75,6 +93,12 @@ func NewPump(q *Queue, h Handler, cfg PumpConfig) (*Pump, error) {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = time.Second
 	}
+	if cfg.RetryBaseDelay == 0 {
+		cfg.RetryBaseDelay = time.Second
+	}
+	if cfg.RetryMaxDelay == 0 {
+		cfg.RetryMaxDelay = time.Minute
+	}
 	switch {
 	case cfg.BatchSize < 1 || cfg.BatchSize > MaxReceiveBatch:
 		return nil, fmt.Errorf("queue %q: pump: BatchSize %d: %w: must be 1..%d", q.name, cfg.BatchSize, ErrInvalidArgument, MaxReceiveBatch)
@@ -86,6 +110,10 @@ func NewPump(q *Queue, h Handler, cfg PumpConfig) (*Pump, error) {
 		return nil, fmt.Errorf("queue %q: pump: PollInterval %v: %w: must not be negative", q.name, cfg.PollInterval, ErrInvalidArgument)
 	case cfg.HandlerTimeout < 0:
 		return nil, fmt.Errorf("queue %q: pump: HandlerTimeout %v: %w: must not be negative", q.name, cfg.HandlerTimeout, ErrInvalidArgument)
+	case cfg.RetryBaseDelay < 0:
+		return nil, fmt.Errorf("queue %q: pump: RetryBaseDelay %v: %w: must not be negative", q.name, cfg.RetryBaseDelay, ErrInvalidArgument)
+	case cfg.RetryMaxDelay < cfg.RetryBaseDelay || cfg.RetryMaxDelay > MaxVisibilityTimeout:
+		return nil, fmt.Errorf("queue %q: pump: RetryMaxDelay %v: %w: must be RetryBaseDelay..%v", q.name, cfg.RetryMaxDelay, ErrInvalidArgument, MaxVisibilityTimeout)
 	}
 	return &Pump{q: q, h: h, cfg: cfg}, nil
 }
@@ -115,20 +143,40 @@ func (p *Pump) Run(ctx context.Context) error {
 }
 
 // work is one worker: it deletes the previous batch's successes in the transaction
-// that receives the next batch.
+// that receives the next batch. After a batch the storage refused it releases the
+// failures (with the successes deleted) and waits before receiving again.
 func (p *Pump) work(ctx context.Context) (err error) {
-	var pending []string // receipts of handled messages not deleted yet
+	var (
+		pending []string // receipts of handled messages not deleted yet
+		refused []string // receipts of failures the storage caused, not released yet
+		delay   time.Duration
+	)
 	defer func() {
-		if len(pending) > 0 && err == nil {
-			// Finished work is recorded even when the pump is being stopped.
-			errs, derr := p.q.DeleteBatch(context.WithoutCancel(ctx), pending)
-			p.reportDeleteErrors(errs)
-			if derr != nil {
-				p.report(derr)
-			}
+		if err != nil || len(pending)+len(refused) == 0 {
+			return
+		}
+		// Finished work is recorded even when the pump is being stopped.
+		if _, err := p.settle(context.WithoutCancel(ctx), pending, refused, delay); err != nil {
+			p.report(err)
 		}
 	}()
 	for ctx.Err() == nil {
+		if len(refused) > 0 {
+			// Until the release is recorded, nothing more is received: with the storage
+			// refusing writes it would most likely fail too.
+			settled, err := p.settle(ctx, pending, refused, delay)
+			switch {
+			case errors.Is(err, berrors.ErrDatabaseNotOpen):
+				return err
+			case settled:
+				pending, refused = nil, nil
+			case ctx.Err() == nil:
+				p.report(err) // tried again after the wait
+				delay = p.backoff(p.refusals.Add(1))
+			}
+			p.sleep(ctx, delay, nil)
+			continue
+		}
 		wake := p.q.woken() // before receiving, so a send during the receive is not missed
 		errs, msgs, err := p.q.DeleteAndReceive(ctx, pending, p.cfg.BatchSize, p.cfg.VisibilityTimeout)
 		switch {
@@ -138,23 +186,54 @@ func (p *Pump) work(ctx context.Context) (err error) {
 			if ctx.Err() == nil {
 				p.report(err) // pending stays: its deletes are tried again
 			}
+			if unavailable(err) { // a full disk is not cured by sends: no wake-up
+				p.sleep(ctx, p.backoff(p.refusals.Add(1)), nil)
+				continue
+			}
 		default:
 			p.reportDeleteErrors(errs)
 			pending = nil
 			if len(msgs) > 0 {
-				pending, _ = p.handle(ctx, msgs)
-				continue // delete and look for more at once
+				o := p.handle(ctx, msgs)
+				pending, refused, delay = o.succeeded, o.refused, o.delay
+				continue // delete (or release) and look for more at once
 			}
 		}
-		t := time.NewTimer(p.cfg.PollInterval)
-		select {
-		case <-ctx.Done():
-		case <-wake:
-		case <-t.C:
-		}
-		t.Stop()
+		p.sleep(ctx, p.cfg.PollInterval, wake)
 	}
 	return nil
+}
+
+// settle deletes the receipts of deletes and releases those of refused after delay in
+// one transaction, reporting receipts that named no current delivery; settled is
+// false when the transaction failed (err).
+func (p *Pump) settle(ctx context.Context, deletes, refused []string, delay time.Duration) (settled bool, err error) {
+	derrs, rerrs, err := p.q.settle(ctx, deletes, refused, delay)
+	if err != nil {
+		return false, err
+	}
+	p.reportDeleteErrors(derrs)
+	p.reportDeleteErrors(rerrs)
+	return true, nil
+}
+
+func (p *Pump) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-wake:
+	case <-t.C:
+	}
+}
+
+// backoff is the wait after the storage refused n batches (or writes) in a row.
+func (p *Pump) backoff(n int64) time.Duration {
+	d := p.cfg.RetryBaseDelay
+	for i := int64(1); i < n && d < p.cfg.RetryMaxDelay; i++ {
+		d *= 2
+	}
+	return min(d, p.cfg.RetryMaxDelay)
 }
 
 func (p *Pump) report(err error) {
@@ -163,9 +242,9 @@ func (p *Pump) report(err error) {
 	}
 }
 
-// reportDeleteErrors reports receipts that deleted nothing: the handler outlived the
-// visibility timeout and the message was received again, so it is handled twice
-// (at-least-once).
+// reportDeleteErrors reports receipts that deleted (or released) nothing: the handler
+// outlived the visibility timeout and the message was received again, so it is handled
+// twice (at-least-once).
 func (p *Pump) reportDeleteErrors(errs []error) {
 	for _, e := range errs {
 		if e != nil {
@@ -182,16 +261,17 @@ func (p *Pump) RunOnce(ctx context.Context) (BatchResult, error) {
 	if err != nil || len(msgs) == 0 {
 		return BatchResult{}, err
 	}
-	receipts, failed := p.handle(ctx, msgs)
-	res := BatchResult{Received: len(msgs), Failed: failed}
-	if len(receipts) == 0 {
+	o := p.handle(ctx, msgs)
+	res := BatchResult{Received: len(msgs), Failed: o.failed, Unavailable: len(o.refused)}
+	if len(o.succeeded)+len(o.refused) == 0 {
 		return res, nil
 	}
 	// Finished work is recorded even when the pump is being stopped.
-	errs, err := p.q.DeleteBatch(context.WithoutCancel(ctx), receipts)
+	errs, rerrs, err := p.q.settle(context.WithoutCancel(ctx), o.succeeded, o.refused, o.delay)
 	if err != nil {
 		return res, err
 	}
+	p.reportDeleteErrors(rerrs)
 	p.reportDeleteErrors(errs)
 	for _, e := range errs {
 		if e == nil {
@@ -201,21 +281,45 @@ func (p *Pump) RunOnce(ctx context.Context) (BatchResult, error) {
 	return res, nil
 }
 
-// handle runs the handler on msgs and answers the receipts of the messages that
-// succeeded and how many failed.
-func (p *Pump) handle(ctx context.Context, msgs []Message) (succeeded []string, failed int) {
-	failedIDs, herr := p.invoke(ctx, p.q.Event(msgs))
+// outcome is what the handler made of a batch.
+type outcome struct {
+	succeeded []string // receipts to delete
+	failed    int      // messages that failed, refused included
+	// refused are the receipts of the failures while the storage refused writes: to
+	// release after delay, uncounted.
+	refused []string
+	delay   time.Duration
+}
+
+// handle runs the handler on msgs and sorts them by outcome.
+func (p *Pump) handle(ctx context.Context, msgs []Message) outcome {
+	hctx, watch := watchStorage(ctx)
+	failedIDs, herr := p.invoke(hctx, p.q.Event(msgs))
+	// Per batch, not per message: the response does not say which message's write was
+	// refused, and while the storage refuses writes every message is likely to fail.
+	refused := len(failedIDs) > 0 && (watch.refused.Load() || unavailable(herr))
+	var o outcome
+	if refused {
+		o.delay = p.backoff(p.refusals.Add(1))
+		herr = fmt.Errorf("%w (%w: released uncounted, visible again in %v)", herr, vaxpass.ErrUnavailable, o.delay)
+	} else {
+		p.refusals.Store(0)
+	}
 	if herr != nil {
 		p.report(herr)
 	}
 	for _, m := range msgs {
-		if failedIDs[m.ID] {
-			failed++
-		} else {
-			succeeded = append(succeeded, m.ReceiptHandle)
+		switch {
+		case !failedIDs[m.ID]:
+			o.succeeded = append(o.succeeded, m.ReceiptHandle)
+		case refused:
+			o.failed++
+			o.refused = append(o.refused, m.ReceiptHandle)
+		default:
+			o.failed++
 		}
 	}
-	return succeeded, failed
+	return o
 }
 
 // invoke calls the handler and answers the ids of failed messages; nil means none.
