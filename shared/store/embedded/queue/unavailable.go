@@ -12,10 +12,10 @@ import (
 // storageWatch learns that the storage refused a write of one handler call as
 // unavailable (full disk, read-only file system). A handler reports failed messages
 // without their reasons (SQSEventResponse), so the pump cannot tell a full disk from a
-// poison message by the response; the embedded store tells it instead: it looks in the
-// call's context under the key vaxpass.ErrUnavailable -- the one name store and pumps
-// already share -- and calls StorageUnavailable whenever it maps a write's failure to
-// that error. (The feed package has the same watch: neither pump imports the other.)
+// poison message by the response; the embedded store tells it instead: it finds the
+// watch in the call's context (vaxpass.WithStorageWatcher) and calls StorageUnavailable
+// whenever it maps a write's failure to that error. (The feed package has the same
+// watch: neither pump imports the other.)
 type storageWatch struct{ refused atomic.Bool }
 
 // StorageUnavailable is the store's call: a write failed with err, a
