@@ -504,6 +504,29 @@ func TestDeployedOperatorWalk(t *testing.T) {
 		got[sid] = st
 	}
 	got[typoRec.SourceID] = match.Verified
+	// The same runs through the ops API: its function starts, dry-runs and reads runs
+	// through the ops worker (a direct invoke its role may make), never by itself.
+	var apiRuns struct {
+		Runs []reprocess.Run `json:"runs"`
+	}
+	w.json("GET", "/v1/ops/reprocess", opsKey, nil, &apiRuns, http.StatusOK)
+	if !slices.ContainsFunc(apiRuns.Runs, func(r reprocess.Run) bool { return r.ID == run.RunID }) {
+		t.Errorf("GET /v1/ops/reprocess does not list run %s: %+v", run.RunID, apiRuns.Runs)
+	}
+	var oneRun reprocess.Run
+	w.json("GET", "/v1/ops/reprocess/"+run.RunID, opsKey, nil, &oneRun, http.StatusOK)
+	if oneRun.ID != run.RunID || oneRun.State != reprocess.Done {
+		t.Errorf("GET /v1/ops/reprocess/%s: %+v, want the run done", run.RunID, oneRun)
+	}
+	var apiDry reprocess.Summary
+	w.json("POST", "/v1/ops/reprocess", opsKey, map[string]any{"stage": "match", "status": []string{"NOT_FOUND"}, "dry_run": true}, &apiDry, http.StatusOK)
+	if !apiDry.DryRun {
+		t.Errorf("POST /v1/ops/reprocess dry run: %+v", apiDry)
+	}
+	if r := s.call("GET", "/v1/ops/reprocess/rp-20200101T000000Z-00000000", opsKey, "", nil); r.status != http.StatusNotFound {
+		t.Errorf("GET /v1/ops/reprocess of an unknown run: %d, want 404", r.status)
+	}
+	w.step("the ops API lists, reads and dry-runs reprocessing through the ops worker")
 	runs := decodeLines[reprocess.Run](t, "reprocess list", w.aws("reprocess", "list", "--json").stdout)
 	i := slices.IndexFunc(runs, func(r reprocess.Run) bool { return r.ID == run.RunID })
 	if i < 0 || runs[i].State != reprocess.Done || runs[i].Actor != "cli:walker" {
