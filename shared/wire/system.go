@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -212,6 +213,12 @@ func (s *System) CentralSigning() (*signing.CentralService, error) {
 	if s.p.Sealer == nil {
 		return nil, fmt.Errorf("%w: Sealer (central signing)", ErrNoPort)
 	}
+	s.mu.Lock()
+	built := s.centralSigning
+	s.mu.Unlock()
+	if built != nil {
+		return built, nil
+	}
 	var store signing.CentralStore = s.p.Store
 	if s.p.Revocations != nil {
 		rev, err := s.Revoker()
@@ -328,31 +335,12 @@ type SupersedeListing struct {
 
 // ReplaceCertificate implements signing.CentralStore.
 func (s *SupersedeListing) ReplaceCertificate(ctx context.Context, next vaxpass.Certificate, prev *vaxpass.Certificate) error {
-	if prev != nil && !equalFoldASCII(prev.UVCI, next.UVCI) {
+	if prev != nil && !strings.EqualFold(prev.UVCI, next.UVCI) {
 		if err := s.Revoker.Superseded(ctx, "central-signing", *prev, next); err != nil {
 			return err
 		}
 	}
 	return s.CentralStore.ReplaceCertificate(ctx, next, prev)
-}
-
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'a' <= x && x <= 'z' {
-			x -= 'a' - 'A'
-		}
-		if 'a' <= y && y <= 'z' {
-			y -= 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // Lookup is the public lookup use case.
