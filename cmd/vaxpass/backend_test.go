@@ -152,7 +152,7 @@ func TestBackendSpecificFlags(t *testing.T) {
 		{[]string{"reprocess", "--stage", "match", "--batch", "10", "--backend", "aws", "--stack", "s"}, "--batch is the embedded backend's"},
 		{[]string{"reprocess", "--stage", "match", "--requeue", "--backend", "aws", "--stack", "s"}, "--requeue needs --run-id"},
 		{[]string{"reprocess", "--stage", "match", "--poll", "1ms", "--backend", "aws", "--stack", "s"}, "--poll must be"},
-		{[]string{"renew", "--rate", "5", "--backend", "aws", "--stack", "s"}, "RenewalSignsPerSecond"},
+		{[]string{"renew", "--rate", "5", "--backend", "aws", "--stack", "s"}, "KmsSignsPerSecond"},
 		{[]string{"registry", "load", "x.csv", "--checkpoint-dir", data, "--data", data}, "--checkpoint-dir is for --backend aws"},
 		{[]string{"registry", "load", "x.csv", "--batch", "0", "--backend", "aws", "--stack", "s"}, "--batch must be"},
 	} {

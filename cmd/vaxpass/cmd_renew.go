@@ -42,7 +42,7 @@ func runRenew(ctx context.Context, e env, args []string) int {
 			"rightly skipped, 1 otherwise.\n\n"+
 			"The server (vaxpass serve) holds the database and renews daily by itself: stop it\n"+
 			"before running this on the same data directory. With --backend aws the stack's\n"+
-			"renewal function does the run (at the stack's RenewalSignsPerSecond), invoked again\n"+
+			"renewal function does the run (at the stack's KmsSignsPerSecond), invoked again\n"+
 			"until the run is finished if it takes longer than one invocation.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			if f.Name != "pace" {
@@ -78,7 +78,7 @@ func runRenew(ctx context.Context, e env, args []string) int {
 		explicit := false
 		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "rate" || f.Name == "pace" })
 		if explicit {
-			return usageErr("--rate and --pace are the embedded backend's: the stack's renewal function signs at its RenewalSignsPerSecond parameter")
+			return usageErr("--rate and --pace are the embedded backend's: the stack's renewal function signs at its KmsSignsPerSecond parameter")
 		}
 		return renewAWS(ctx, e, g, actor, window)
 	}

@@ -65,7 +65,16 @@ const (
 	EnvTrustBucket           = "TRUST_BUCKET"
 	EnvFacilityKeyTag        = "FACILITY_KEY_TAG"
 	EnvRenewalWindowDays     = "RENEWAL_WINDOW_DAYS"
-	EnvRenewalSignsPerSecond = "RENEWAL_SIGNS_PER_SECOND"
+	// EnvKMSSignsPerSecond is the stack's one KMS budget (template parameter
+	// KmsSignsPerSecond): every signer's pace is taken from it.
+	EnvKMSSignsPerSecond = "KMS_SIGNS_PER_SECOND"
+	// EnvSigningQueueURL is facility signing's fan-out queue (a facility's signing run,
+	// page by page); EnvCentralBulkQueueURL central signing's queue for bulk work (the
+	// backlog, reprocessing), read after the interactive CENTRAL_QUEUE_URL;
+	// EnvRenewalQueueURL renewal's fan-out queue (a run's key ranges).
+	EnvSigningQueueURL     = "SIGNING_QUEUE_URL"
+	EnvCentralBulkQueueURL = "CENTRAL_BULK_QUEUE_URL"
+	EnvRenewalQueueURL     = "RENEWAL_QUEUE_URL"
 	// EnvLambdaLogLevel is set by Lambda from the function's ApplicationLogLevel.
 	EnvLambdaLogLevel = "AWS_LAMBDA_LOG_LEVEL"
 )
@@ -101,9 +110,14 @@ type Config struct {
 	TrustBucket string
 	// FacilityKeyTag is the vaxpass:stack tag value of the facility keys (the stack name).
 	FacilityKeyTag string
-	// RenewalWindow and RenewalSignsPerSecond configure the renewal run.
-	RenewalWindow         time.Duration
-	RenewalSignsPerSecond float64
+	// RenewalWindow is the renewal run's window.
+	RenewalWindow time.Duration
+	// KMSSignsPerSecond is the stack's KMS Sign budget (DefaultKMSSignsPerSecond when 0).
+	KMSSignsPerSecond int
+	// SigningQueueURL, CentralBulkQueueURL and RenewalQueueURL: see the Env constants.
+	SigningQueueURL     string
+	CentralBulkQueueURL string
+	RenewalQueueURL     string
 	// LookupRate limits the public endpoints per client within one function instance
 	// (default 20/s, burst 40); the API stage's throttling is the global limit.
 	LookupRate apigw.RateLimit
@@ -130,6 +144,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		CentralDLQURL:     getenv(EnvCentralDLQURL),
 		WorkQueueURL:      getenv(EnvWorkQueueURL),
 		MatcherFailureURL: getenv(EnvMatcherFailureURL),
+		SigningQueueURL:     getenv(EnvSigningQueueURL),
+		CentralBulkQueueURL: getenv(EnvCentralBulkQueueURL),
+		RenewalQueueURL:     getenv(EnvRenewalQueueURL),
 		DSCKeyID:          getenv(EnvDSCKeyID),
 		TrustBucket:       getenv(EnvTrustBucket),
 		FacilityKeyTag:    getenv(EnvFacilityKeyTag),
@@ -154,12 +171,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.RenewalWindow = time.Duration(days) * 24 * time.Hour
 	}
-	if s := getenv(EnvRenewalSignsPerSecond); s != "" {
-		rate, err := strconv.ParseFloat(s, 64)
-		if err != nil || !(rate > 0) || rate > 10000 {
-			return c, fmt.Errorf("%w: %s=%q: want a positive number of signs per second", ErrConfig, EnvRenewalSignsPerSecond, s)
+	if s := getenv(EnvKMSSignsPerSecond); s != "" {
+		rate, err := strconv.Atoi(s)
+		if err != nil || rate < 1 || rate > 100000 {
+			return c, fmt.Errorf("%w: %s=%q: want a whole number of signs per second, 1..100000", ErrConfig, EnvKMSSignsPerSecond, s)
 		}
-		c.RenewalSignsPerSecond = rate
+		c.KMSSignsPerSecond = rate
 	}
 	c.Log = LambdaLogger(getenv(EnvLambdaLogLevel))
 	return c, nil
@@ -196,6 +213,9 @@ type Stack struct {
 	workQueue *awssqs.Sender
 
 	Sys *wire.System
+
+	budgetOnce                    sync.Once
+	bulkBudget, interactiveBudget awskms.Budget
 }
 
 // Open assembles the system. It makes no network call: a function that never needs the
@@ -530,6 +550,38 @@ func (s *kmsSealer) sealerFor(dsc *x509.Certificate) (*signing.HC1Sealer, error)
 	return s.sealer, nil
 }
 
+// DefaultKMSSignsPerSecond is the KMS budget when KMS_SIGNS_PER_SECOND is unset: the
+// default ECC_NIST_P256 request quota of an account and region.
+const DefaultKMSSignsPerSecond = 300
+
+// kmsBudget is the stack's KMS Sign budget per second.
+func (a *Stack) kmsBudget() int {
+	if a.cfg.KMSSignsPerSecond > 0 {
+		return a.cfg.KMSSignsPerSecond
+	}
+	return DefaultKMSSignsPerSecond
+}
+
+// BulkBudget paces bulk signing (backlog, renewal, reprocessing): it may use the budget
+// less the share kept for interactive issuance.
+func (a *Stack) BulkBudget() awskms.Budget {
+	a.budgetOnce.Do(a.makeBudgets)
+	return a.bulkBudget
+}
+
+// InteractiveBudget paces interactive signing (a facility's call, central signing of it).
+func (a *Stack) InteractiveBudget() awskms.Budget {
+	a.budgetOnce.Do(a.makeBudgets)
+	return a.interactiveBudget
+}
+
+func (a *Stack) makeBudgets() {
+	q := float64(a.kmsBudget())
+	bulk, _ := awskms.NewTokenBucket(max(1, q*BulkShare), 1)
+	inter, _ := awskms.NewTokenBucket(q, 1)
+	a.bulkBudget, a.interactiveBudget = bulk, inter
+}
+
 // Fatal logs why a function cannot start and exits: Lambda reports the init error and
 // retries the cold start.
 func Fatal(err error) {
@@ -548,6 +600,9 @@ func ConfigFromOutputs(out map[string]string) (Config, error) {
 		CentralDLQURL:     out["CentralDeadLetterQueueUrl"],
 		WorkQueueURL:      out["WorkQueueUrl"],
 		MatcherFailureURL: out["MatcherFailureQueueUrl"],
+		SigningQueueURL:     out["SigningQueueUrl"],
+		CentralBulkQueueURL: out["CentralBulkQueueUrl"],
+		RenewalQueueURL:     out["RenewalQueueUrl"],
 		DSCKeyID:          out["DscKeyArn"],
 		TrustBucket:       out["TrustBucket"],
 		FacilityKeyTag:    out["StackName"],

@@ -75,15 +75,12 @@ func (a *Stack) HandleRenewal(ctx context.Context, ev json.RawMessage) (renewal.
 }
 
 // Renewal returns the renewal use case over the certificates table, the ops table, and the
-// DSC key, paced by RenewalSignsPerSecond so bulk renewal leaves the KMS quota's headroom
-// to interactive issuance.
+// DSC key, paced by the stack's bulk KMS budget so renewal leaves interactive issuance its
+// headroom.
 func (a *Stack) Renewal(ctx context.Context) (*renewal.Service, error) {
-	rate := a.cfg.RenewalSignsPerSecond
-	if rate <= 0 {
-		rate = DefaultRenewRate
-	}
-	return a.Sys.Renewal(rate, nil)
+	return a.Sys.Renewal(float64(a.kmsBudget())*BulkShare, nil)
 }
 
-// DefaultRenewRate is renewal's signing budget when RENEWAL_SIGNS_PER_SECOND is unset.
-const DefaultRenewRate = 50
+// BulkShare is the part of the KMS budget bulk work (backlog, renewal, reprocessing) may
+// use: the rest is kept for interactive issuance.
+const BulkShare = 0.9

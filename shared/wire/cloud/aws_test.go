@@ -44,7 +44,7 @@ func readTemplate(t *testing.T) string {
 func offlineAWS(t *testing.T) *Stack {
 	t.Helper()
 	cfg, err := ConfigFromEnv(func(k string) string {
-		if k == EnvRenewalWindowDays || k == EnvRenewalSignsPerSecond {
+		if k == EnvRenewalWindowDays || k == EnvKMSSignsPerSecond {
 			return "7"
 		}
 		return "x-" + k
@@ -183,7 +183,7 @@ func TestTemplateEnvironmentIsTheConfig(t *testing.T) {
 	if _, err := ConfigFromEnv(func(k string) string { return env[k] }); err != nil {
 		t.Fatalf("the template's environment %v does not configure the functions: %v", names, err)
 	}
-	optional := []string{EnvCentralDLQURL, EnvRenewalWindowDays, EnvRenewalSignsPerSecond, EnvWorkQueueURL, EnvMatcherFailureURL}
+	optional := []string{EnvCentralDLQURL, EnvRenewalWindowDays, EnvKMSSignsPerSecond, EnvWorkQueueURL, EnvMatcherFailureURL}
 	for _, n := range names {
 		if slices.Contains(optional, n) {
 			continue
@@ -198,7 +198,7 @@ func TestTemplateEnvironmentIsTheConfig(t *testing.T) {
 			t.Errorf("without %s: %v, want an error naming it", n, err)
 		}
 	}
-	for _, n := range []string{EnvDosesTable, EnvCertificatesTable, EnvFacilitiesTable, EnvRegistryTable, EnvOpsTable, EnvCentralQueueURL, EnvCentralDLQURL, EnvDSCKeyID, EnvTrustBucket, EnvFacilityKeyTag, EnvRenewalWindowDays, EnvRenewalSignsPerSecond, EnvWorkQueueURL, EnvMatcherFailureURL} {
+	for _, n := range []string{EnvDosesTable, EnvCertificatesTable, EnvFacilitiesTable, EnvRegistryTable, EnvOpsTable, EnvCentralQueueURL, EnvCentralDLQURL, EnvDSCKeyID, EnvTrustBucket, EnvFacilityKeyTag, EnvRenewalWindowDays, EnvKMSSignsPerSecond, EnvWorkQueueURL, EnvMatcherFailureURL} {
 		if !slices.Contains(names, n) {
 			t.Errorf("the template does not set %s", n)
 		}
@@ -214,15 +214,15 @@ func TestAWSConfigFromEnvValues(t *testing.T) {
 		{EnvRenewalWindowDays, "30", true},
 		{EnvRenewalWindowDays, "0", false},
 		{EnvRenewalWindowDays, "30d", false},
-		{EnvRenewalSignsPerSecond, "50", true},
-		{EnvRenewalSignsPerSecond, "-1", false},
-		{EnvRenewalSignsPerSecond, "NaN", false},
+		{EnvKMSSignsPerSecond, "50", true},
+		{EnvKMSSignsPerSecond, "-1", false},
+		{EnvKMSSignsPerSecond, "NaN", false},
 	} {
 		_, err := ConfigFromEnv(func(k string) string {
 			if k == c.key {
 				return c.value
 			}
-			if k == EnvRenewalWindowDays || k == EnvRenewalSignsPerSecond {
+			if k == EnvRenewalWindowDays || k == EnvKMSSignsPerSecond {
 				return ""
 			}
 			return base(k)
