@@ -1,4 +1,4 @@
-// Command central-signing is the central signing queue: issuing certificates with the DSC key (template.yaml: CentralSigningFunction).
+// Command central-signing is the central signing queues: issuing certificates with the DSC key (template.yaml: CentralSigningFunction).
 // Build: GOOS=linux CGO_ENABLED=0 go build -tags lambda.norpc -o bootstrap (provided.al2023).
 package main
 
@@ -6,10 +6,6 @@ import "github.com/vaxpass/vaxpass/shared/wire/cloud"
 
 func main() {
 	cloud.Start(func(s *cloud.Stack) (any, error) {
-		w, err := s.Sys.Worker()
-		if err != nil {
-			return nil, err
-		}
-		return w.Handle, nil
+		return s.CentralHandler()
 	})
 }

@@ -89,8 +89,10 @@ type Ports struct {
 	Store    Store
 	Registry match.Registry
 	Keys     FacilityKeys
-	// Queue is the central signing queue (a signing.BatchQueue sends pages at once).
-	Queue signing.CentralQueue
+	// Queue is the central signing queue (a signing.BatchQueue sends pages at once);
+	// BulkQueue, when set, takes bulk runs' signatures (read after Queue).
+	Queue     signing.CentralQueue
+	BulkQueue signing.CentralQueue
 	// Sealer signs certificates with the DSC key; Resealer re-signs them for renewal.
 	Sealer   signing.Sealer
 	Resealer renewal.Sealer
@@ -107,6 +109,17 @@ type Ports struct {
 	OpsKeys     OpsKeyStore
 	DeadLetters DeadLetters
 	Stats       Stats
+	// SigningRuns keeps facility signing runs; SigningQueue continues them in the
+	// background (a goroutine locally, the facility signing function's queue on AWS).
+	SigningRuns  signing.RunStore
+	SigningQueue signing.RunQueue
+	// SignInCall bounds POST /v1/signatures' signing in the call (default
+	// httpapi.SignInCall); FacilityPageSize is how many people one facility signature
+	// covers (default 500).
+	SignInCall       time.Duration
+	FacilityPageSize int
+	// SignPagesInCall, when positive, also bounds the pages signed in the call.
+	SignPagesInCall int
 	// Background runs a begun reprocessing run outside the request that started it (a
 	// goroutine of the server; a message to the ops function's work queue on AWS).
 	Background RunStarter
@@ -202,9 +215,18 @@ func (s *System) FacilitySigning() *signing.FacilityService {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.facilitySigning == nil {
-		s.facilitySigning = &signing.FacilityService{Store: s.p.Store, Keys: s.p.Keys, Queue: s.p.Queue, Now: s.p.Now, Workers: s.p.FacilityWorkers}
+		s.facilitySigning = &signing.FacilityService{Store: s.p.Store, Keys: s.p.Keys, Queue: s.p.Queue, BulkQueue: s.p.BulkQueue, Now: s.p.Now, Workers: s.p.FacilityWorkers, PageSize: s.p.FacilityPageSize}
 	}
 	return s.facilitySigning
+}
+
+// SigningRuns is facility signing as runs: POST /v1/signatures, the daily run over every
+// facility, continued in the background.
+func (s *System) SigningRuns() (*signing.Runs, error) {
+	if s.p.SigningRuns == nil || s.p.SigningQueue == nil {
+		return nil, fmt.Errorf("%w: SigningRuns and SigningQueue (facility signing runs)", ErrNoPort)
+	}
+	return &signing.Runs{Signer: s.FacilitySigning(), Store: s.p.SigningRuns, Queue: s.p.SigningQueue, Now: s.p.Now, Rand: s.p.Rand, PagesInCall: s.p.SignPagesInCall}, nil
 }
 
 // CentralSigning is central signing. With a revocation list, a certificate replaced by
@@ -270,18 +292,13 @@ func (s *System) Publisher() (*revocation.Publisher, error) {
 	return s.publisher, nil
 }
 
-// Renewal is the renewal use case paced at rate signatures per second; progress, when
-// set, is called per certificate looked at.
-func (s *System) Renewal(rate float64, progress func(int64)) (*renewal.Service, error) {
+// Renewal is the renewal use case paced by budget (nil: unpaced), shared by every slice
+// and worker of its runs: the caller's (a token bucket locally, the stack's bulk KMS
+// budget on AWS). progress, when set, is called per certificate looked at. The caller
+// sets how a run is cut and worked (Slices, Workers, InFlight).
+func (s *System) Renewal(budget renewal.Budget, progress func(int64)) (*renewal.Service, error) {
 	if s.p.Resealer == nil || s.p.RenewalRuns == nil {
 		return nil, fmt.Errorf("%w: Resealer and RenewalRuns (renewal)", ErrNoPort)
-	}
-	if rate <= 0 {
-		return nil, fmt.Errorf("%w: renewal rate %v: must be positive", vaxpass.ErrInvalid, rate)
-	}
-	budget, err := renewal.NewTokenBucket(rate, max(1, int(rate/10)), s.p.Now)
-	if err != nil {
-		return nil, err
 	}
 	svc := &renewal.Service{
 		Certs: s.p.Store, Runs: s.p.RenewalRuns, Budget: budget, Sealer: s.p.Resealer,

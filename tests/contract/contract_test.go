@@ -168,14 +168,49 @@ func TestContract(t *testing.T) {
 	}
 
 	// ---- signing and certificates ----
-	var signed struct{ Signed int }
-	h.do(t, call{name: "sign", method: "POST", path: "/v1/signatures", header: h.auth(), request: reqValid, status: 200}).json(t, &signed)
-	if signed.Signed == 0 {
-		t.Fatal("facility signing signed nobody")
+	// More people wait than one page holds: the call signs a page and answers 202 with a
+	// run that goes on in the background.
+	var run struct {
+		RunID  string `json:"run_id"`
+		Status string
+		Signed int
 	}
-	h.do(t, call{name: "sign again", method: "POST", path: "/v1/signatures", header: h.auth(), request: reqValid, status: 200}).json(t, &signed)
-	if signed.Signed != 0 {
-		t.Errorf("signing again signed %d people", signed.Signed)
+	h.do(t, call{name: "sign", method: "POST", path: "/v1/signatures", header: h.auth(), request: reqValid, status: 202}).json(t, &run)
+	if run.RunID == "" || run.Status != "running" {
+		t.Fatalf("POST /v1/signatures answered %+v, want a running run", run)
+	}
+	runPath := "/v1/signatures/" + pathEscape(run.RunID)
+	eventually(t, "the signing run to finish", func() bool {
+		h.do(t, call{name: "a signing run", method: "GET", path: runPath, header: h.auth(), request: reqValid, status: 200}).json(t, &run)
+		return run.Status == "done"
+	})
+	if run.Signed < 2 {
+		t.Fatalf("the signing run signed %d people, want more than one page", run.Signed)
+	}
+	for _, c := range []call{
+		{name: "a signing run without key", method: "GET", path: runPath, request: reqInvalid, status: 401},
+		{name: "another facility's signing run", method: "GET", path: runPath, header: map[string]string{"Authorization": "Bearer " + h.other}, status: 404},
+		{name: "an unknown signing run", method: "GET", path: "/v1/signatures/sr-never", header: h.auth(), request: reqValid, status: 404},
+		{name: "a signing run with a too long id", method: "GET", path: "/v1/signatures/" + strings.Repeat("x", 65), header: h.auth(), request: reqInvalid, status: 400},
+	} {
+		h.do(t, c)
+	}
+	// Signing again finds only people whose course is not complete (more than the call
+	// looks at: a run again), and signs none of them.
+	h.do(t, call{name: "sign again", method: "POST", path: "/v1/signatures", header: h.auth(), request: reqValid, status: 202}).json(t, &run)
+	runPath = "/v1/signatures/" + pathEscape(run.RunID)
+	eventually(t, "the second signing run to finish", func() bool {
+		h.do(t, call{name: "a signing run", method: "GET", path: runPath, header: h.auth(), request: reqValid, status: 200}).json(t, &run)
+		return run.Status == "done"
+	})
+	if run.Signed != 0 {
+		t.Errorf("signing again signed %d people", run.Signed)
+	}
+	// A facility with nothing to sign is done within the call.
+	var signed struct{ Signed, Waiting int }
+	h.do(t, call{name: "sign with nothing to sign", method: "POST", path: "/v1/signatures", header: map[string]string{"Authorization": "Bearer " + h.other}, request: reqValid, status: 200}).json(t, &signed)
+	if signed.Signed != 0 || signed.Waiting != 0 {
+		t.Errorf("a facility without doses signed %+v", signed)
 	}
 	h.do(t, call{name: "sign without key", method: "POST", path: "/v1/signatures", request: reqInvalid, status: 401})
 	eventually(t, "central signing to issue the certificate", func() bool {

@@ -134,6 +134,10 @@ func newHarness(t *testing.T) *harness {
 			LookupRate:        apigw.RateLimit{Rate: 1, Burst: 200, MaxKeys: 1000},
 			FacilitySignEvery: -1,
 			PollInterval:      5 * time.Millisecond,
+			// POST /v1/signatures signs two pages of 3 people in the call and answers 202
+			// when more wait: the run goes on in the background (GET /v1/signatures/{id}).
+			FacilityPageSize: 3,
+			SignPagesInCall:  2,
 		},
 		Demo:      true,
 		OpsActor:  opsActor,

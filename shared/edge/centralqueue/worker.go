@@ -31,6 +31,8 @@ type Handler struct {
 	// (default 1). More hides a remote signer's latency and lets the embedded store
 	// commit several messages' writes together.
 	Concurrency int
+	// Observe, when set, is told each message's outcome (the functions count them).
+	Observe func(signing.IssueOutcome)
 }
 
 // Message is the body of a central signing message.
@@ -91,7 +93,11 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			defer wg.Done()
 			for group := range next {
 				for _, i := range group {
-					_, _, errs[i] = h.Issuer.Process(ctx, sigs[i])
+					var outcome signing.IssueOutcome
+					outcome, _, errs[i] = h.Issuer.Process(ctx, sigs[i])
+					if errs[i] == nil && h.Observe != nil {
+						h.Observe(outcome)
+					}
 				}
 			}
 		}()

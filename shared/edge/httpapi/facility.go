@@ -58,10 +58,17 @@ type CertReader interface {
 	ActiveCertificate(ctx context.Context, personID string) (vaxpass.Certificate, error)
 }
 
-// FacilitySigner is the facility signing use case.
+// FacilitySigner is the facility signing use case as runs (signing.Runs).
 type FacilitySigner interface {
-	SignAll(ctx context.Context, facilityID string) (signing.SignResult, error)
+	// Start signs in the call for at most inCall and queues the rest.
+	Start(ctx context.Context, facilityID string, prio signing.Priority, inCall time.Duration) (signing.Run, error)
+	Get(ctx context.Context, runID string) (signing.Run, error)
 }
+
+// SignInCall is how long POST /v1/signatures signs (by default) before it hands the rest to a run
+// and answers 202: far inside API Gateway's 29-second limit, and the answer of a
+// facility with a large backlog comes within seconds.
+const SignInCall = 5 * time.Second
 
 // Worklists renders worklists and reads Excel imports.
 type Worklists interface {
@@ -82,6 +89,9 @@ type Facility struct {
 	Worklists  Worklists
 	Now        func() time.Time
 	Log        *slog.Logger
+	// SignInCall bounds the signing POST /v1/signatures does before it answers 202
+	// (default SignInCall); the first page is always signed in the call.
+	SignInCall time.Duration
 }
 
 // Routes registers the facility API's routes.
@@ -91,6 +101,7 @@ func (f *Facility) Routes(r *apigw.Router) {
 	r.Handle("GET /v1/doses/{source_id}", f.authed("GET /v1/doses/{source_id}", f.getDose))
 	r.Handle("GET /v1/worklist", f.authed("GET /v1/worklist", f.getWorklist))
 	r.Handle("POST /v1/signatures", f.authed("POST /v1/signatures", f.postSignatures))
+	r.Handle("GET /v1/signatures/{run_id}", f.authed("GET /v1/signatures/{run_id}", f.getSignatures))
 }
 
 type facilityHandler func(ctx context.Context, fac vaxpass.Facility, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
@@ -321,12 +332,50 @@ func (f *Facility) getWorklist(ctx context.Context, fac vaxpass.Facility, req ev
 	return resp, nil
 }
 
+// SigningRunView is the answer of GET /v1/signatures/{run_id} and a 202 of POST.
+type SigningRunView struct {
+	RunID   string `json:"run_id"`
+	Status  string `json:"status"`
+	Signed  int    `json:"signed"`
+	Waiting int    `json:"waiting"`
+}
+
 func (f *Facility) postSignatures(ctx context.Context, fac vaxpass.Facility, _ events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	res, err := f.Signer.SignAll(ctx, fac.ID)
+	inCall := f.SignInCall
+	if inCall <= 0 {
+		inCall = SignInCall
+	}
+	run, err := f.Signer.Start(ctx, fac.ID, signing.Interactive, inCall)
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
-	return apigw.JSON(http.StatusOK, res), nil
+	switch run.Status {
+	case signing.RunDone:
+		return apigw.JSON(http.StatusOK, signing.SignResult{Signed: run.Signed, Waiting: run.Waiting}), nil
+	case signing.RunFailed:
+		return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("signing run %s: %s", run.ID, run.Error)
+	}
+	return apigw.JSON(http.StatusAccepted, viewOfRun(run)), nil
+}
+
+func (f *Facility) getSignatures(ctx context.Context, fac vaxpass.Facility, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	id := apigw.PathParameter(req, "run_id")
+	if id == "" || len(id) > 64 {
+		return events.APIGatewayV2HTTPResponse{}, fieldError("run_id", dose.CodeFormat, "must be 1 to 64 characters")
+	}
+	run, err := f.Signer.Get(ctx, id)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	if run.FacilityID != fac.ID {
+		// Another facility's run is as unknown as no run: its existence is not told.
+		return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("signing run: %w", vaxpass.ErrNotFound)
+	}
+	return apigw.JSON(http.StatusOK, viewOfRun(run)), nil
+}
+
+func viewOfRun(r signing.Run) SigningRunView {
+	return SigningRunView{RunID: r.ID, Status: string(r.Status), Signed: r.Signed, Waiting: r.Waiting}
 }
 
 func (f *Facility) log() *slog.Logger {

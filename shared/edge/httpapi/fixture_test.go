@@ -62,6 +62,15 @@ func (q *sentSignatures) SendSignature(_ context.Context, sig vaxpass.FacilitySi
 	return nil
 }
 
+// inlineRuns continues a signing run in the caller (the fixture's clock does not move,
+// so POST /v1/signatures signs everything in the call).
+type inlineRuns struct{ runs *signing.Runs }
+
+func (q inlineRuns) ContinueSigningRun(ctx context.Context, id string) error {
+	_, err := q.runs.Continue(ctx, id, time.Time{})
+	return err
+}
+
 func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
 	dir := tb.TempDir()
@@ -98,11 +107,17 @@ func newFixture(tb testing.TB) *fixture {
 		tb.Fatal(err)
 	}
 	queue := &sentSignatures{}
+	runStore, err := embedded.OpenSigningRuns(db)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	runs := &signing.Runs{Signer: &signing.FacilityService{Store: store, Keys: keys, Queue: queue, Now: now}, Store: runStore, Now: now}
+	runs.Queue = inlineRuns{runs}
 	r := apigw.NewRouter()
 	(&httpapi.Facility{
 		Facilities: store, Ingest: &ingest.Service{Doses: store, Now: now},
 		Doses: store, Certs: store,
-		Signer:    &signing.FacilityService{Store: store, Keys: keys, Queue: queue, Now: now},
+		Signer:    runs,
 		Worklists: worklistAdapter{}, Now: now,
 	}).Routes(r)
 	(&httpapi.Public{

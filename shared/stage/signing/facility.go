@@ -46,7 +46,10 @@ type FacilityService struct {
 	Store FacilityStore
 	Keys  FacilityKeys
 	Queue CentralQueue
-	Now   func() time.Time
+	// BulkQueue takes bulk runs' signatures (central signing reads it after Queue); nil:
+	// Queue takes them all.
+	BulkQueue CentralQueue
+	Now       func() time.Time
 	// PageSize is how many people are read at a time (default 500), and so how many one
 	// signature covers at most.
 	PageSize int
@@ -76,41 +79,83 @@ type BatchMarker interface {
 	MarkSignedGroups(ctx context.Context, groups [][]vaxpass.Dose, at time.Time) (errs []error, err error)
 }
 
-// SignAll signs every pending person of the facility, a page of people at a time: the
-// page's people are read concurrently and signed with one signature (one KMS call on
-// AWS: facilitysig.SignBatch), their signatures are sent to central signing together, and
-// then the page's doses are marked signed together. The signatures go to central signing
-// before the doses are marked: a crash in between leaves them pending, so the next run
-// signs and sends again (central signing is idempotent), and nothing is lost. A person
-// whose doses were corrected between the read and the mark (vaxpass.ErrConflict) is not
-// counted as signed; the re-match makes their doses pending again.
+// SignAll signs every pending person of the facility in one call, page after page (see
+// SignPage); a run (Runs) does the same with its cursor stored between pages.
 func (s *FacilityService) SignAll(ctx context.Context, facilityID string) (SignResult, error) {
 	var res SignResult
+	after := ""
+	for {
+		page, err := s.SignPage(ctx, facilityID, after, Interactive)
+		res.Signed += page.Signed
+		res.Waiting += page.Waiting
+		if err != nil || page.Last {
+			return res, err
+		}
+		after = page.Next
+	}
+}
+
+// PageResult is what signing one page did.
+type PageResult struct {
+	SignResult
+	// Next is the cursor of the next page; Last says there is none.
+	Next string
+	Last bool
+}
+
+// SignPage signs the next page of the facility's pending people, after the cursor person
+// ID ("" first): the page's people are read concurrently and signed with one signature
+// (one KMS call on AWS: facilitysig.SignBatch), their signatures are sent to central
+// signing together (to its bulk queue for bulk work), and then the page's doses are
+// marked signed together. The signatures go to central signing before the doses are
+// marked: a crash in between leaves them pending, so the next run signs and sends again
+// (central signing is idempotent), and nothing is lost. A person whose doses were
+// corrected between the read and the mark (vaxpass.ErrConflict) is not counted as signed;
+// the re-match makes their doses pending again. A facility without a key is
+// vaxpass.ErrNotFound.
+func (s *FacilityService) SignPage(ctx context.Context, facilityID, after string, prio Priority) (PageResult, error) {
+	var res PageResult
+	ctx = WithPriority(ctx, prio)
 	signer, err := s.Keys.FacilitySigner(ctx, facilityID)
 	if err != nil {
 		return res, fmt.Errorf("facility %s key: %w", facilityID, err)
 	}
-	page := s.PageSize
-	if page <= 0 {
-		page = 500
+	size := s.PageSize
+	if size <= 0 {
+		size = 500
 	}
-	after := ""
-	for {
-		persons, err := s.Store.SignPendingPersons(ctx, facilityID, after, page)
-		if err != nil {
-			return res, fmt.Errorf("list people to sign: %w", err)
-		}
-		signed, waiting, err := s.signPage(ctx, signer, facilityID, persons)
-		res.Signed += signed
-		res.Waiting += waiting
-		if err != nil {
-			return res, err
-		}
-		if len(persons) < page {
-			return res, nil
-		}
-		after = persons[len(persons)-1]
+	persons, err := s.Store.SignPendingPersons(ctx, facilityID, after, size)
+	if err != nil {
+		return res, fmt.Errorf("list people to sign: %w", err)
 	}
+	res.Last = len(persons) < size
+	if len(persons) > 0 {
+		res.Next = persons[len(persons)-1]
+	}
+	res.Signed, res.Waiting, err = s.signPage(ctx, signer, facilityID, persons, s.queueFor(prio))
+	return res, err
+}
+
+func (s *FacilityService) queueFor(prio Priority) CentralQueue {
+	if prio == Bulk && s.BulkQueue != nil {
+		return s.BulkQueue
+	}
+	return s.Queue
+}
+
+type priorityKey struct{}
+
+// WithPriority tells the adapters below (the KMS budget) whose work a call is.
+func WithPriority(ctx context.Context, p Priority) context.Context {
+	return context.WithValue(ctx, priorityKey{}, p)
+}
+
+// PriorityOf is the priority WithPriority set (Interactive when none).
+func PriorityOf(ctx context.Context) Priority {
+	if p, ok := ctx.Value(priorityKey{}).(Priority); ok && p != "" {
+		return p
+	}
+	return Interactive
 }
 
 // toSign is one person of a page: what the facility vouches for, their signature once
@@ -122,7 +167,7 @@ type toSign struct {
 }
 
 // signPage signs a page of people and returns how many were signed and how many wait.
-func (s *FacilityService) signPage(ctx context.Context, signer facilitysig.Signer, facilityID string, persons []string) (signed, waiting int, err error) {
+func (s *FacilityService) signPage(ctx context.Context, signer facilitysig.Signer, facilityID string, persons []string, queue CentralQueue) (signed, waiting int, err error) {
 	now := s.Now().UTC()
 	work := make([]*toSign, len(persons))
 	errs := make([]error, len(persons))
@@ -169,7 +214,7 @@ func (s *FacilityService) signPage(ctx context.Context, signer facilitysig.Signe
 	if err := signBatch(ctx, signer, facilityID, now, batch); err != nil {
 		return 0, waiting, err
 	}
-	if err := s.send(ctx, batch); err != nil {
+	if err := send(ctx, queue, batch); err != nil {
 		return 0, waiting, fmt.Errorf("send to central signing: %w", err)
 	}
 	marked, err := s.mark(ctx, batch, now)
@@ -233,8 +278,8 @@ func SignedOf(sig vaxpass.FacilitySignature) facilitysig.Signed {
 		Batch: sig.Batch, Proof: facilitysig.Proof{Index: sig.ProofIndex, TreeSize: sig.TreeSize, Path: sig.Proof}}
 }
 
-func (s *FacilityService) send(ctx context.Context, batch []*toSign) error {
-	if bq, ok := s.Queue.(BatchQueue); ok {
+func send(ctx context.Context, queue CentralQueue, batch []*toSign) error {
+	if bq, ok := queue.(BatchQueue); ok {
 		sigs := make([]vaxpass.FacilitySignature, len(batch))
 		for i, w := range batch {
 			sigs[i] = w.sig
@@ -242,7 +287,7 @@ func (s *FacilityService) send(ctx context.Context, batch []*toSign) error {
 		return bq.SendSignatures(ctx, sigs)
 	}
 	for _, w := range batch {
-		if err := s.Queue.SendSignature(ctx, w.sig); err != nil {
+		if err := queue.SendSignature(ctx, w.sig); err != nil {
 			return err
 		}
 	}

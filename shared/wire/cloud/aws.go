@@ -41,6 +41,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/stage/renewal"
 	"github.com/vaxpass/vaxpass/shared/stage/signing"
 	"github.com/vaxpass/vaxpass/shared/stage/stats"
+	"github.com/vaxpass/vaxpass/shared/store/awsbudget"
 	"github.com/vaxpass/vaxpass/shared/store/awsddb"
 	"github.com/vaxpass/vaxpass/shared/store/awskms"
 	"github.com/vaxpass/vaxpass/shared/store/awsops"
@@ -52,19 +53,19 @@ import (
 
 // Environment variables of the functions (set by template.yaml's Globals).
 const (
-	EnvDosesTable            = "DOSES_TABLE"
-	EnvCertificatesTable     = "CERTIFICATES_TABLE"
-	EnvFacilitiesTable       = "FACILITIES_TABLE"
-	EnvRegistryTable         = "REGISTRY_TABLE"
-	EnvOpsTable              = "OPS_TABLE"
-	EnvCentralQueueURL       = "CENTRAL_QUEUE_URL"
-	EnvCentralDLQURL         = "CENTRAL_DLQ_URL"
-	EnvWorkQueueURL          = "WORK_QUEUE_URL"
-	EnvMatcherFailureURL     = "MATCHER_FAILURE_QUEUE_URL"
-	EnvDSCKeyID              = "DSC_KEY_ID"
-	EnvTrustBucket           = "TRUST_BUCKET"
-	EnvFacilityKeyTag        = "FACILITY_KEY_TAG"
-	EnvRenewalWindowDays     = "RENEWAL_WINDOW_DAYS"
+	EnvDosesTable        = "DOSES_TABLE"
+	EnvCertificatesTable = "CERTIFICATES_TABLE"
+	EnvFacilitiesTable   = "FACILITIES_TABLE"
+	EnvRegistryTable     = "REGISTRY_TABLE"
+	EnvOpsTable          = "OPS_TABLE"
+	EnvCentralQueueURL   = "CENTRAL_QUEUE_URL"
+	EnvCentralDLQURL     = "CENTRAL_DLQ_URL"
+	EnvWorkQueueURL      = "WORK_QUEUE_URL"
+	EnvMatcherFailureURL = "MATCHER_FAILURE_QUEUE_URL"
+	EnvDSCKeyID          = "DSC_KEY_ID"
+	EnvTrustBucket       = "TRUST_BUCKET"
+	EnvFacilityKeyTag    = "FACILITY_KEY_TAG"
+	EnvRenewalWindowDays = "RENEWAL_WINDOW_DAYS"
 	// EnvKMSSignsPerSecond is the stack's one KMS budget (template parameter
 	// KmsSignsPerSecond): every signer's pace is taken from it.
 	EnvKMSSignsPerSecond = "KMS_SIGNS_PER_SECOND"
@@ -138,18 +139,18 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Tables: awsddb.Tables{
 			Doses: getenv(EnvDosesTable), Certificates: getenv(EnvCertificatesTable), Facilities: getenv(EnvFacilitiesTable),
 		},
-		RegistryTable:     getenv(EnvRegistryTable),
-		OpsTable:          getenv(EnvOpsTable),
-		CentralQueueURL:   getenv(EnvCentralQueueURL),
-		CentralDLQURL:     getenv(EnvCentralDLQURL),
-		WorkQueueURL:      getenv(EnvWorkQueueURL),
-		MatcherFailureURL: getenv(EnvMatcherFailureURL),
+		RegistryTable:       getenv(EnvRegistryTable),
+		OpsTable:            getenv(EnvOpsTable),
+		CentralQueueURL:     getenv(EnvCentralQueueURL),
+		CentralDLQURL:       getenv(EnvCentralDLQURL),
+		WorkQueueURL:        getenv(EnvWorkQueueURL),
+		MatcherFailureURL:   getenv(EnvMatcherFailureURL),
 		SigningQueueURL:     getenv(EnvSigningQueueURL),
 		CentralBulkQueueURL: getenv(EnvCentralBulkQueueURL),
 		RenewalQueueURL:     getenv(EnvRenewalQueueURL),
-		DSCKeyID:          getenv(EnvDSCKeyID),
-		TrustBucket:       getenv(EnvTrustBucket),
-		FacilityKeyTag:    getenv(EnvFacilityKeyTag),
+		DSCKeyID:            getenv(EnvDSCKeyID),
+		TrustBucket:         getenv(EnvTrustBucket),
+		FacilityKeyTag:      getenv(EnvFacilityKeyTag),
 	}
 	var missing []string
 	for _, v := range []struct{ name, value string }{
@@ -207,13 +208,19 @@ type Stack struct {
 	Keys     *KMSFacilityKeys
 	Trust    *s3Trust
 	Queue    *awssqs.CentralQueue
-	sqs      *sqs.Client
-	kms      *kms.Client
+	// BulkQueue is central signing's queue for bulk work (nil without CENTRAL_BULK_QUEUE_URL).
+	BulkQueue *awssqs.CentralQueue
+	sqs       *sqs.Client
+	kms       *kms.Client
 	// workQueue carries the ops function's reprocessing runs (nil without WORK_QUEUE_URL).
 	workQueue *awssqs.Sender
 
 	Sys *wire.System
 
+	counter counter
+
+	ddb                           *dynamodb.Client
+	budget                        *awsbudget.Budget
 	budgetOnce                    sync.Once
 	bulkBudget, interactiveBudget awskms.Budget
 }
@@ -248,7 +255,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Stack, error) {
 	}
 	ddb := dynamodb.NewFromConfig(*cfg.SDK)
 	kmsClient := kms.NewFromConfig(*cfg.SDK)
-	a := &Stack{cfg: cfg, sqs: sqs.NewFromConfig(*cfg.SDK), kms: kmsClient}
+	a := &Stack{cfg: cfg, sqs: sqs.NewFromConfig(*cfg.SDK), kms: kmsClient, ddb: ddb}
 	var err error
 	if a.Store, err = awsddb.New(ddb, cfg.Tables, awsddb.Options{}); err != nil {
 		return nil, err
@@ -269,23 +276,43 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Stack, error) {
 		}
 		background = sqsRunStarter{work: a.workQueue}
 	}
-	a.Keys = &KMSFacilityKeys{KMS: kmsClient, Facilities: a.Store, StackTag: cfg.FacilityKeyTag}
+	if cfg.CentralBulkQueueURL != "" {
+		if a.BulkQueue, err = awssqs.NewCentralQueue(a.sqs, cfg.CentralBulkQueueURL); err != nil {
+			return nil, err
+		}
+	}
+	var signingQueue signing.RunQueue
+	if cfg.SigningQueueURL != "" {
+		q, err := awssqs.NewSender(a.sqs, cfg.SigningQueueURL)
+		if err != nil {
+			return nil, err
+		}
+		signingQueue = sqsSigningQueue{q}
+	}
+	a.Keys = &KMSFacilityKeys{KMS: kmsClient, Facilities: a.Store, StackTag: cfg.FacilityKeyTag, Options: awskms.Options{Budget: priorityBudget{a}}}
 	a.Trust = newS3Trust(s3.NewFromConfig(*cfg.SDK), cfg.TrustBucket, cfg.TrustTTL, cfg.Now)
-	sealer := &kmsSealer{kms: kmsClient, keyID: cfg.DSCKeyID, trust: a.Trust}
+	sealer := &kmsSealer{kms: kmsClient, keyID: cfg.DSCKeyID, trust: a.Trust, budget: priorityBudget{a}}
 
 	ports := wire.Ports{
 		Now: cfg.Now, Rand: cfg.Rand, Log: cfg.Log,
 		Store: a.Store, Registry: a.Registry, Keys: a.Keys, Queue: a.Queue,
+		SigningRuns: a.Ops, SigningQueue: signingQueue,
 		Sealer: sealer, Resealer: sealer,
 		Trust: a.Trust, TrustListJSON: a.Trust.TrustListJSON,
 		RenewalRuns: a.Ops, Audit: a.Ops, Revocations: a.Ops, ReprocessRuns: a.Ops, OpsKeys: a.Ops,
 		Background: background,
 		Stats:      &stats.Service{Counters: a.Store, Now: cfg.Now},
 		LookupRate: cfg.LookupRate,
-		// KMS signs remotely (~20 ms a Sign): 2 in flight are ~100 signs/s, which with
-		// central signing's ~200/s (template.yaml) stays within the default ECC quota of
-		// 300/s. Raise with the quota.
-		FacilityWorkers: 2,
+		// A facility signs a page of 500 people with one KMS call; reading their doses is
+		// what takes the time (a DynamoDB query each, ~5-10 ms), so 32 are read at once.
+		// The KMS budget, not this, bounds the signatures.
+		FacilityWorkers: 32,
+		// A central signing batch (10 messages) is issued 10 at a time: an instance waits on
+		// KMS and DynamoDB, not on CPU.
+		CentralConcurrency: 10,
+	}
+	if a.BulkQueue != nil {
+		ports.BulkQueue = a.BulkQueue
 	}
 	for _, o := range opts {
 		if err := o(a, &ports); err != nil {
@@ -324,60 +351,6 @@ func APIOr(api APIHandler, other func(ctx context.Context, ev json.RawMessage) (
 		}
 		return api(ctx, req)
 	}
-}
-
-// HandleFacilitySigning is the facility signing function's schedule: the daily
-// {"action":"sign-all-facilities"} (its API route is served through APIOr).
-func (a *Stack) HandleFacilitySigning(ctx context.Context, ev json.RawMessage) (any, error) {
-	var probe struct {
-		Action     string `json:"action"`
-		DetailType string `json:"detail-type"`
-	}
-	if err := json.Unmarshal(ev, &probe); err != nil {
-		return nil, fmt.Errorf("facility signing: event is not a JSON object: %w", err)
-	}
-	switch {
-	case probe.Action == ActionSignAllFacilities || probe.DetailType == "Scheduled Event":
-		return a.SignAllFacilities(ctx)
-	default:
-		return nil, fmt.Errorf("facility signing: unknown event (want an API Gateway request or {\"action\":%q})", ActionSignAllFacilities)
-	}
-}
-
-// SigningRun is what a signing run for several facilities did.
-type SigningRun struct {
-	Facilities int      `json:"facilities"`
-	Signed     int      `json:"signed"`
-	Waiting    int      `json:"waiting"`
-	Failed     []string `json:"failed,omitempty"` // facility IDs
-}
-
-// SignAllFacilities runs facility signing for every facility; one facility's failure does
-// not stop the others (it is reported, and the error makes the scheduler retry: signing
-// is idempotent, so a retry only signs what is still pending).
-func (a *Stack) SignAllFacilities(ctx context.Context) (SigningRun, error) {
-	var run SigningRun
-	facs, err := a.Store.ListFacilities(ctx)
-	if err != nil {
-		return run, fmt.Errorf("list facilities: %w", err)
-	}
-	var errs []error
-	for _, f := range facs {
-		run.Facilities++
-		res, err := a.Sys.FacilitySigning().SignAll(ctx, f.ID)
-		run.Signed += res.Signed
-		run.Waiting += res.Waiting
-		if err != nil {
-			if ctx.Err() != nil {
-				return run, ctx.Err()
-			}
-			run.Failed = append(run.Failed, f.ID)
-			errs = append(errs, fmt.Errorf("facility %s: %w", f.ID, err))
-			a.cfg.Log.Warn("facility signing failed", "facility", f.ID, "err", err)
-		}
-	}
-	a.cfg.Log.Info("facility signing run", "facilities", run.Facilities, "signed", run.Signed, "waiting", run.Waiting, "failed", len(run.Failed))
-	return run, errors.Join(errs...)
 }
 
 // AddFacility registers a vaccination site (wire.System.AddFacility): a KMS key of its
@@ -501,9 +474,10 @@ func (k *KMSFacilityKeys) FacilityPublicKey(ctx context.Context, facilityID stri
 // the DSC read from the trust bucket. A new DSC (a roll-over) is picked up within the
 // trust cache's TTL; the KMS key's public key is checked against each DSC before use.
 type kmsSealer struct {
-	kms   awskms.API
-	keyID string
-	trust *s3Trust
+	kms    awskms.API
+	keyID  string
+	trust  *s3Trust
+	budget awskms.Budget
 
 	mu     sync.Mutex
 	dscRaw []byte
@@ -542,12 +516,29 @@ func (s *kmsSealer) sealerFor(dsc *x509.Certificate) (*signing.HC1Sealer, error)
 	if s.sealer != nil && string(s.dscRaw) == string(dsc.Raw) {
 		return s.sealer, nil
 	}
-	signer, err := awskms.NewDSCSigner(s.kms, s.keyID, dsc.Raw, awskms.Options{})
+	signer, err := awskms.NewDSCSigner(s.kms, s.keyID, dsc.Raw, awskms.Options{Budget: s.budget})
 	if err != nil {
 		return nil, err
 	}
 	s.dscRaw, s.sealer = dsc.Raw, &signing.HC1Sealer{Signer: signer, DSC: dsc}
 	return s.sealer, nil
+}
+
+// MetricPeopleFacilitySigned and the other metric names are the EMF metrics the functions emit.
+const MetricPeopleFacilitySigned = "PeopleFacilitySigned"
+
+// counter counts a metric (an EMF recorder, flushed after each invocation).
+type counter interface{ Count(metric string, n int64) }
+
+type noCounter struct{}
+
+func (noCounter) Count(string, int64) {}
+
+func (a *Stack) metrics() counter {
+	if a.counter == nil {
+		return noCounter{}
+	}
+	return a.counter
 }
 
 // DefaultKMSSignsPerSecond is the KMS budget when KMS_SIGNS_PER_SECOND is unset: the
@@ -575,11 +566,23 @@ func (a *Stack) InteractiveBudget() awskms.Budget {
 	return a.interactiveBudget
 }
 
+// makeBudgets builds the KMS budget shared by every instance of every function: a
+// per-second count in the ops table (awsbudget), bulk work kept below the share owed to
+// interactive work. Each process leases tokens for its concurrent signers at once.
 func (a *Stack) makeBudgets() {
-	q := float64(a.kmsBudget())
-	bulk, _ := awskms.NewTokenBucket(max(1, q*BulkShare), 1)
-	inter, _ := awskms.NewTokenBucket(q, 1)
-	a.bulkBudget, a.interactiveBudget = bulk, inter
+	q := a.kmsBudget()
+	reserve := max(1, q-int(float64(q)*BulkShare))
+	if q < 2 {
+		reserve = 0
+	}
+	b, err := awsbudget.New(a.ddb, awsbudget.Config{Table: a.cfg.OpsTable, PerSecond: q, Reserve: reserve})
+	if err != nil {
+		// The configuration was checked when it was read; a budget that cannot be built
+		// is a programming error, and a signer without one must not run unpaced.
+		panic(fmt.Sprintf("KMS budget: %v", err))
+	}
+	a.budget = b
+	a.bulkBudget, a.interactiveBudget = b.For(awsbudget.Bulk), b.For(awsbudget.Interactive)
 }
 
 // Fatal logs why a function cannot start and exits: Lambda reports the init error and
@@ -593,19 +596,19 @@ func Fatal(err error) {
 // deployed tests see it: the stack's outputs (template.yaml), keyed by output name.
 func ConfigFromOutputs(out map[string]string) (Config, error) {
 	c := Config{
-		Tables:            awsddb.Tables{Doses: out["DosesTable"], Certificates: out["CertificatesTable"], Facilities: out["FacilitiesTable"]},
-		RegistryTable:     out["RegistryTable"],
-		OpsTable:          out["OpsTable"],
-		CentralQueueURL:   out["CentralQueueUrl"],
-		CentralDLQURL:     out["CentralDeadLetterQueueUrl"],
-		WorkQueueURL:      out["WorkQueueUrl"],
-		MatcherFailureURL: out["MatcherFailureQueueUrl"],
+		Tables:              awsddb.Tables{Doses: out["DosesTable"], Certificates: out["CertificatesTable"], Facilities: out["FacilitiesTable"]},
+		RegistryTable:       out["RegistryTable"],
+		OpsTable:            out["OpsTable"],
+		CentralQueueURL:     out["CentralQueueUrl"],
+		CentralDLQURL:       out["CentralDeadLetterQueueUrl"],
+		WorkQueueURL:        out["WorkQueueUrl"],
+		MatcherFailureURL:   out["MatcherFailureQueueUrl"],
 		SigningQueueURL:     out["SigningQueueUrl"],
 		CentralBulkQueueURL: out["CentralBulkQueueUrl"],
 		RenewalQueueURL:     out["RenewalQueueUrl"],
-		DSCKeyID:          out["DscKeyArn"],
-		TrustBucket:       out["TrustBucket"],
-		FacilityKeyTag:    out["StackName"],
+		DSCKeyID:            out["DscKeyArn"],
+		TrustBucket:         out["TrustBucket"],
+		FacilityKeyTag:      out["StackName"],
 	}
 	var missing []string
 	for _, k := range []string{"DosesTable", "CertificatesTable", "FacilitiesTable", "RegistryTable", "OpsTable", "CentralQueueUrl", "DscKeyArn", "TrustBucket", "StackName"} {

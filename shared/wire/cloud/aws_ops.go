@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
+	"github.com/vaxpass/vaxpass/shared/stage/signing"
 	"github.com/vaxpass/vaxpass/shared/store/awssqs"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
@@ -41,6 +43,7 @@ type OpsRequest struct {
 type OpsResult struct {
 	Action  string             `json:"action"`
 	Signing *SigningRun        `json:"signing,omitempty"`
+	SignRun *signing.Run       `json:"sign_run,omitempty"`
 	Run     *reprocess.Run     `json:"run,omitempty"`
 	Runs    []reprocess.Run    `json:"runs,omitempty"`
 	Summary *reprocess.Summary `json:"summary,omitempty"`
@@ -90,8 +93,17 @@ func (a *Stack) HandleOps(ctx context.Context, req OpsRequest) (OpsResult, error
 		if req.FacilityID == "" {
 			return res, fmt.Errorf("%w: sign needs facility_id", ErrOpsRequest)
 		}
-		r, err := a.Sys.FacilitySigning().SignAll(ctx, req.FacilityID)
-		res.Signing = &SigningRun{Facilities: 1, Signed: r.Signed, Waiting: r.Waiting}
+		runs, err := a.Sys.SigningRuns()
+		if err != nil {
+			return res, err
+		}
+		// Signed in this invocation while its time lasts; the rest is queued.
+		inCall := 10 * time.Second
+		if dl, ok := ctx.Deadline(); ok {
+			inCall = max(0, time.Until(dl)-signingMargin)
+		}
+		run, err := runs.Start(ctx, req.FacilityID, signing.Interactive, inCall)
+		res.SignRun = &run
 		return res, err
 	case ActionReprocess:
 		if req.Selector == nil {

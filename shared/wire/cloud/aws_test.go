@@ -99,8 +99,10 @@ func TestRoutesAgree(t *testing.T) {
 		function string
 		router   []string
 	}{
-		{"FacilityApiFunction", slices.DeleteFunc(slices.Clone(facility), func(r string) bool { return r == "POST /v1/signatures" })},
-		{"FacilitySigningFunction", []string{"POST /v1/signatures"}},
+		{"FacilityApiFunction", slices.DeleteFunc(slices.Clone(facility), func(r string) bool {
+			return strings.HasPrefix(r, "POST /v1/signatures") || strings.HasPrefix(r, "GET /v1/signatures/")
+		})},
+		{"FacilitySigningFunction", []string{"POST /v1/signatures", "GET /v1/signatures/{run_id}"}},
 		{"PublicApiFunction", router(routes.Router(public.Group(a.Sys), public.LookupPages))},
 		{"OpsApiFunction", router(routes.Router(routes.Ops(a.Sys, unusedRuns{}), routes.OpsPages))},
 	} {
@@ -183,7 +185,8 @@ func TestTemplateEnvironmentIsTheConfig(t *testing.T) {
 	if _, err := ConfigFromEnv(func(k string) string { return env[k] }); err != nil {
 		t.Fatalf("the template's environment %v does not configure the functions: %v", names, err)
 	}
-	optional := []string{EnvCentralDLQURL, EnvRenewalWindowDays, EnvKMSSignsPerSecond, EnvWorkQueueURL, EnvMatcherFailureURL}
+	optional := []string{EnvCentralDLQURL, EnvRenewalWindowDays, EnvKMSSignsPerSecond, EnvWorkQueueURL, EnvMatcherFailureURL,
+		EnvCentralBulkQueueURL, EnvSigningQueueURL, EnvRenewalQueueURL}
 	for _, n := range names {
 		if slices.Contains(optional, n) {
 			continue

@@ -47,6 +47,11 @@ const (
 // Options configure the local system.
 type Options struct {
 	DataDir string
+	// SignInCall and FacilityPageSize: see wire.Ports (tests make them small to see a
+	// signing run go on in the background).
+	SignInCall       time.Duration
+	FacilityPageSize int
+	SignPagesInCall  int
 	// Now is the clock (time.Now when nil); Rand the randomness of keys and UVCIs
 	// (crypto/rand when nil).
 	Now  func() time.Time
@@ -89,6 +94,8 @@ type Local struct {
 	Ops *Ops
 	// Reprocessing is reprocessing, dead letters and the dashboard (ops_reprocess.go).
 	Reprocessing *Reprocessing
+
+	signingWorker *signingWorker
 }
 
 // OpenLocal opens (creating on first use) the data directory and assembles the system.
@@ -164,6 +171,11 @@ func (l *Local) assemble() error {
 	}
 	o.OpsKeys = NewOpsKeyFile(opt.DataDir, opt.Now, opt.Rand)
 	l.Ops = o
+	sw := &signingWorker{l: l, running: map[string]bool{}}
+	if sw.store, err = embedded.OpenSigningRuns(l.DB); err != nil {
+		return err
+	}
+	l.signingWorker = sw
 	r := &Reprocessing{l: l, running: map[string]bool{}}
 	r.Stats = &stats.Service{Counters: l.Store, Now: opt.Now}
 	l.Reprocessing = r
@@ -180,7 +192,9 @@ func (l *Local) assemble() error {
 		Audit: o.Audit, Revocations: o.Revocations, RenewalRuns: o.RenewalRuns,
 		ReprocessRuns: l.Store, DoseScan: l.Store, OpsKeys: o.OpsKeys,
 		DeadLetters: localDeadLetters{l}, Stats: r.Stats, Background: r,
+		SigningRuns: sw.store, SigningQueue: sw,
 		LookupRate: opt.LookupRate,
+		SignInCall: opt.SignInCall, FacilityPageSize: opt.FacilityPageSize, SignPagesInCall: opt.SignPagesInCall,
 		// Many messages at once: their store writes share commits (see embedded storeBatch).
 		CentralConcurrency: centralConcurrency,
 	})
@@ -191,6 +205,9 @@ func (l *Local) assemble() error {
 	l.Matching = sys.Matching()
 	l.Stream = sys.StreamHandler()
 	l.FacilitySigning = sys.FacilitySigning()
+	if sw.runs, err = sys.SigningRuns(); err != nil {
+		return err
+	}
 	if l.CentralSigning, err = sys.CentralSigning(); err != nil {
 		return err
 	}
@@ -313,6 +330,7 @@ func (l *Local) Run(ctx context.Context, addr string, ready func(net.Addr)) erro
 	goRun("scheduled renewal", l.Ops.RunRenewal)
 	goRun("revocation list", l.Ops.RunRevocationPublisher)
 	goRun("ops dashboard and reprocessing", l.Reprocessing.Run)
+	goRun("facility signing runs", l.signingWorker.Run)
 	if l.opt.FacilitySignEvery > 0 {
 		goRun("daily facility signing", l.runDailySigning)
 	}

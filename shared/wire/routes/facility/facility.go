@@ -18,9 +18,13 @@ func Group(s *wire.System) routes.Group {
 	return func(r *apigw.Router) error {
 		p := s.Ports()
 		ing := &ingest.Service{Doses: p.Store, Now: p.Now}
+		runs, err := s.SigningRuns()
+		if err != nil {
+			return err
+		}
 		(&httpapi.Facility{
 			Facilities: p.Store, Ingest: ing, Doses: p.Store, Certs: p.Store,
-			Signer: s.FacilitySigning(), Worklists: Worklists{Now: p.Now}, Now: p.Now, Log: p.Log,
+			Signer: runs, Worklists: Worklists{Now: p.Now}, Now: p.Now, Log: p.Log, SignInCall: p.SignInCall,
 		}).Routes(r)
 		if p.Audit == nil {
 			return fmt.Errorf("%w: Audit (corrections are audited)", wire.ErrNoPort)

@@ -1,0 +1,80 @@
+package awsops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/vaxpass/vaxpass/shared/stage/signing"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
+)
+
+// Facility signing runs (signing.RunStore):
+//
+//	signing run   pk "SIGNRUN#"+id   sk "RUN"   version N, doc S (JSON of signing.Run)
+//
+// One partition per run: runs of many facilities are saved page by page in parallel.
+const pkSigningRun = "SIGNRUN#"
+
+// SaveSigningRun implements signing.RunStore: a conditional put on the stored version.
+func (st *Store) SaveSigningRun(ctx context.Context, run *signing.Run) error {
+	if run.ID == "" {
+		return fmt.Errorf("awsops: save signing run: %w: run without ID", vaxpass.ErrInvalid)
+	}
+	next := *run
+	next.Version = run.Version + 1
+	doc, err := json.Marshal(next)
+	if err != nil {
+		return fmt.Errorf("awsops: save signing run: %w", err)
+	}
+	item := key(pkSigningRun+run.ID, skRun)
+	item[attrVersion] = &types.AttributeValueMemberN{Value: strconv.FormatInt(next.Version, 10)}
+	item[attrDoc] = s(string(doc))
+	in := &dynamodb.PutItemInput{TableName: aws.String(st.table), Item: item}
+	if run.Version == 0 {
+		in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
+		in.ExpressionAttributeNames = map[string]string{"#pk": attrPK}
+	} else {
+		in.ConditionExpression = aws.String("#v = :v")
+		in.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(run.Version, 10)}}
+	}
+	if _, err := st.db.PutItem(ctx, in); err != nil {
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			return fmt.Errorf("awsops: save signing run %s: %w: not at version %d", run.ID, vaxpass.ErrConflict, run.Version)
+		}
+		return fmt.Errorf("awsops: save signing run %s: %w", run.ID, err)
+	}
+	run.Version = next.Version
+	return nil
+}
+
+// SigningRun implements signing.RunStore.
+func (st *Store) SigningRun(ctx context.Context, id string) (signing.Run, error) {
+	var run signing.Run
+	if id == "" {
+		return run, fmt.Errorf("awsops: signing run: %w", vaxpass.ErrNotFound)
+	}
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(st.table), Key: key(pkSigningRun+id, skRun), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return run, fmt.Errorf("awsops: signing run: %w", err)
+	}
+	if out.Item == nil {
+		return run, fmt.Errorf("awsops: signing run %s: %w", id, vaxpass.ErrNotFound)
+	}
+	doc, ok := out.Item[attrDoc].(*types.AttributeValueMemberS)
+	if !ok {
+		return run, fmt.Errorf("%w: signing run %s without doc", ErrCorrupt, id)
+	}
+	if err := json.Unmarshal([]byte(doc.Value), &run); err != nil {
+		return run, fmt.Errorf("%w: signing run %s: %w", ErrCorrupt, id, err)
+	}
+	return run, nil
+}
