@@ -64,7 +64,15 @@ type RunStore interface {
 	SaveSigningRun(ctx context.Context, run *Run) error
 	// SigningRun reads a run; vaxpass.ErrNotFound if there is none.
 	SigningRun(ctx context.Context, id string) (Run, error)
+	// LatestSigningRun reads the facility's most recently started run (found false if
+	// none): the first save of a run (Version 0) makes it the facility's latest.
+	LatestSigningRun(ctx context.Context, facilityID string) (run Run, found bool, err error)
 }
+
+// staleAfter is how long a running run may go without a saved page before a new start
+// no longer counts on it (its worker was lost, e.g. its message went to the dead letters)
+// and starts a fresh one.
+const staleAfter = 30 * time.Minute
 
 // RunQueue has a run continued in the background (an SQS message, a goroutine).
 type RunQueue interface {
@@ -89,7 +97,18 @@ var ErrRunOver = errors.New("signing run is over")
 
 // Start begins a run for the facility and works on it for at most inCall; what is left is
 // queued and the run is returned running. inCall 0 queues everything.
+//
+// A facility has one run at a time: while its latest run is running (and saved a page
+// within staleAfter), Start returns that run instead of a second one signing the same
+// people.
 func (r *Runs) Start(ctx context.Context, facilityID string, prio Priority, inCall time.Duration) (Run, error) {
+	latest, found, err := r.Store.LatestSigningRun(ctx, facilityID)
+	if err != nil {
+		return latest, fmt.Errorf("latest signing run: %w", err)
+	}
+	if found && latest.Status == RunRunning && r.Now().Sub(latest.UpdatedAt) < staleAfter {
+		return latest, nil
+	}
 	id, err := r.newID()
 	if err != nil {
 		return Run{}, err

@@ -150,3 +150,25 @@ func TestBulkSignaturesGoToTheBulkQueue(t *testing.T) {
 		t.Fatalf("bulk queue %v, interactive queue %v", *bulk, *r.queue)
 	}
 }
+
+func TestOneRunAtATimePerFacility(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.addVerifiedOf(t, "001088000001", "site-a", "j1", "JANSSEN", "2021-08-01")
+	runs, q := newRuns(t, r, 0)
+	first, err := runs.Start(ctx, "site-a", signing.Bulk, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The daily run and a facility's call while the first is still queued: the same run.
+	second, err := runs.Start(ctx, "site-a", signing.Interactive, time.Minute)
+	if err != nil || second.ID != first.ID || len(q.ids) != 1 {
+		t.Fatalf("second start: %+v, %v, queued %v; want run %s again", second, err, q.ids, first.ID)
+	}
+	// A run that saved nothing for longer than a worker can take is not counted on.
+	r.now = r.now.Add(time.Hour)
+	third, err := runs.Start(ctx, "site-a", signing.Interactive, time.Minute)
+	if err != nil || third.ID == first.ID || third.Status != signing.RunDone || third.Signed != 1 {
+		t.Fatalf("start after a lost run: %+v, %v; want a new run that signs", third, err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
+	"github.com/vaxpass/vaxpass/shared/stage/signing"
 	"github.com/vaxpass/vaxpass/shared/store/awsops"
 	"github.com/vaxpass/vaxpass/shared/testkit/awstest"
 	"github.com/vaxpass/vaxpass/shared/testkit/storetest"
@@ -397,4 +398,12 @@ func TestCreateTable(t *testing.T) {
 	if err := awsops.CreateTable(ctx, client, other); !errors.Is(err, awsops.ErrConfig) {
 		t.Errorf("CreateTable over a table with other keys: %v, want ErrConfig", err)
 	}
+}
+
+// TestSigningRunsContract: facility signing runs as the embedded backend keeps them.
+func TestSigningRunsContract(t *testing.T) {
+	storetest.RunSigningRuns(t, func(t *testing.T) signing.RunStore {
+		st, _ := open(t)
+		return st
+	})
 }

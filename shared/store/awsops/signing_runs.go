@@ -17,10 +17,15 @@ import (
 
 // Facility signing runs (signing.RunStore):
 //
-//	signing run   pk "SIGNRUN#"+id   sk "RUN"   version N, doc S (JSON of signing.Run)
+//	signing run     pk "SIGNRUN#"+id              sk "RUN"      version N, doc S (JSON of signing.Run)
+//	facility latest pk "SIGNRUNFAC#"+facility ID  sk "LATEST"   run_id S
 //
 // One partition per run: runs of many facilities are saved page by page in parallel.
-const pkSigningRun = "SIGNRUN#"
+const (
+	pkSigningRun    = "SIGNRUN#"
+	pkSigningLatest = "SIGNRUNFAC#"
+	skSigningLatest = "LATEST"
+)
 
 // SaveSigningRun implements signing.RunStore: a conditional put on the stored version.
 func (st *Store) SaveSigningRun(ctx context.Context, run *signing.Run) error {
@@ -45,7 +50,22 @@ func (st *Store) SaveSigningRun(ctx context.Context, run *signing.Run) error {
 		in.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(run.Version, 10)}}
 	}
-	if _, err := st.db.PutItem(ctx, in); err != nil {
+	if run.Version == 0 {
+		// A new run and the facility's pointer to it, together.
+		latest := key(pkSigningLatest+run.FacilityID, skSigningLatest)
+		latest[attrRunID] = s(run.ID)
+		_, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Put: &types.Put{TableName: in.TableName, Item: in.Item, ConditionExpression: in.ConditionExpression, ExpressionAttributeNames: in.ExpressionAttributeNames}},
+			{Put: &types.Put{TableName: in.TableName, Item: latest}},
+		}})
+		var tce *types.TransactionCanceledException
+		if errors.As(err, &tce) {
+			return fmt.Errorf("awsops: save signing run %s: %w: stored already", run.ID, vaxpass.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("awsops: save signing run %s: %w", run.ID, err)
+		}
+	} else if _, err := st.db.PutItem(ctx, in); err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
 			return fmt.Errorf("awsops: save signing run %s: %w: not at version %d", run.ID, vaxpass.ErrConflict, run.Version)
@@ -54,6 +74,20 @@ func (st *Store) SaveSigningRun(ctx context.Context, run *signing.Run) error {
 	}
 	run.Version = next.Version
 	return nil
+}
+
+// LatestSigningRun implements signing.RunStore.
+func (st *Store) LatestSigningRun(ctx context.Context, facilityID string) (signing.Run, bool, error) {
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(st.table), Key: key(pkSigningLatest+facilityID, skSigningLatest), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return signing.Run{}, false, fmt.Errorf("awsops: latest signing run: %w", err)
+	}
+	id, ok := out.Item[attrRunID].(*types.AttributeValueMemberS)
+	if out.Item == nil || !ok {
+		return signing.Run{}, false, nil
+	}
+	run, err := st.SigningRun(ctx, id.Value)
+	return run, err == nil, err
 }
 
 // SigningRun implements signing.RunStore.

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,8 +12,12 @@ import (
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
-// signingRunBucket: run ID -> JSON of signing.Run.
-var signingRunBucket = []byte("signing_runs")
+var (
+	// signingRunBucket: run ID -> JSON of signing.Run.
+	signingRunBucket = []byte("signing_runs")
+	// signingLatestBucket: facility ID -> ID of its most recently started run.
+	signingLatestBucket = []byte("signing_runs_latest")
+)
 
 // SigningRuns keeps facility signing runs (signing.RunStore).
 type SigningRuns struct {
@@ -22,8 +27,12 @@ type SigningRuns struct {
 // OpenSigningRuns opens the signing runs of db.
 func OpenSigningRuns(db *DB) (*SigningRuns, error) {
 	if err := db.bolt.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(signingRunBucket)
-		return err
+		for _, name := range [][]byte{signingRunBucket, signingLatestBucket} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("embedded: open signing runs: %w", classify(err))
 	}
@@ -55,6 +64,11 @@ func (r *SigningRuns) SaveSigningRun(ctx context.Context, run *signing.Run) erro
 		if stored.Version != run.Version {
 			return fmt.Errorf("%w: signing run %s is at version %d, not %d", vaxpass.ErrConflict, run.ID, stored.Version, run.Version)
 		}
+		if run.Version == 0 {
+			if err := tx.Bucket(signingLatestBucket).Put([]byte(run.FacilityID), []byte(run.ID)); err != nil {
+				return err
+			}
+		}
 		return b.Put([]byte(run.ID), v)
 	})
 	if err != nil {
@@ -81,6 +95,25 @@ func (r *SigningRuns) SigningRun(ctx context.Context, id string) (signing.Run, e
 		return run, fmt.Errorf("embedded: signing run: %w", classify(err))
 	}
 	return run, nil
+}
+
+// LatestSigningRun implements signing.RunStore.
+func (r *SigningRuns) LatestSigningRun(ctx context.Context, facilityID string) (signing.Run, bool, error) {
+	var id []byte
+	if err := ctx.Err(); err != nil {
+		return signing.Run{}, false, err
+	}
+	if err := r.db.bolt.View(func(tx *bolt.Tx) error {
+		id = bytes.Clone(tx.Bucket(signingLatestBucket).Get([]byte(facilityID)))
+		return nil
+	}); err != nil {
+		return signing.Run{}, false, fmt.Errorf("embedded: latest signing run: %w", classify(err))
+	}
+	if id == nil {
+		return signing.Run{}, false, nil
+	}
+	run, err := r.SigningRun(ctx, string(id))
+	return run, err == nil, err
 }
 
 // UnfinishedSigningRuns lists the runs still running (a restarted server resumes them).
