@@ -120,6 +120,8 @@ type Ports struct {
 	FacilityPageSize int
 	// SignPagesInCall, when positive, also bounds the pages signed in the call.
 	SignPagesInCall int
+	// OnSigningPage, when set, is told every page a signing run signs (metrics).
+	OnSigningPage func(signing.PageResult)
 	// Background runs a begun reprocessing run outside the request that started it (a
 	// goroutine of the server; a message to the ops function's work queue on AWS).
 	Background RunStarter
@@ -226,7 +228,7 @@ func (s *System) SigningRuns() (*signing.Runs, error) {
 	if s.p.SigningRuns == nil || s.p.SigningQueue == nil {
 		return nil, fmt.Errorf("%w: SigningRuns and SigningQueue (facility signing runs)", ErrNoPort)
 	}
-	return &signing.Runs{Signer: s.FacilitySigning(), Store: s.p.SigningRuns, Queue: s.p.SigningQueue, Now: s.p.Now, Rand: s.p.Rand, PagesInCall: s.p.SignPagesInCall}, nil
+	return &signing.Runs{Signer: s.FacilitySigning(), Store: s.p.SigningRuns, Queue: s.p.SigningQueue, Now: s.p.Now, Rand: s.p.Rand, PagesInCall: s.p.SignPagesInCall, OnPage: s.p.OnSigningPage}, nil
 }
 
 // CentralSigning is central signing. With a revocation list, a certificate replaced by

@@ -90,6 +90,8 @@ type Runs struct {
 	// PagesInCall, when positive, also bounds the pages Start signs in the call (tests use
 	// it to see a run go on in the background whatever the clock).
 	PagesInCall int
+	// OnPage, when set, is told each signed page (the functions count it as a metric).
+	OnPage func(PageResult)
 }
 
 // ErrRunOver says a continued run is finished already (a repeated queue message).
@@ -182,6 +184,9 @@ func (r *Runs) work(ctx context.Context, run *Run, deadline time.Time, maxPages 
 			return fmt.Errorf("signing run %s: %w", run.ID, err)
 		}
 		slowest = max(slowest, r.Now().Sub(t0))
+		if r.OnPage != nil {
+			r.OnPage(page)
+		}
 		run.Signed += page.Signed
 		run.Waiting += page.Waiting
 		run.Pages++

@@ -11,7 +11,8 @@
 // the error wraps ErrRetryable: nothing was signed, the caller's message stays on its
 // queue and comes back. An Options.Budget paces the calls (TokenBucket). These attempts
 // come on top of the SDK client's own retryer; the SDK's client-side retry quota running
-// out counts as throttling too.
+// out counts as throttling too. Options.Observe sees every Sign attempt (to count KMS
+// calls and throttles as metrics).
 package awskms
 
 import (
@@ -69,6 +70,21 @@ type Options struct {
 	// BaseDelay is the backoff cap of the first retry, doubled on each (default 50ms);
 	// MaxDelay caps it (default 2s). Each delay is drawn uniformly below the cap.
 	BaseDelay, MaxDelay time.Duration
+	// Observe, when set, is called once per Sign call made to KMS (every attempt, after
+	// it returns), on the signing goroutine: keep it quick and safe for concurrent use.
+	Observe func(Outcome)
+}
+
+// Outcome is one Sign call to KMS, as Options.Observe sees it.
+type Outcome struct {
+	// Throttled: KMS, or the SDK's client-side retry quota, refused the call for rate;
+	// nothing was signed. Count it as a throttle, not as a signature.
+	Throttled bool
+	// Err is the call's error; nil when KMS returned a signature (that the signer then
+	// still checks).
+	Err error
+	// Took is the call's duration; Waited the time the Budget made it wait first.
+	Took, Waited time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -95,6 +111,7 @@ type Signer struct {
 	// sleep and jitter are the clock and randomness of backoff (tests replace them).
 	sleep  func(ctx context.Context, d time.Duration) error
 	jitter func(n int64) int64
+	now    func() time.Time // times Outcome.Took and Waited
 
 	mu  sync.Mutex
 	pub *ecdsa.PublicKey
@@ -105,7 +122,7 @@ func NewSigner(client API, keyID string, opt Options) (*Signer, error) {
 	if client == nil || keyID == "" {
 		return nil, fmt.Errorf("%w: a KMS client and a key ID are required", ErrKey)
 	}
-	return &Signer{client: client, keyID: keyID, opt: opt.withDefaults(), sleep: sleepCtx, jitter: rand.Int64N}, nil
+	return &Signer{client: client, keyID: keyID, opt: opt.withDefaults(), sleep: sleepCtx, jitter: rand.Int64N, now: time.Now}, nil
 }
 
 // PublicKey returns the key's public key, read with GetPublicKey on first use and cached
@@ -195,9 +212,10 @@ func (s *Signer) Sign(ctx context.Context, msg []byte) ([]byte, error) {
 	return sig, nil
 }
 
-// retry calls fn until it succeeds, fails for good, or MaxAttempts calls were made;
-// paced (when a Budget is set and paced is true) and backed off with full jitter.
-func (s *Signer) retry(ctx context.Context, paced bool, fn func(ctx context.Context) error) error {
+// retry calls fn until it succeeds, fails for good, or MaxAttempts calls were made,
+// backed off with full jitter. When sign is true the calls are Sign calls: paced by the
+// Budget (when set) and each one observed (Options.Observe).
+func (s *Signer) retry(ctx context.Context, sign bool, fn func(ctx context.Context) error) error {
 	var last error
 	for attempt := 0; attempt < s.opt.MaxAttempts; attempt++ {
 		if attempt > 0 {
@@ -205,12 +223,17 @@ func (s *Signer) retry(ctx context.Context, paced bool, fn func(ctx context.Cont
 				return fmt.Errorf("%w (after %d attempts: %w)", err, attempt, last)
 			}
 		}
-		if paced && s.opt.Budget != nil {
+		start := s.now()
+		if sign && s.opt.Budget != nil {
 			if err := s.opt.Budget.Wait(ctx); err != nil {
 				return err
 			}
 		}
+		called := s.now()
 		err := fn(ctx)
+		if sign && s.opt.Observe != nil {
+			s.opt.Observe(Outcome{Throttled: throttle(err), Err: err, Took: s.now().Sub(called), Waited: called.Sub(start)})
+		}
 		if err == nil {
 			return nil
 		}
@@ -241,11 +264,7 @@ func retryable(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	var quota ratelimit.QuotaExceededError
-	if errors.As(err, &quota) {
-		return true
-	}
-	if retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary {
+	if throttle(err) {
 		return true
 	}
 	var api smithy.APIError
@@ -253,6 +272,19 @@ func retryable(err error) bool {
 		return true
 	}
 	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
+}
+
+// throttle reports a call refused for rate: by the service, or by the SDK's client-side
+// retry quota.
+func throttle(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var quota ratelimit.QuotaExceededError
+	if errors.As(err, &quota) {
+		return true
+	}
+	return retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
 }
 
 // DSCSigner is the central signer: a KMS key certified by a DSC. It implements

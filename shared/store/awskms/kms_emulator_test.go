@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,7 +95,15 @@ func TestDSCSignerOnKMS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := awskms.NewDSCSigner(client, keyID, dsc.Raw, awskms.Options{Budget: budget})
+	var signed, failed atomic.Int64 // Sign calls seen by Observe
+	observe := func(o awskms.Outcome) {
+		if o.Err == nil {
+			signed.Add(1)
+		} else {
+			failed.Add(1)
+		}
+	}
+	signer, err := awskms.NewDSCSigner(client, keyID, dsc.Raw, awskms.Options{Budget: budget, Observe: observe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +174,11 @@ func TestDSCSignerOnKMS(t *testing.T) {
 	d := sha256.Sum256(long)
 	if !ecdsa.Verify(pub, d[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
 		t.Error("the digest-mode signature does not verify")
+	}
+	// One successful Sign call per signature (a failed call, e.g. a lost response, is
+	// retried and counted apart).
+	if signed.Load() != n+1 {
+		t.Errorf("Observe saw %d successful Sign calls (and %d failed) for %d signatures", signed.Load(), failed.Load(), n+1)
 	}
 }
 

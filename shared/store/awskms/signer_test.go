@@ -177,6 +177,101 @@ func TestSignRetries(t *testing.T) {
 	}
 }
 
+// clockBudget is a Budget whose Wait advances a fake clock by wait.
+type clockBudget struct {
+	clock *fakeClock
+	wait  time.Duration
+}
+
+func (b clockBudget) Wait(ctx context.Context) error {
+	b.clock.advance(b.wait)
+	return ctx.Err()
+}
+
+// fakeClock advances by step on every reading.
+type fakeClock struct {
+	mu   sync.Mutex
+	t    time.Time
+	step time.Duration
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(c.step)
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestSignObserved(t *testing.T) {
+	internal := &smithy.GenericAPIError{Code: "KMSInternalException", Message: "internal"}
+	denied := &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized to perform: kms:Sign"}
+	quota := ratelimit.QuotaExceededError{Available: 0, Requested: 5}
+	for _, tc := range []struct {
+		name      string
+		failures  []error
+		want      []Outcome // Took and Waited filled in below
+		signature bool
+	}{
+		{"signed at once", nil, []Outcome{{}}, true},
+		{"throttles, a transient failure, then signed", []error{throttled(), quota, internal},
+			[]Outcome{{Throttled: true, Err: throttled()}, {Throttled: true, Err: quota}, {Err: internal}, {}}, true},
+		{"denied", []error{denied}, []Outcome{{Err: denied}}, false},
+		{"throttled on every attempt", []error{throttled(), throttled(), throttled(), throttled()},
+			[]Outcome{{Throttled: true, Err: throttled()}, {Throttled: true, Err: throttled()}, {Throttled: true, Err: throttled()}, {Throttled: true, Err: throttled()}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeKMS(t, tc.failures...)
+			clock := &fakeClock{t: time.Unix(1e9, 0), step: 3 * time.Millisecond}
+			var got []Outcome
+			opt := Options{MaxAttempts: 4, Budget: clockBudget{clock, 40 * time.Millisecond}, Observe: func(o Outcome) { got = append(got, o) }}
+			s, _ := testSigner(t, f, opt)
+			s.now = clock.now
+			_, err := s.Sign(t.Context(), []byte("m"))
+			if (err == nil) != tc.signature {
+				t.Fatalf("error %v", err)
+			}
+			if f.pubCalls != 1 || len(got) != f.signCalls {
+				t.Errorf("%d outcomes for %d Sign calls (GetPublicKey is not observed)", len(got), f.signCalls)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d outcomes, want %d: %+v", len(got), len(tc.want), got)
+			}
+			for i, o := range got {
+				w := tc.want[i]
+				if o.Throttled != w.Throttled || (o.Err == nil) != (w.Err == nil) || o.Err != nil && o.Err.Error() != w.Err.Error() {
+					t.Errorf("outcome %d: %+v, want %+v", i, o, w)
+				}
+				// The clock steps 3ms per reading; the budget adds 40ms before the call.
+				if o.Took != 3*time.Millisecond || o.Waited != 43*time.Millisecond {
+					t.Errorf("outcome %d: took %v waited %v, want 3ms and 43ms", i, o.Took, o.Waited)
+				}
+			}
+		})
+	}
+	t.Run("canceled in the budget: no call, nothing observed", func(t *testing.T) {
+		f := newFakeKMS(t)
+		observed := 0
+		s, _ := testSigner(t, f, Options{Budget: &countingBudget{}, Observe: func(Outcome) { observed++ }})
+		ctx, cancel := context.WithCancel(t.Context())
+		if _, err := s.PublicKey(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if _, err := s.Sign(ctx, []byte("m")); !errors.Is(err, context.Canceled) {
+			t.Errorf("error %v", err)
+		}
+		if observed != 0 || f.signCalls != 0 {
+			t.Errorf("%d outcomes, %d calls", observed, f.signCalls)
+		}
+	})
+}
+
 func TestSignBackoffCanceled(t *testing.T) {
 	f := newFakeKMS(t, throttled(), throttled())
 	s, err := NewSigner(f, "k", Options{MaxAttempts: 5, BaseDelay: time.Hour, MaxDelay: time.Hour})

@@ -38,6 +38,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/domain/facilitysig"
 	"github.com/vaxpass/vaxpass/shared/domain/match"
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
+	"github.com/vaxpass/vaxpass/shared/edge/emf"
 	"github.com/vaxpass/vaxpass/shared/stage/renewal"
 	"github.com/vaxpass/vaxpass/shared/stage/signing"
 	"github.com/vaxpass/vaxpass/shared/stage/stats"
@@ -217,7 +218,7 @@ type Stack struct {
 
 	Sys *wire.System
 
-	counter counter
+	recorder *emf.Recorder
 
 	ddb                           *dynamodb.Client
 	budget                        *awsbudget.Budget
@@ -289,9 +290,11 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Stack, error) {
 		}
 		signingQueue = sqsSigningQueue{q}
 	}
-	a.Keys = &KMSFacilityKeys{KMS: kmsClient, Facilities: a.Store, StackTag: cfg.FacilityKeyTag, Options: awskms.Options{Budget: priorityBudget{a}}}
+	a.Keys = &KMSFacilityKeys{KMS: kmsClient, Facilities: a.Store, StackTag: cfg.FacilityKeyTag,
+		Options: awskms.Options{Budget: priorityBudget{a}, Observe: a.observeKMS(emf.PurposeFacility)}}
 	a.Trust = newS3Trust(s3.NewFromConfig(*cfg.SDK), cfg.TrustBucket, cfg.TrustTTL, cfg.Now)
-	sealer := &kmsSealer{kms: kmsClient, keyID: cfg.DSCKeyID, trust: a.Trust, budget: priorityBudget{a}}
+	sealer := &kmsSealer{kms: kmsClient, keyID: cfg.DSCKeyID, trust: a.Trust, budget: priorityBudget{a},
+		observeSeal: a.observeKMS(emf.PurposeCentral), observeReseal: a.observeKMS(emf.PurposeRenewal)}
 
 	ports := wire.Ports{
 		Now: cfg.Now, Rand: cfg.Rand, Log: cfg.Log,
@@ -318,6 +321,11 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Stack, error) {
 		if err := o(a, &ports); err != nil {
 			return nil, err
 		}
+	}
+	// Start's option has set the recorder by now.
+	if a.recorder != nil {
+		rec := a.recorder
+		ports.OnSigningPage = func(p signing.PageResult) { rec.Count(emf.PeopleFacilitySigned, int64(p.Signed)) }
 	}
 	if a.Sys, err = wire.New(ports); err != nil {
 		return nil, err
@@ -478,10 +486,13 @@ type kmsSealer struct {
 	keyID  string
 	trust  *s3Trust
 	budget awskms.Budget
+	// The DSC key signs certificates (central) and renews them (renewal): counted apart.
+	observeSeal, observeReseal func(awskms.Outcome)
 
-	mu     sync.Mutex
-	dscRaw []byte
-	sealer *signing.HC1Sealer
+	mu       sync.Mutex
+	dscRaw   []byte
+	sealer   *signing.HC1Sealer
+	resealer *renewal.HC1Resealer
 }
 
 // Seal implements signing.Sealer.
@@ -503,11 +514,13 @@ func (s *kmsSealer) Reseal(ctx context.Context, dccCBOR []byte, issuedAt time.Ti
 	if err != nil {
 		return "", time.Time{}, "", err
 	}
-	sealer, err := s.sealerFor(dsc)
-	if err != nil {
+	if _, err := s.sealerFor(dsc); err != nil {
 		return "", time.Time{}, "", err
 	}
-	return (&renewal.HC1Resealer{Signer: sealer.Signer, DSC: dsc}).Reseal(ctx, dccCBOR, issuedAt)
+	s.mu.Lock()
+	resealer := s.resealer
+	s.mu.Unlock()
+	return resealer.Reseal(ctx, dccCBOR, issuedAt)
 }
 
 func (s *kmsSealer) sealerFor(dsc *x509.Certificate) (*signing.HC1Sealer, error) {
@@ -516,29 +529,42 @@ func (s *kmsSealer) sealerFor(dsc *x509.Certificate) (*signing.HC1Sealer, error)
 	if s.sealer != nil && string(s.dscRaw) == string(dsc.Raw) {
 		return s.sealer, nil
 	}
-	signer, err := awskms.NewDSCSigner(s.kms, s.keyID, dsc.Raw, awskms.Options{Budget: s.budget})
+	signer, err := awskms.NewDSCSigner(s.kms, s.keyID, dsc.Raw, awskms.Options{Budget: s.budget, Observe: s.observeSeal})
 	if err != nil {
 		return nil, err
 	}
-	s.dscRaw, s.sealer = dsc.Raw, &signing.HC1Sealer{Signer: signer, DSC: dsc}
+	resigner, err := awskms.NewDSCSigner(s.kms, s.keyID, dsc.Raw, awskms.Options{Budget: s.budget, Observe: s.observeReseal})
+	if err != nil {
+		return nil, err
+	}
+	s.dscRaw, s.sealer, s.resealer = dsc.Raw, &signing.HC1Sealer{Signer: signer, DSC: dsc}, &renewal.HC1Resealer{Signer: resigner, DSC: dsc}
 	return s.sealer, nil
 }
 
-// MetricPeopleFacilitySigned and the other metric names are the EMF metrics the functions emit.
-const MetricPeopleFacilitySigned = "PeopleFacilitySigned"
+// metrics is the function's EMF recorder (Start sets it and flushes it after each
+// invocation); nil in an operator's process, where counts go nowhere.
+func (a *Stack) metrics() *emf.Recorder { return a.recorder }
 
-// counter counts a metric (an EMF recorder, flushed after each invocation).
-type counter interface{ Count(metric string, n int64) }
-
-type noCounter struct{}
-
-func (noCounter) Count(string, int64) {}
-
-func (a *Stack) metrics() counter {
-	if a.counter == nil {
-		return noCounter{}
+// observeKMS counts a signer's KMS calls by purpose (emf.PurposeFacility, ...).
+func (a *Stack) observeKMS(purpose string) func(awskms.Outcome) {
+	return func(o awskms.Outcome) {
+		m := a.metrics()
+		if m == nil {
+			return
+		}
+		m = m.With(emf.DimPurpose, purpose)
+		switch {
+		case o.Throttled:
+			m.Count(emf.KMSThrottle, 1)
+		case o.Err != nil:
+			m.Count(emf.KMSSignFailed, 1)
+		default:
+			m.Count(emf.KMSSign, 1)
+		}
+		if o.Waited > 0 {
+			m.Record(emf.BudgetWaitMillis, emf.UnitMilliseconds, float64(o.Waited.Milliseconds()))
+		}
 	}
-	return a.counter
 }
 
 // DefaultKMSSignsPerSecond is the KMS budget when KMS_SIGNS_PER_SECOND is unset: the
@@ -633,6 +659,8 @@ func Start(handler func(*Stack) (any, error), opts ...Option) {
 	}
 	sdk := LambdaSDK(os.Getenv)
 	cfg.SDK = &sdk
+	rec := emf.New(emf.Namespace, map[string]string{emf.DimFunction: os.Getenv("AWS_LAMBDA_FUNCTION_NAME")})
+	opts = append([]Option{func(s *Stack, _ *wire.Ports) error { s.recorder = rec; return nil }}, opts...)
 	s, err := Open(context.Background(), cfg, opts...)
 	if err != nil {
 		Fatal(err)
@@ -641,7 +669,24 @@ func Start(handler func(*Stack) (any, error), opts ...Option) {
 	if err != nil {
 		Fatal(err)
 	}
-	lambda.Start(h)
+	lambda.Start(flushing{inner: lambda.NewHandler(h), rec: rec, log: cfg.Log})
+}
+
+// flushing writes the invocation's metrics as one EMF line to stdout before the answer
+// leaves (Lambda may freeze the process right after), so CloudWatch turns them into
+// metrics.
+type flushing struct {
+	inner lambda.Handler
+	rec   *emf.Recorder
+	log   *slog.Logger
+}
+
+func (f flushing) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	out, err := f.inner.Invoke(ctx, payload)
+	if ferr := f.rec.Flush(os.Stdout); ferr != nil {
+		f.log.Warn("metrics not written", "err", ferr)
+	}
+	return out, err
 }
 
 // LambdaSDK is the AWS SDK configuration of a function, from the environment Lambda gives

@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/vaxpass/vaxpass/shared/edge/emf"
 	"github.com/vaxpass/vaxpass/shared/stage/signing"
 )
 
@@ -14,11 +15,6 @@ import (
 // reprocessing). Each has its own event source mapping, so a backlog of millions on the
 // bulk queue never stands in front of a facility's new certificates; the KMS budget
 // (BulkBudget, InteractiveBudget) keeps bulk below the share interactive work is owed.
-
-// Metric names of central signing.
-const (
-	MetricCertificatesIssued = "CertificatesIssued"
-)
 
 // CentralHandler is the central signing function's handler: the system's worker, with
 // the batch's priority taken from the queue it came from, and its outcomes counted.
@@ -29,7 +25,9 @@ func (a *Stack) CentralHandler() (func(ctx context.Context, ev events.SQSEvent) 
 	}
 	w.Observe = func(o signing.IssueOutcome) {
 		if o == signing.Issued || o == signing.Reissued {
-			a.metrics().Count(MetricCertificatesIssued, 1)
+			if m := a.metrics(); m != nil {
+				m.Count(emf.CertificatesIssued, 1)
+			}
 		}
 	}
 	bulk := queueName(a.cfg.CentralBulkQueueURL)

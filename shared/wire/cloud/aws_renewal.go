@@ -204,6 +204,9 @@ func (a *Stack) renewalQueue() (*awssqs.Sender, error) {
 	return awssqs.NewSender(a.sqs, a.cfg.RenewalQueueURL)
 }
 
+// queueSlices sends one message per slice. One SendMessage each, not SendMessageBatch:
+// a run has at most renewal.MaxSlices, and the function's policy grants sqs:SendMessage
+// alone.
 func (a *Stack) queueSlices(ctx context.Context, runID string, slices []int) error {
 	if len(slices) == 0 {
 		return nil
@@ -212,26 +215,16 @@ func (a *Stack) queueSlices(ctx context.Context, runID string, slices []int) err
 	if err != nil {
 		return err
 	}
-	bodies := make([][]byte, len(slices))
-	for i, sl := range slices {
-		if bodies[i], err = json.Marshal(RenewalMessage{RunID: runID, Slice: sl}); err != nil {
+	for _, sl := range slices {
+		body, err := json.Marshal(RenewalMessage{RunID: runID, Slice: sl})
+		if err != nil {
 			return err
 		}
+		if _, err := q.Send(ctx, body); err != nil {
+			return fmt.Errorf("renewal run %s: queue slice %d: %w", runID, sl, err)
+		}
 	}
-	for attempt := 0; ; attempt++ {
-		failed, err := q.SendBatch(ctx, bodies)
-		if len(failed) == 0 && err == nil {
-			return nil
-		}
-		if attempt == 2 {
-			return fmt.Errorf("renewal run %s: queue %d slices: %w", runID, len(failed), errors.Join(err, errors.New("messages refused")))
-		}
-		again := make([][]byte, 0, len(failed))
-		for _, i := range failed {
-			again = append(again, bodies[i])
-		}
-		bodies = again
-	}
+	return nil
 }
 
 // HandleRenewalSlices is the renewal queue's consumer: each message works one slice of a

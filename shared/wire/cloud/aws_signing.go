@@ -108,7 +108,6 @@ func (a *Stack) HandleSigningQueue(ctx context.Context, ev events.SQSEvent) (eve
 		default:
 			a.cfg.Log.Info("facility signing run", "run_id", run.ID, "facility", run.FacilityID, "status", run.Status,
 				"signed", run.Signed, "waiting", run.Waiting, "pages", run.Pages)
-			a.metrics().Count(MetricPeopleFacilitySigned, int64(run.Signed))
 		}
 	}
 	return resp, nil

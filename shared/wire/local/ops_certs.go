@@ -14,6 +14,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/stage/renewal"
 	"github.com/vaxpass/vaxpass/shared/stage/revocation"
 	"github.com/vaxpass/vaxpass/shared/store/embedded"
+	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
 // RevocationsFile is the published revocation list in the data directory, beside the
@@ -62,13 +63,34 @@ func AttachOps(l *Local) (*Ops, error) { return l.Ops, nil }
 func (o *Ops) AuditAppender() audit.Appender { return o.Audit }
 
 // Renewal returns the renewal use case paced at rate signatures per second (<= 0: the
-// default); progress, when set, is called per certificate looked at.
+// default) by one token bucket its slices share; progress, when set, is called per
+// certificate looked at. Runs are cut into LocalRenewSlices worked by as many goroutines:
+// the embedded backend renews as the stack does, only in one process.
 func (o *Ops) Renewal(rate float64, progress func(int64)) (*renewal.Service, error) {
 	if rate <= 0 {
 		rate = o.RenewRate
 	}
-	return o.l.Sys.Renewal(rate, progress)
+	if !(rate > 0) {
+		return nil, fmt.Errorf("%w: renewal rate %v: must be positive", vaxpass.ErrInvalid, rate)
+	}
+	budget, err := renewal.NewTokenBucket(rate, max(1, int(rate/10)), o.l.opt.Now)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := o.l.Sys.Renewal(budget, progress)
+	if err != nil {
+		return nil, err
+	}
+	svc.Slices, svc.Workers, svc.InFlight = LocalRenewSlices, LocalRenewSlices, LocalRenewInFlight
+	return svc, nil
 }
+
+// LocalRenewSlices and LocalRenewInFlight: how the embedded backend cuts and works a
+// renewal run (slices worked at once, certificates in flight in each).
+const (
+	LocalRenewSlices   = 4
+	LocalRenewInFlight = 4
+)
 
 // WriteRevocationsFile brings <data>/revocations.json up to date with the list.
 func (o *Ops) WriteRevocationsFile(ctx context.Context) error {
