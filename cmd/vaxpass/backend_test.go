@@ -154,7 +154,10 @@ func TestBackendSpecificFlags(t *testing.T) {
 		{[]string{"reprocess", "--stage", "match", "--poll", "1ms", "--backend", "aws", "--stack", "s"}, "--poll must be"},
 		{[]string{"renew", "--rate", "5", "--backend", "aws", "--stack", "s"}, "KmsSignsPerSecond"},
 		{[]string{"registry", "load", "x.csv", "--checkpoint-dir", data, "--data", data}, "--checkpoint-dir is for --backend aws"},
-		{[]string{"registry", "load", "x.csv", "--batch", "0", "--backend", "aws", "--stack", "s"}, "--batch must be"},
+		{[]string{"registry", "load", "x.csv", "--writers", "0", "--backend", "aws", "--stack", "s"}, "--writers must be"},
+		{[]string{"registry", "load", "x.csv", "--writers", "4", "--data", data}, "--writers is for --backend aws"},
+		{[]string{"registry", "load", "x.csv", "--chunk", "10", "--backend", "aws", "--stack", "s"}, "--chunk must be"},
+		{[]string{"registry", "load", "x.csv", "--max-rejected", "-2", "--backend", "aws", "--stack", "s"}, "--max-rejected must be"},
 	} {
 		code, _, stderr := runOperatorCmd(t, tc.args...)
 		if code != 2 || !strings.Contains(stderr, tc.want) {

@@ -42,8 +42,9 @@ func runRenew(ctx context.Context, e env, args []string) int {
 			"rightly skipped, 1 otherwise.\n\n"+
 			"The server (vaxpass serve) holds the database and renews daily by itself: stop it\n"+
 			"before running this on the same data directory. With --backend aws the stack's\n"+
-			"renewal function does the run (at the stack's KmsSignsPerSecond), invoked again\n"+
-			"until the run is finished if it takes longer than one invocation.\n\n")
+			"renewal function starts the run and its queue fans the run's slices out to the\n"+
+			"function's workers (at 90 %% of the stack's KmsSignsPerSecond); the command follows\n"+
+			"the run until every slice is done (interrupting it leaves the run going on).\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			if f.Name != "pace" {
 				fmt.Fprintf(e.stderr, "  --%s\n    \t%s (default %q)\n", f.Name, f.Usage, f.DefValue)
@@ -128,21 +129,81 @@ func runRenew(ctx context.Context, e env, args []string) int {
 	return renewReport(e, sum, err)
 }
 
-// renewAWS runs the renewal in the stack's renewal function.
+// renewAWS starts the run in the stack's renewal function (or joins the unfinished one),
+// whose slices the renewal queue fans out to its workers, and follows it in the ops
+// table until every slice is done. A joined run of another window is followed to its
+// end first, then the run asked for starts (Summary.Previous), as on the embedded backend.
 func renewAWS(ctx context.Context, e env, g globalFlags, actor string, window time.Duration) int {
 	sys, code := openSystem(ctx, e, "renew", g)
 	if sys == nil {
 		return code
 	}
 	defer sys.Close()
-	fmt.Fprintf(e.stderr, "renew: the renewal function of stack %q renews certificates expiring within %s (up to 15 minutes an invocation)\n",
-		g.stack, renewal.FormatWindow(window))
-	start := time.Now()
-	sum, err := sys.Admin.Renew(ctx, cloud.RenewalRequest{Action: cloud.ActionRenew, Window: renewal.FormatWindow(window), Actor: actor})
-	if err == nil {
-		fmt.Fprintf(e.stderr, "renew: run %s: %d renewed in %s\n", sum.RunID, sum.Counts.Renewed, time.Since(start).Round(time.Millisecond))
+	svc, err := sys.Admin.Stack.Renewal(ctx)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "renew: %v\n", err)
+		return 1
 	}
-	return renewReport(e, sum, err)
+	fmt.Fprintf(e.stderr, "renew: the renewal function of stack %q renews certificates expiring within %s, its slices fanned out by the renewal queue\n",
+		g.stack, renewal.FormatWindow(window))
+	var prev *renewal.Summary
+	for {
+		start := time.Now()
+		sum, err := sys.Admin.Renew(ctx, cloud.RenewalRequest{Action: cloud.ActionRenew, Window: renewal.FormatWindow(window), Actor: actor, Detach: true})
+		if err != nil {
+			sum.Previous = prev
+			return renewReport(e, sum, err)
+		}
+		if sum.Resumed {
+			fmt.Fprintf(e.stderr, "renew: following the unfinished run %s (window %s, %d renewed so far)\n", sum.RunID, sum.Window, sum.Counts.Renewed)
+		} else {
+			fmt.Fprintf(e.stderr, "renew: run %s started in %d slices\n", sum.RunID, sum.Slices)
+		}
+		sum, err = followRenewal(ctx, e, svc, sum)
+		resumed := sum.Resumed
+		sum.Previous = prev
+		if err == nil {
+			el := time.Since(start)
+			fmt.Fprintf(e.stderr, "renew: run %s: %d renewed in %s (%.1f/s)\n", sum.RunID, sum.Counts.Renewed, el.Round(time.Millisecond),
+				float64(sum.Counts.Renewed)/max(el.Seconds(), 1e-3))
+		}
+		if err != nil || !resumed || sum.Window == renewal.FormatWindow(window) || prev != nil {
+			return renewReport(e, sum, err)
+		}
+		p := sum
+		prev = &p
+	}
+}
+
+// renewPoll is how often `renew --backend aws` reads its run's state.
+const renewPoll = time.Second
+
+// followRenewal reads the run's state until it is finished, showing its progress.
+func followRenewal(ctx context.Context, e env, svc *renewal.Service, start renewal.Summary) (sum renewal.Summary, err error) {
+	sum = start
+	bar := progress.New(e.stderr, progress.Options{Label: "certificates", Terminal: e.isTerminal})
+	defer bar.Done()
+	seen := sum.Counts.Total()
+	bar.Add(seen)
+	resumed := sum.Resumed
+	defer func() { sum.Resumed = resumed }()
+	for sum.FinishedAt.IsZero() {
+		t := time.NewTimer(renewPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return sum, fmt.Errorf("renewal run %s: %d of %d slices done: %w (it goes on in the stack)", sum.RunID, sum.SlicesDone, sum.Slices, ctx.Err())
+		case <-t.C:
+		}
+		next, err := svc.Status(ctx, sum.RunID)
+		if err != nil {
+			return sum, err
+		}
+		bar.Add(next.Counts.Total() - seen)
+		seen = next.Counts.Total()
+		sum = next
+	}
+	return sum, nil
 }
 
 // renewReport prints the run's summary and answers the exit code.

@@ -3,16 +3,23 @@
 // byte for byte -- and stored in place of the old copy (same UVCI), so one revocation of
 // the UVCI covers every renewal (design.md, "Decisions already taken").
 //
-// A run is paced by a signing budget and is resumable: its state (window, cut-off, start,
-// position in the expiry index, the batch in progress) is stored, and a run interrupted
-// at any point -- even by SIGKILL -- is continued by the next call, renewing each
-// certificate exactly once:
+// A run is cut into slices: key ranges of the expiry index (Run.Cuts), each a work item
+// with its own stored state (cursor, batch in progress, counts), worked in parallel --
+// by goroutines in one process (Run), or one slice per queue message on AWS (WorkSlice).
+// The run is finished, with its counts summed, when every slice is done. A run is paced by
+// a signing budget shared by every slice, and is resumable: a slice interrupted at any
+// point -- even by SIGKILL -- is continued by whoever works it next, and each certificate
+// is renewed exactly once:
 //   - a run renews only certificates issued before it started (StartedAt, a whole
 //     second); a renewed certificate is issued at or after that, so the run never renews
-//     it again, even when its new expiry still falls inside a wide window (400d);
-//   - each batch's UVCIs are stored (Pending) before its first signature, and the batch's
-//     outcome (counts, cursor, audit entries) is stored in one transaction after its last,
-//     so a batch cut short is finished on resume and counted and audited once;
+//     it again, even when its new expiry still falls inside a wide window (400d) or
+//     another slice's range;
+//   - the slices' ranges are disjoint, so a certificate is listed by one slice;
+//   - each batch's UVCIs are stored (Slice.Pending) before its first signature, and the
+//     batch's outcome (counts, cursor, audit entries) is stored in one transaction after
+//     its last, conditional on the slice's version, so a batch cut short is finished on
+//     resume and counted and audited once, also when two workers took the same slice
+//     (the second one's save is refused);
 //   - each renewal is a conditional write on the certificate's version.
 package renewal
 
@@ -23,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/stage/audit"
@@ -31,9 +39,13 @@ import (
 
 // Certs is the certificate store as renewal needs it.
 type Certs interface {
-	// CertificatesExpiringBefore lists issued certificates with ExpiresAt before t, by
-	// expiry, at most limit, from cursor ("" first; then a previous next; next "" at the end).
-	CertificatesExpiringBefore(ctx context.Context, t time.Time, cursor string, limit int) ([]vaxpass.Certificate, string, error)
+	// CertificatesExpiringBetween lists issued certificates with from <= ExpiresAt < to
+	// (from zero: no lower bound), by expiry, at most limit, from cursor ("" first; then
+	// a previous next; next "" at the end).
+	CertificatesExpiringBetween(ctx context.Context, from, to time.Time, cursor string, limit int) ([]vaxpass.Certificate, string, error)
+	// LatestExpiryBefore is the latest ExpiresAt of an issued certificate expiring
+	// before t (false: none).
+	LatestExpiryBefore(ctx context.Context, t time.Time) (time.Time, bool, error)
 	// CertificateByUVCI reads one certificate (any status); vaxpass.ErrNotFound if none.
 	CertificateByUVCI(ctx context.Context, uvci string) (vaxpass.Certificate, error)
 	// ReplaceCertificate with next.UVCI == prev.UVCI renews prev in place, conditional on
@@ -41,14 +53,25 @@ type Certs interface {
 	ReplaceCertificate(ctx context.Context, next vaxpass.Certificate, prev *vaxpass.Certificate) error
 }
 
-// Runs stores renewal runs.
+// Runs stores renewal runs and their slices.
 type Runs interface {
 	// UnfinishedRenewalRun returns the run not finished yet, if any (at most one exists).
 	UnfinishedRenewalRun(ctx context.Context) (Run, bool, error)
+	// RenewalRun reads a run by ID (vaxpass.ErrNotFound if none).
+	RenewalRun(ctx context.Context, id string) (Run, error)
 	// SaveRenewalRun stores run at Version+1 (and sets run.Version), conditional on the
-	// stored run being at run.Version (0: no run of that ID stored yet), and appends notes
-	// to the audit trail in the same transaction; vaxpass.ErrConflict otherwise.
+	// stored run being at run.Version (0: no run of that ID stored yet, and no other run
+	// unfinished), and appends notes to the audit trail in the same transaction;
+	// vaxpass.ErrConflict otherwise.
 	SaveRenewalRun(ctx context.Context, run *Run, notes ...audit.Entry) error
+	// RenewalSlice reads one slice of a run (vaxpass.ErrNotFound if not stored yet).
+	RenewalSlice(ctx context.Context, runID string, index int) (Slice, error)
+	// RenewalSlices reads the stored slices of a run, by index.
+	RenewalSlices(ctx context.Context, runID string) ([]Slice, error)
+	// SaveRenewalSlice stores sl at Version+1 (and sets sl.Version), conditional on the
+	// stored slice being at sl.Version (0: not stored yet), and appends notes to the
+	// audit trail in the same transaction; vaxpass.ErrConflict otherwise.
+	SaveRenewalSlice(ctx context.Context, sl *Slice, notes ...audit.Entry) error
 }
 
 // Sealer re-signs a DCC's CBOR with new iat/exp (HC1Resealer).
@@ -75,14 +98,27 @@ type Service struct {
 	// BatchSize is how many certificates one stored step holds (default 100, at most
 	// audit.MaxBatchIDs).
 	BatchSize int
-	// Progress, when set, is called once per certificate looked at.
+	// Slices is how many key ranges a new run is cut into (default 1, at most MaxSlices).
+	Slices int
+	// Workers is how many slices Run works at once in this process (default Slices).
+	Workers int
+	// InFlight is how many certificates of a batch one worker re-signs at once (default
+	// 8): one KMS Sign takes ~20 ms, so one at a time would hold a worker to ~50/s.
+	InFlight int
+	// Progress, when set, is called once per certificate looked at (from one goroutine
+	// at a time).
 	Progress func(n int64)
 	// OnRun, when set, is called before a run is worked (resumed: it was interrupted
 	// before), for example to size a progress bar with Remaining.
 	OnRun func(ctx context.Context, run Run, resumed bool)
+
+	progressMu sync.Mutex
 }
 
-// Run is one renewal run's stored state.
+// MaxSlices bounds the slices of a run (a run's cut points are stored in its item).
+const MaxSlices = 256
+
+// Run is one renewal run's stored state; its progress is in its slices.
 type Run struct {
 	ID     string        `json:"id"`
 	Actor  string        `json:"actor"`
@@ -91,18 +127,49 @@ type Run struct {
 	Cutoff time.Time `json:"cutoff"`
 	// StartedAt (a whole second): the run renews only certificates issued before it.
 	StartedAt time.Time `json:"started_at"`
-	// Cursor is the position in the expiry index after the last finished batch.
-	Cursor string `json:"cursor,omitempty"`
-	// Pending are the UVCIs of the batch in progress, stored before its first signature;
-	// PendingNext is the cursor after it, PendingLast whether it is the index's last page.
-	Pending     []string `json:"pending,omitempty"`
-	PendingNext string   `json:"pending_next,omitempty"`
-	PendingLast bool     `json:"pending_last,omitempty"`
-	Counts      Counts   `json:"counts"`
+	// Cuts are the slices' bounds, increasing: slice i covers expiries in
+	// [Cuts[i-1], Cuts[i]), slice 0 from the start of the index, the last one up to
+	// Cutoff; len(Cuts)+1 slices.
+	Cuts []time.Time `json:"cuts,omitempty"`
+	// Counts are the slices' counts summed, stored when the run finishes (Status sums
+	// them while it runs).
+	Counts Counts `json:"counts"`
 	// Resumes counts how often the run was continued after an interruption.
 	Resumes    int       `json:"resumes"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	Version    int64     `json:"version"`
+}
+
+// SliceCount is the number of the run's slices.
+func (r Run) SliceCount() int { return len(r.Cuts) + 1 }
+
+// Bounds is slice i's range of expiries: [from, to), from zero for the first slice.
+func (r Run) Bounds(i int) (from, to time.Time) {
+	if i > 0 {
+		from = r.Cuts[i-1]
+	}
+	if i < len(r.Cuts) {
+		return from, r.Cuts[i]
+	}
+	return from, r.Cutoff
+}
+
+// Slice is one key range of a run, worked on its own.
+type Slice struct {
+	RunID string `json:"run_id"`
+	Index int    `json:"index"`
+	// Cursor is the position in the expiry index after the last finished batch.
+	Cursor string `json:"cursor,omitempty"`
+	// Pending are the UVCIs of the batch in progress, stored before its first signature;
+	// PendingNext is the cursor after it, PendingLast whether it is the range's last page.
+	Pending     []string `json:"pending,omitempty"`
+	PendingNext string   `json:"pending_next,omitempty"`
+	PendingLast bool     `json:"pending_last,omitempty"`
+	Counts      Counts   `json:"counts"`
+	// Done: every certificate of the range was looked at.
+	Done      bool      `json:"done,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Version   int64     `json:"version"`
 }
 
 // Counts are a run's outcomes, one per certificate looked at.
@@ -141,7 +208,8 @@ func (c Counts) audit() map[string]int64 {
 	}
 }
 
-// Summary is what a call of Run did (the CLI prints it as JSON).
+// Summary is what a call of Run did, or where a run is (Status); the CLI prints it as
+// JSON.
 type Summary struct {
 	RunID      string    `json:"run_id"`
 	Window     string    `json:"window"`
@@ -151,41 +219,43 @@ type Summary struct {
 	// Resumed: this call continued a run an interruption had cut short.
 	Resumed bool   `json:"resumed"`
 	Counts  Counts `json:"counts"`
+	// Slices is the run's number of slices, SlicesDone how many are done.
+	Slices     int `json:"slices,omitempty"`
+	SlicesDone int `json:"slices_done,omitempty"`
 	// Previous is an interrupted run of another window that this call finished first.
 	Previous *Summary `json:"previous_run,omitempty"`
 }
 
 func summaryOf(r Run, resumed bool) Summary {
 	return Summary{RunID: r.ID, Window: FormatWindow(r.Window), Cutoff: r.Cutoff, StartedAt: r.StartedAt,
-		FinishedAt: r.FinishedAt, Resumed: resumed, Counts: r.Counts}
+		FinishedAt: r.FinishedAt, Resumed: resumed, Counts: r.Counts, Slices: r.SliceCount()}
 }
 
 // ErrInvalidWindow: a window that is not positive or longer than MaxWindow.
 var ErrInvalidWindow = errors.New("invalid renewal window")
 
-// Run renews every issued certificate expiring within window from now. An interrupted
-// run is finished first: with the same window it is this run (Summary.Resumed); with
-// another it is finished (Summary.Previous) and then a new run starts. actor is recorded
-// in the audit trail.
+// Run renews every issued certificate expiring within window from now, working the run's
+// slices in this process (Workers at once). An interrupted run is finished first: with
+// the same window it is this run (Summary.Resumed); with another it is finished
+// (Summary.Previous) and then a new run starts. actor is recorded in the audit trail.
 func (s *Service) Run(ctx context.Context, actor string, window time.Duration) (Summary, error) {
 	if window <= 0 || window > MaxWindow {
 		return Summary{}, fmt.Errorf("%w: %v", ErrInvalidWindow, window)
 	}
 	var prev *Summary
-	run, found, err := s.Runs.UnfinishedRenewalRun(ctx)
+	run, found, err := s.Resume(ctx)
 	if err != nil {
-		return Summary{}, fmt.Errorf("renewal: read unfinished run: %w", err)
+		return Summary{}, err
 	}
 	if found {
-		run.Resumes++
-		if err := s.Runs.SaveRenewalRun(ctx, &run); err != nil {
-			return Summary{}, fmt.Errorf("renewal: resume run %s: %w", run.ID, err)
-		}
 		if s.OnRun != nil {
 			s.OnRun(ctx, run, true)
 		}
 		err := s.Continue(ctx, &run)
-		sum := summaryOf(run, true)
+		sum, serr := s.summary(ctx, run, true)
+		if err == nil {
+			err = serr
+		}
 		if err != nil || run.Window == window {
 			return sum, err
 		}
@@ -198,23 +268,91 @@ func (s *Service) Run(ctx context.Context, actor string, window time.Duration) (
 		s.OnRun(ctx, run, false)
 	}
 	err = s.Continue(ctx, &run)
-	sum := summaryOf(run, false)
+	sum, serr := s.summary(ctx, run, false)
+	if err == nil {
+		err = serr
+	}
 	sum.Previous = prev
 	return sum, err
 }
 
-// Start stores a new run (it does not renew anything yet: Continue does).
+// Resume returns the unfinished run, if any, counting the resume in it.
+func (s *Service) Resume(ctx context.Context) (Run, bool, error) {
+	run, found, err := s.Runs.UnfinishedRenewalRun(ctx)
+	if err != nil {
+		return Run{}, false, fmt.Errorf("renewal: read unfinished run: %w", err)
+	}
+	if !found {
+		return Run{}, false, nil
+	}
+	run.Resumes++
+	if err := s.Runs.SaveRenewalRun(ctx, &run); err != nil {
+		return Run{}, false, fmt.Errorf("renewal: resume run %s: %w", run.ID, err)
+	}
+	return run, true, nil
+}
+
+// Start stores a new run cut into Slices key ranges (it does not renew anything yet:
+// Continue or WorkSlice do).
 func (s *Service) Start(ctx context.Context, actor string, window time.Duration) (Run, error) {
+	if window <= 0 || window > MaxWindow {
+		return Run{}, fmt.Errorf("%w: %v", ErrInvalidWindow, window)
+	}
 	id, err := s.newRunID()
 	if err != nil {
 		return Run{}, err
 	}
 	start := s.Now().UTC().Truncate(time.Second)
 	run := Run{ID: id, Actor: actor, Window: window, StartedAt: start, Cutoff: start.Add(window)}
+	if run.Cuts, err = s.cuts(ctx, run); err != nil {
+		return Run{}, fmt.Errorf("renewal: start run: %w", err)
+	}
 	if err := s.Runs.SaveRenewalRun(ctx, &run); err != nil {
 		return Run{}, fmt.Errorf("renewal: start run: %w", err)
 	}
 	return run, nil
+}
+
+// cuts cuts the expiries the run will meet, from the first to the last in the index
+// (two reads), into Slices equal time ranges. Certificates already expired all fall into
+// the first slice when later ones exist: they are few (renewal runs daily), and equal
+// ranges over years of them would leave the window itself in one slice.
+func (s *Service) cuts(ctx context.Context, run Run) ([]time.Time, error) {
+	k := min(max(s.Slices, 1), MaxSlices)
+	if k == 1 {
+		return nil, nil
+	}
+	first, _, err := s.Certs.CertificatesExpiringBetween(ctx, time.Time{}, run.Cutoff, "", 1)
+	if err != nil {
+		return nil, fmt.Errorf("first expiry: %w", err)
+	}
+	last, ok, err := s.Certs.LatestExpiryBefore(ctx, run.Cutoff)
+	if err != nil {
+		return nil, fmt.Errorf("last expiry: %w", err)
+	}
+	if len(first) == 0 || !ok {
+		return nil, nil
+	}
+	return Cut(first[0].ExpiresAt, last, run.StartedAt, k), nil
+}
+
+// Cut returns the k-1 bounds that cut the expiries [lo, hi] into k equal ranges, from
+// start on when hi is after it (see cuts). Bounds are strictly increasing and after lo;
+// fewer are returned when the range is too short to cut.
+func Cut(lo, hi, start time.Time, k int) []time.Time {
+	if lo.Before(start) && hi.After(start) {
+		lo = start
+	}
+	span := hi.Sub(lo) + 1 // hi itself falls into the last range
+	var out []time.Time
+	for i := 1; i < k; i++ {
+		c := lo.Add(time.Duration(float64(span) * float64(i) / float64(k)))
+		if !c.After(lo) || (len(out) > 0 && !c.After(out[len(out)-1])) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func (s *Service) newRunID() (string, error) {
@@ -232,26 +370,158 @@ func (s *Service) batchSize() int {
 	return min(s.BatchSize, audit.MaxBatchIDs)
 }
 
-// Continue works a stored run until it is finished (or ctx ends, or a failure that
-// renewing other certificates cannot avoid: the store or the signer failing).
+func (s *Service) inFlight() int {
+	if s.InFlight <= 0 {
+		return 8
+	}
+	return s.InFlight
+}
+
+// Continue works every unfinished slice of a stored run in this process (Workers at
+// once) until the run is finished (or ctx ends, or a failure that renewing other
+// certificates cannot avoid: the store or the signer failing).
 func (s *Service) Continue(ctx context.Context, run *Run) error {
-	for run.FinishedAt.IsZero() {
-		if err := s.step(ctx, run); err != nil {
-			return fmt.Errorf("renewal run %s: %w", run.ID, err)
+	if !run.FinishedAt.IsZero() {
+		return nil
+	}
+	todo, err := s.UnfinishedSlices(ctx, *run, time.Time{})
+	if err != nil {
+		return err
+	}
+	workers := s.Workers
+	if workers <= 0 {
+		workers = run.SliceCount()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for range min(workers, max(len(todo), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if _, err := s.workSlice(ctx, *run, i, time.Time{}); err != nil {
+					once.Do(func() { first = err; cancel() })
+				}
+			}
+		}()
+	}
+feed:
+	for _, i := range todo {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
 		}
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		return fmt.Errorf("renewal run %s: %w", run.ID, first)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("renewal run %s: %w", run.ID, err)
+	}
+	if _, err := s.finishIfDone(ctx, run); err != nil {
+		return fmt.Errorf("renewal run %s: %w", run.ID, err)
+	}
+	if run.FinishedAt.IsZero() {
+		return fmt.Errorf("renewal run %s: %w: a slice was taken by another worker", run.ID, vaxpass.ErrConflict)
 	}
 	return nil
 }
 
-// step plans a batch (when none is pending) and works it.
-func (s *Service) step(ctx context.Context, run *Run) error {
-	if run.Pending == nil {
-		page, next, err := s.Certs.CertificatesExpiringBefore(ctx, run.Cutoff, run.Cursor, s.batchSize())
+// UnfinishedSlices lists the indices of the run's slices that are not done and were not
+// stored since staleBefore (zero: every slice not done). A slice never stored is listed
+// too: no worker has shown it took it (its message may have been lost).
+func (s *Service) UnfinishedSlices(ctx context.Context, run Run, staleBefore time.Time) ([]int, error) {
+	stored, err := s.Runs.RenewalSlices(ctx, run.ID)
+	if err != nil {
+		return nil, fmt.Errorf("renewal run %s: read slices: %w", run.ID, err)
+	}
+	byIndex := map[int]Slice{}
+	for _, sl := range stored {
+		byIndex[sl.Index] = sl
+	}
+	var out []int
+	for i := range run.SliceCount() {
+		sl, ok := byIndex[i]
+		if !ok || !sl.Done && (staleBefore.IsZero() || sl.UpdatedAt.Before(staleBefore)) {
+			out = append(out, i)
+		}
+	}
+	return out, nil
+}
+
+// ErrSliceTaken: another worker saved the slice in the meantime (a duplicate message):
+// it works the slice on, this worker lets it go.
+var ErrSliceTaken = errors.New("renewal slice taken by another worker")
+
+// WorkSlice works slice index of run runID until it is done (true), or until stopAt
+// (not zero) has passed at the end of a batch (false), and finishes the run when it was
+// the last slice not done. An error stops it anywhere; the slice's stored state lets the
+// next call go on. A finished or unknown run has nothing to work (true).
+func (s *Service) WorkSlice(ctx context.Context, runID string, index int, stopAt time.Time) (bool, error) {
+	run, err := s.Runs.RenewalRun(ctx, runID)
+	switch {
+	case errors.Is(err, vaxpass.ErrNotFound):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("renewal run %s: %w", runID, err)
+	case !run.FinishedAt.IsZero():
+		return true, nil
+	case index < 0 || index >= run.SliceCount():
+		return false, fmt.Errorf("renewal run %s: %w: slice %d of %d", runID, vaxpass.ErrInvalid, index, run.SliceCount())
+	}
+	done, err := s.workSlice(ctx, run, index, stopAt)
+	if err != nil || !done {
+		return done, err
+	}
+	if _, err := s.finishIfDone(ctx, &run); err != nil {
+		return true, fmt.Errorf("renewal run %s: %w", runID, err)
+	}
+	return true, nil
+}
+
+func (s *Service) workSlice(ctx context.Context, run Run, index int, stopAt time.Time) (bool, error) {
+	sl, err := s.Runs.RenewalSlice(ctx, run.ID, index)
+	if errors.Is(err, vaxpass.ErrNotFound) {
+		sl = Slice{RunID: run.ID, Index: index, UpdatedAt: s.Now().UTC()}
+		if err = s.Runs.SaveRenewalSlice(ctx, &sl); errors.Is(err, vaxpass.ErrConflict) {
+			sl, err = s.Runs.RenewalSlice(ctx, run.ID, index)
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("slice %d: %w", index, err)
+	}
+	for !sl.Done {
+		if !stopAt.IsZero() && !s.Now().Before(stopAt) {
+			return false, nil
+		}
+		if err := s.step(ctx, run, &sl); err != nil {
+			if errors.Is(err, vaxpass.ErrConflict) {
+				err = fmt.Errorf("%w: %w", ErrSliceTaken, err)
+			}
+			return false, fmt.Errorf("slice %d: %w", index, err)
+		}
+	}
+	return true, nil
+}
+
+// step plans a batch of the slice (when none is pending) and works it.
+func (s *Service) step(ctx context.Context, run Run, sl *Slice) error {
+	if sl.Pending == nil {
+		from, to := run.Bounds(sl.Index)
+		page, next, err := s.Certs.CertificatesExpiringBetween(ctx, from, to, sl.Cursor, s.batchSize())
 		if err != nil {
 			return fmt.Errorf("list expiring certificates: %w", err)
 		}
 		if len(page) == 0 {
-			return s.finish(ctx, run, nil)
+			sl.Done, sl.UpdatedAt = true, s.Now().UTC()
+			return s.saveSlice(ctx, sl)
 		}
 		pending := []string{}
 		for _, c := range page {
@@ -260,26 +530,27 @@ func (s *Service) step(ctx context.Context, run *Run) error {
 				pending = append(pending, c.UVCI)
 			}
 		}
-		run.Pending, run.PendingLast = pending, next == ""
-		if run.PendingNext = next; next == "" {
-			run.PendingNext = run.Cursor
+		sl.Pending, sl.PendingLast = pending, next == ""
+		if sl.PendingNext = next; next == "" {
+			sl.PendingNext = sl.Cursor
 		}
 		if len(pending) > 0 {
 			// Write-ahead: the batch is known before its first signature.
-			if err := s.Runs.SaveRenewalRun(ctx, run); err != nil {
+			sl.UpdatedAt = s.Now().UTC()
+			if err := s.saveSlice(ctx, sl); err != nil {
 				return fmt.Errorf("store batch: %w", err)
 			}
 		}
 	}
 
+	outcomes, err := s.renewAll(ctx, run, sl.Pending)
+	if err != nil {
+		return err
+	}
 	var batch Counts
 	var renewed, failed []string
-	for _, id := range run.Pending {
-		outcome, err := s.renew(ctx, run, id)
-		if err != nil {
-			return err
-		}
-		switch outcome {
+	for i, id := range sl.Pending {
+		switch outcomes[i] {
 		case outcomeRenewed:
 			batch.Renewed++
 			renewed = append(renewed, id)
@@ -295,9 +566,6 @@ func (s *Service) step(ctx context.Context, run *Run) error {
 			batch.Failed++
 			failed = append(failed, id)
 		}
-		if s.Progress != nil {
-			s.Progress(1)
-		}
 	}
 	now := s.Now().UTC()
 	var notes []audit.Entry
@@ -309,32 +577,151 @@ func (s *Service) step(ctx context.Context, run *Run) error {
 		notes = append(notes, audit.Entry{At: now, Actor: run.Actor, Action: audit.ActionRenewal, RunID: run.ID,
 			UVCIs: failed, Params: map[string]string{"outcome": "failed"}, Reason: "stored HC1 could not be decoded"})
 	}
-	run.Counts.add(batch)
-	run.Cursor, run.Pending = run.PendingNext, nil
-	last := run.PendingLast
-	run.PendingNext, run.PendingLast = "", false
-	if last {
-		return s.finish(ctx, run, notes)
-	}
+	sl.Counts.add(batch)
+	sl.Cursor, sl.Pending = sl.PendingNext, nil
+	sl.Done = sl.PendingLast
+	sl.PendingNext, sl.PendingLast = "", false
+	sl.UpdatedAt = now
 	// Also a page of certificates this run renewed already is stored (only the cursor
-	// moved), so a resumed run does not read it again.
-	if err := s.Runs.SaveRenewalRun(ctx, run, notes...); err != nil {
+	// moved), so a resumed slice does not read it again.
+	if err := s.saveSlice(ctx, sl, notes...); err != nil {
 		return fmt.Errorf("store batch outcome: %w", err)
 	}
 	return nil
 }
 
-func (s *Service) finish(ctx context.Context, run *Run, notes []audit.Entry) error {
-	run.FinishedAt = s.Now().UTC()
-	notes = append(notes, audit.Entry{At: run.FinishedAt, Actor: run.Actor, Action: audit.ActionRenewalRun, RunID: run.ID,
-		Counts: run.Counts.audit(), Params: map[string]string{
-			"window": FormatWindow(run.Window), "cutoff": run.Cutoff.Format(time.RFC3339),
-			"started_at": run.StartedAt.Format(time.RFC3339), "resumes": strconv.Itoa(run.Resumes),
-		}})
-	if err := s.Runs.SaveRenewalRun(ctx, run, notes...); err != nil {
-		return fmt.Errorf("store finished run: %w", err)
+// saveSlice stores sl; on a failure its version stays, so a retry is conditional on the
+// same stored state.
+func (s *Service) saveSlice(ctx context.Context, sl *Slice, notes ...audit.Entry) error {
+	return s.Runs.SaveRenewalSlice(ctx, sl, notes...)
+}
+
+// renewAll renews the batch's certificates, InFlight at once, and returns their outcomes
+// in order; its error is the first that stops the run (the others are then cut short).
+func (s *Service) renewAll(ctx context.Context, run Run, ids []string) ([]outcome, error) {
+	out := make([]outcome, len(ids))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for range min(s.inFlight(), max(len(ids), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				o, err := s.renew(ctx, run, ids[i])
+				if err != nil {
+					once.Do(func() { first = err; cancel() })
+					continue
+				}
+				out[i] = o
+				s.progress()
+			}
+		}()
 	}
-	return nil
+feed:
+	for i := range ids {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Service) progress() {
+	if s.Progress == nil {
+		return
+	}
+	s.progressMu.Lock()
+	defer s.progressMu.Unlock()
+	s.Progress(1)
+}
+
+// finishIfDone stores the run finished, with its slices' counts summed and its audit
+// entry, when every slice is done; it reports whether the run is finished (by this call
+// or another worker's).
+func (s *Service) finishIfDone(ctx context.Context, run *Run) (bool, error) {
+	for attempt := 0; ; attempt++ {
+		if !run.FinishedAt.IsZero() {
+			return true, nil
+		}
+		slices, err := s.Runs.RenewalSlices(ctx, run.ID)
+		if err != nil {
+			return false, fmt.Errorf("read slices: %w", err)
+		}
+		counts, done := sumSlices(slices)
+		if done < run.SliceCount() {
+			return false, nil
+		}
+		fin := *run
+		fin.Counts, fin.FinishedAt = counts, s.Now().UTC()
+		note := audit.Entry{At: fin.FinishedAt, Actor: run.Actor, Action: audit.ActionRenewalRun, RunID: run.ID,
+			Counts: counts.audit(), Params: map[string]string{
+				"window": FormatWindow(run.Window), "cutoff": run.Cutoff.Format(time.RFC3339),
+				"started_at": run.StartedAt.Format(time.RFC3339), "resumes": strconv.Itoa(run.Resumes),
+				"slices": strconv.Itoa(run.SliceCount()),
+			}}
+		err = s.Runs.SaveRenewalRun(ctx, &fin, note)
+		if err == nil {
+			*run = fin
+			return true, nil
+		}
+		if !errors.Is(err, vaxpass.ErrConflict) || attempt == 2 {
+			return false, fmt.Errorf("store finished run: %w", err)
+		}
+		// Another worker finished it, or resumed it (Resumes): read it again.
+		if *run, err = s.Runs.RenewalRun(ctx, run.ID); err != nil {
+			return false, fmt.Errorf("read run: %w", err)
+		}
+	}
+}
+
+func sumSlices(slices []Slice) (Counts, int) {
+	var c Counts
+	done := 0
+	for _, sl := range slices {
+		c.add(sl.Counts)
+		if sl.Done {
+			done++
+		}
+	}
+	return c, done
+}
+
+// Status is where run runID is: its slices' counts summed, how many are done, and
+// FinishedAt once every one is (vaxpass.ErrNotFound for an unknown run).
+func (s *Service) Status(ctx context.Context, runID string) (Summary, error) {
+	run, err := s.Runs.RenewalRun(ctx, runID)
+	if err != nil {
+		return Summary{}, fmt.Errorf("renewal run %s: %w", runID, err)
+	}
+	return s.summary(ctx, run, false)
+}
+
+func (s *Service) summary(ctx context.Context, run Run, resumed bool) (Summary, error) {
+	sum := summaryOf(run, resumed)
+	slices, err := s.Runs.RenewalSlices(ctx, run.ID)
+	if err != nil {
+		return sum, fmt.Errorf("renewal run %s: read slices: %w", run.ID, err)
+	}
+	counts, done := sumSlices(slices)
+	if run.FinishedAt.IsZero() {
+		sum.Counts = counts
+	}
+	sum.SlicesDone = done
+	return sum, nil
 }
 
 type outcome int
@@ -352,7 +739,7 @@ const (
 const maxAttempts = 3
 
 // renew renews one certificate of the pending batch. Its error is one that stops the run.
-func (s *Service) renew(ctx context.Context, run *Run, uvci string) (outcome, error) {
+func (s *Service) renew(ctx context.Context, run Run, uvci string) (outcome, error) {
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		c, err := s.Certs.CertificateByUVCI(ctx, uvci)
 		switch {
@@ -364,7 +751,7 @@ func (s *Service) renew(ctx context.Context, run *Run, uvci string) (outcome, er
 			return outcomeGone, nil
 		case !c.IssuedAt.Before(run.StartedAt):
 			// It was pending, so it was issued before the run started: this run renewed
-			// it already, before an interruption.
+			// it already, before an interruption (or another worker of the same slice).
 			return outcomeRenewed, nil
 		case !c.ExpiresAt.Before(run.Cutoff):
 			return outcomeGone, nil
@@ -416,30 +803,47 @@ func (s *Service) renew(ctx context.Context, run *Run, uvci string) (outcome, er
 	return outcomeConflict, nil
 }
 
-// Remaining counts the certificates run has still to look at from its cursor (for a
-// progress bar's total; it reads the expiry index, so it is not free on a large store).
+// Remaining counts the certificates run has still to look at (for a progress bar's
+// total; it reads the expiry index, so it is not free on a large store).
 func (s *Service) Remaining(ctx context.Context, run Run) (int64, error) {
-	n := int64(len(run.Pending))
-	cursor := run.Cursor
-	if run.Pending != nil {
-		if run.PendingLast {
-			return n, nil
-		}
-		cursor = run.PendingNext
+	stored, err := s.Runs.RenewalSlices(ctx, run.ID)
+	if err != nil {
+		return 0, fmt.Errorf("renewal: count: %w", err)
 	}
-	for {
-		page, next, err := s.Certs.CertificatesExpiringBefore(ctx, run.Cutoff, cursor, 1000)
-		if err != nil {
-			return 0, fmt.Errorf("renewal: count: %w", err)
+	byIndex := map[int]Slice{}
+	for _, sl := range stored {
+		byIndex[sl.Index] = sl
+	}
+	var n int64
+	for i := range run.SliceCount() {
+		sl := byIndex[i]
+		if sl.Done {
+			continue
 		}
-		for _, c := range page {
-			if c.IssuedAt.Before(run.StartedAt) {
-				n++
+		n += int64(len(sl.Pending))
+		cursor := sl.Cursor
+		if sl.Pending != nil {
+			if sl.PendingLast {
+				continue
 			}
+			cursor = sl.PendingNext
 		}
-		if next == "" {
-			return n, nil
+		from, to := run.Bounds(i)
+		for {
+			page, next, err := s.Certs.CertificatesExpiringBetween(ctx, from, to, cursor, 1000)
+			if err != nil {
+				return 0, fmt.Errorf("renewal: count: %w", err)
+			}
+			for _, c := range page {
+				if c.IssuedAt.Before(run.StartedAt) {
+					n++
+				}
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
 		}
-		cursor = next
 	}
+	return n, nil
 }

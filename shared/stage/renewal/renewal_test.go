@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,7 +122,7 @@ func (f *fixture) service(budget renewal.Budget, certs renewal.Certs) *renewal.S
 		Certs: certs, Runs: f.runs, Budget: budget,
 		Sealer:      &renewal.HC1Resealer{Signer: f.central.Signer, DSC: f.central.DSC},
 		Revocations: revocation.Lookup{List: f.list},
-		Now:         f.clock.Now, Rand: rand.Reader, BatchSize: 4,
+		Now:         f.clock.Now, Rand: rand.Reader, BatchSize: 4, Slices: 3, InFlight: 3,
 	}
 }
 
@@ -269,19 +270,29 @@ func TestRenewSkipsListedAndFailsUnreadable(t *testing.T) {
 }
 
 // failAfter is a certificate store that dies (returns errDie) right after its n-th
-// successful renewal write, as a process killed between two writes would.
+// successful renewal write, and on every write after it, as a process killed between two
+// writes would.
 type failAfter struct {
 	renewal.Certs
-	n int
+	n atomic.Int64
+}
+
+func newFailAfter(c renewal.Certs, n int) *failAfter {
+	f := &failAfter{Certs: c}
+	f.n.Store(int64(n))
+	return f
 }
 
 var errDie = errors.New("killed")
 
 func (s *failAfter) ReplaceCertificate(ctx context.Context, next vaxpass.Certificate, prev *vaxpass.Certificate) error {
+	if s.n.Load() <= 0 {
+		return errDie
+	}
 	if err := s.Certs.ReplaceCertificate(ctx, next, prev); err != nil {
 		return err
 	}
-	if s.n--; s.n == 0 {
+	if s.n.Add(-1) <= 0 {
 		return errDie
 	}
 	return nil
@@ -292,7 +303,7 @@ func TestRenewInterruptedAndResumedRenewsEachOnce(t *testing.T) {
 		t.Run(fmt.Sprint(dieAfter), func(t *testing.T) {
 			f := newFixture(t, 10)
 			ctx := context.Background()
-			_, err := f.service(nil, &failAfter{Certs: f.store, n: dieAfter}).Run(ctx, "cli:test", 400*24*time.Hour)
+			_, err := f.service(nil, newFailAfter(f.store, dieAfter)).Run(ctx, "cli:test", 400*24*time.Hour)
 			if !errors.Is(err, errDie) {
 				t.Fatalf("first run: %v", err)
 			}
@@ -322,7 +333,7 @@ func TestRenewInterruptedAndResumedRenewsEachOnce(t *testing.T) {
 func TestRenewFinishesAnInterruptedRunOfAnotherWindowFirst(t *testing.T) {
 	f := newFixture(t, 6)
 	ctx := context.Background()
-	if _, err := f.service(nil, &failAfter{Certs: f.store, n: 2}).Run(ctx, "a", 400*24*time.Hour); !errors.Is(err, errDie) {
+	if _, err := f.service(nil, newFailAfter(f.store, 2)).Run(ctx, "a", 400*24*time.Hour); !errors.Is(err, errDie) {
 		t.Fatal(err)
 	}
 	sum, err := f.service(nil, nil).Run(ctx, "b", 30*24*time.Hour)
@@ -367,9 +378,9 @@ func TestRenewRejectsBadWindow(t *testing.T) {
 }
 
 // countingBudget counts Wait calls: one per signature.
-type countingBudget struct{ n int }
+type countingBudget struct{ n atomic.Int64 }
 
-func (b *countingBudget) Wait(context.Context) error { b.n++; return nil }
+func (b *countingBudget) Wait(context.Context) error { b.n.Add(1); return nil }
 
 func TestRenewDrawsOnTheBudgetPerSignature(t *testing.T) {
 	f := newFixture(t, 7)
@@ -377,8 +388,8 @@ func TestRenewDrawsOnTheBudgetPerSignature(t *testing.T) {
 	if _, err := f.service(b, nil).Run(context.Background(), "x", 400*24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if b.n != 7 {
-		t.Errorf("budget drawn %d times for 7 signatures", b.n)
+	if b.n.Load() != 7 {
+		t.Errorf("budget drawn %d times for 7 signatures", b.n.Load())
 	}
 }
 

@@ -122,7 +122,12 @@ func (r *Runs) Start(ctx context.Context, facilityID string, prio Priority, inCa
 	}
 	if inCall > 0 {
 		if err := r.work(ctx, &run, now.Add(inCall), r.PagesInCall); err != nil {
-			return run, err
+			// The run stays at its last saved page: queued, its worker tries again (and
+			// logs what fails); a run that cannot even be queued is the caller's error.
+			if qerr := r.Queue.ContinueSigningRun(ctx, run.ID); qerr != nil {
+				return run, errors.Join(err, fmt.Errorf("queue signing run: %w", qerr))
+			}
+			return run, nil
 		}
 		if run.Status != RunRunning {
 			return run, nil

@@ -540,6 +540,13 @@ func (s *Store) revoke(ctx context.Context, c vaxpass.Certificate, reason string
 // the next of a previous call). next is "" when there are no more. It reads the index
 // by_expiry month by month.
 func (s *Store) CertificatesExpiringBefore(ctx context.Context, t time.Time, cursor string, limit int) (certs []vaxpass.Certificate, next string, err error) {
+	return s.CertificatesExpiringBetween(ctx, time.Time{}, t, cursor, limit)
+}
+
+// CertificatesExpiringBetween is CertificatesExpiringBefore(to) from from on: the
+// certificates in status issued with from <= ExpiresAt < to (from zero: no lower bound),
+// read from the months of by_expiry the range covers (renewal's slices).
+func (s *Store) CertificatesExpiringBetween(ctx context.Context, from, to time.Time, cursor string, limit int) (certs []vaxpass.Certificate, next string, err error) {
 	if err := checkLimit(limit); err != nil {
 		return nil, "", fmt.Errorf("awsddb: certificates expiring: %w", err)
 	}
@@ -551,10 +558,21 @@ func (s *Store) CertificatesExpiringBefore(ctx context.Context, t time.Time, cur
 		}
 		after = string(b)
 	}
-	end := clampTimeKey(t)
+	// lower is the first key the range may hold: the cursor's (skipped below) or from's
+	// time key, which sorts before every key of that time ("#UVCI" follows it).
+	lower := after
+	if !from.IsZero() {
+		if fk := clampTimeKey(from); fk > lower {
+			lower = fk
+		}
+	}
+	end := clampTimeKey(to)
 	firstMonth := ""
-	if after != "" {
-		firstMonth = after[:len("2006-01")]
+	if lower != "" {
+		firstMonth = lower[:min(len(lower), len("2006-01"))]
+	}
+	if end <= lower {
+		return nil, "", nil
 	}
 	months, err := s.shardsFrom(ctx, pkShardExpiry, firstMonth, end[:min(len(end), len("2006-01"))])
 	if err != nil {
@@ -572,16 +590,16 @@ func (s *Store) CertificatesExpiringBefore(ctx context.Context, t time.Time, cur
 			},
 			Limit: pageSize(limit + 1 - len(certs)),
 		}
-		if after != "" && month == firstMonth {
+		if lower != "" && month == firstMonth {
 			// Keys never equal end (they carry "#UVCI"); BETWEEN is inclusive, so the
 			// cursor's own item is skipped below.
-			in.KeyConditionExpression = aws.String("#m = :m AND #k BETWEEN :after AND :end")
-			in.ExpressionAttributeValues[":after"] = sAttr(after)
+			in.KeyConditionExpression = aws.String("#m = :m AND #k BETWEEN :lower AND :end")
+			in.ExpressionAttributeValues[":lower"] = sAttr(lower)
 		}
 		full := false
 		err := s.queryAll(ctx, in, func(item map[string]types.AttributeValue) (bool, error) {
 			k := str(item, attrExpKey)
-			if k == after {
+			if after != "" && k == after {
 				return true, nil
 			}
 			if len(certs) == limit {
@@ -604,6 +622,47 @@ func (s *Store) CertificatesExpiringBefore(ctx context.Context, t time.Time, cur
 		}
 	}
 	return certs, "", nil
+}
+
+// LatestExpiryBefore is the latest ExpiresAt of a certificate in status issued that
+// expires before t (false: none): by_expiry read backwards, month by month from t's,
+// one item each.
+func (s *Store) LatestExpiryBefore(ctx context.Context, t time.Time) (time.Time, bool, error) {
+	end := clampTimeKey(t)
+	months, err := s.shardsFrom(ctx, pkShardExpiry, "", end[:min(len(end), len("2006-01"))])
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("awsddb: latest expiry: %w", err)
+	}
+	for i := len(months) - 1; i >= 0; i-- {
+		out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName:                aws.String(s.tables.Certificates),
+			IndexName:                aws.String(IndexByExpiry),
+			KeyConditionExpression:   aws.String("#m = :m AND #k < :end"),
+			ExpressionAttributeNames: map[string]string{"#m": attrExpMonth, "#k": attrExpKey},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":m": sAttr(months[i]), ":end": sAttr(end),
+			},
+			ScanIndexForward:     aws.Bool(false),
+			Limit:                aws.Int32(1),
+			ProjectionExpression: aws.String("#k"),
+		})
+		if err != nil {
+			return time.Time{}, false, fmt.Errorf("awsddb: latest expiry: %w", err)
+		}
+		if len(out.Items) == 0 {
+			continue
+		}
+		k := str(out.Items[0], attrExpKey)
+		if !validExpKey(k) {
+			return time.Time{}, false, fmt.Errorf("%w: exp_key %q", ErrCorrupt, k)
+		}
+		at, err := time.Parse(timeKeyLayout, k[:len(timeKeyLayout)])
+		if err != nil {
+			return time.Time{}, false, fmt.Errorf("%w: exp_key %q", ErrCorrupt, k)
+		}
+		return at, true, nil
+	}
+	return time.Time{}, false, nil
 }
 
 // validExpKey reports whether k has the form of an exp_key: a time key, "#", a UVCI.

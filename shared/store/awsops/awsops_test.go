@@ -91,7 +91,7 @@ func TestRunsLifecycle(t *testing.T) {
 	}
 
 	run.Counts.Renewed = 5
-	run.Cursor = "c1"
+	run.Cuts = []time.Time{t0.Add(time.Hour)}
 	if err := st.SaveRenewalRun(ctx, &run); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestRunsLifecycle(t *testing.T) {
 		t.Fatalf("after finishing: found %v, err %v", found, err)
 	}
 	stored, err := st.RenewalRun(ctx, "run1")
-	if err != nil || stored.Counts.Renewed != 5 || stored.Cursor != "c1" || stored.Version != 3 {
+	if err != nil || stored.Counts.Renewed != 5 || len(stored.Cuts) != 1 || !stored.Cuts[0].Equal(t0.Add(time.Hour)) || stored.Version != 3 {
 		t.Fatalf("stored run = %+v, %v", stored, err)
 	}
 	if err := st.SaveRenewalRun(ctx, &other); err != nil {
@@ -206,5 +206,58 @@ func TestRenewalOverDynamoDB(t *testing.T) {
 	}
 	if entries := dayEntries(t, st, now); len(entries) == 0 {
 		t.Errorf("no audit entries of the run")
+	}
+}
+
+// TestRenewalSlices: a run's slices are stored next to it, each conditional on its
+// version, with their audit notes in the same transaction, and read back by run.
+func TestRenewalSlices(t *testing.T) {
+	st, _ := open(t)
+	ctx := context.Background()
+	if _, err := st.RenewalSlice(ctx, "run1", 0); !errors.Is(err, vaxpass.ErrNotFound) {
+		t.Fatalf("unknown slice: %v", err)
+	}
+	run := renewal.Run{ID: "run1", Actor: "test", Window: 24 * time.Hour, StartedAt: t0}
+	if err := st.SaveRenewalRun(ctx, &run); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{11, 0, 2} {
+		sl := renewal.Slice{RunID: "run1", Index: i, UpdatedAt: t0}
+		if err := st.SaveRenewalSlice(ctx, &sl); err != nil || sl.Version != 1 {
+			t.Fatalf("create slice %d: %v", i, err)
+		}
+	}
+	dup := renewal.Slice{RunID: "run1", Index: 2}
+	if err := st.SaveRenewalSlice(ctx, &dup); !errors.Is(err, vaxpass.ErrConflict) {
+		t.Fatalf("second create: %v", err)
+	}
+	sl, err := st.RenewalSlice(ctx, "run1", 2)
+	if err != nil || sl.Version != 1 || sl.Index != 2 {
+		t.Fatal(sl, err)
+	}
+	stale := sl
+	sl.Cursor, sl.Pending, sl.Counts.Renewed, sl.Done = "c1", []string{"U1"}, 3, true
+	if err := st.SaveRenewalSlice(ctx, &sl, note("run1")); err != nil || sl.Version != 2 {
+		t.Fatalf("save with a note: %v", err)
+	}
+	if err := st.SaveRenewalSlice(ctx, &stale); !errors.Is(err, vaxpass.ErrConflict) {
+		t.Fatalf("stale save: %v", err)
+	}
+	if err := st.SaveRenewalSlice(ctx, &stale, note("run1")); !errors.Is(err, vaxpass.ErrConflict) {
+		t.Fatalf("stale save with a note: %v", err)
+	}
+	all, err := st.RenewalSlices(ctx, "run1")
+	if err != nil || len(all) != 3 || all[0].Index != 0 || all[1].Index != 2 || all[2].Index != 11 {
+		t.Fatalf("slices: %+v %v", all, err)
+	}
+	if all[1].Cursor != "c1" || all[1].Pending[0] != "U1" || all[1].Counts.Renewed != 3 || !all[1].Done || !all[1].UpdatedAt.Equal(t0) {
+		t.Errorf("slice 2 read back: %+v", all[1])
+	}
+	// The run item is not a slice, and the run is unchanged by its slices' saves.
+	if got, err := st.RenewalRun(ctx, "run1"); err != nil || got.Version != 1 {
+		t.Errorf("run after slice saves: %+v %v", got, err)
+	}
+	if n := len(dayEntries(t, st, t0)); n != 1 {
+		t.Errorf("audit entries = %d, want 1 (the failed save wrote none)", n)
 	}
 }

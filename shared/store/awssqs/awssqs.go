@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -134,6 +135,71 @@ func (q *CentralQueue) SendSignature(ctx context.Context, sig vaxpass.FacilitySi
 	}
 	if _, err := q.sender.Send(ctx, body); err != nil {
 		return fmt.Errorf("send facility signature of facility %s: %w", sig.FacilityID, err)
+	}
+	return nil
+}
+
+// sendWorkers is how many SendMessageBatch calls SendSignatures has in flight: a page of
+// 500 signatures is 50 calls, ~10-30 ms each.
+const sendWorkers = 8
+
+// SendSignatures implements signing.BatchQueue: a page's signatures in batches of 10,
+// several batches at once. Entries SQS refused are sent again (up to 3 rounds); what
+// still fails is an error, and the caller leaves the page unmarked so it is sent again.
+func (q *CentralQueue) SendSignatures(ctx context.Context, sigs []vaxpass.FacilitySignature) error {
+	bodies := make([][]byte, len(sigs))
+	for i, sig := range sigs {
+		b, err := centralqueue.Encode(sig)
+		if err != nil {
+			return fmt.Errorf("awssqs: encode facility signature: %w", err)
+		}
+		bodies[i] = b
+	}
+	todo := make([]int, len(bodies))
+	for i := range todo {
+		todo[i] = i
+	}
+	for round := 0; len(todo) > 0; round++ {
+		if round == 3 {
+			return fmt.Errorf("awssqs: send facility signatures: %d of %d refused after %d rounds", len(todo), len(sigs), round)
+		}
+		var (
+			mu      sync.Mutex
+			refused []int
+			errs    []error
+			wg      sync.WaitGroup
+		)
+		chunks := make(chan []int)
+		for range min(sendWorkers, (len(todo)+MaxBatch-1)/MaxBatch) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for chunk := range chunks {
+					batch := make([][]byte, len(chunk))
+					for j, i := range chunk {
+						batch[j] = bodies[i]
+					}
+					failed, err := q.sender.SendBatch(ctx, batch)
+					mu.Lock()
+					if err != nil {
+						errs = append(errs, err)
+					}
+					for _, j := range failed {
+						refused = append(refused, chunk[j])
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		for start := 0; start < len(todo); start += MaxBatch {
+			chunks <- todo[start:min(start+MaxBatch, len(todo))]
+		}
+		close(chunks)
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("send facility signatures: %w", err)
+		}
+		todo = refused
 	}
 	return nil
 }

@@ -250,6 +250,12 @@ func (s *Store) RevokeCertificate(ctx context.Context, c vaxpass.Certificate, re
 // before t, by ExpiresAt then UVCI, at most limit, from cursor ("" to start; otherwise
 // the next of a previous call). next is "" when there are no more.
 func (s *Store) CertificatesExpiringBefore(ctx context.Context, t time.Time, cursor string, limit int) (certs []vaxpass.Certificate, next string, err error) {
+	return s.CertificatesExpiringBetween(ctx, time.Time{}, t, cursor, limit)
+}
+
+// CertificatesExpiringBetween is CertificatesExpiringBefore(to) from from on: the
+// certificates in status issued with from <= ExpiresAt < to (from zero: no lower bound).
+func (s *Store) CertificatesExpiringBetween(ctx context.Context, from, to time.Time, cursor string, limit int) (certs []vaxpass.Certificate, next string, err error) {
 	if err := storeCheckLimit(limit); err != nil {
 		return nil, "", fmt.Errorf("embedded: certificates expiring: %w", err)
 	}
@@ -259,14 +265,23 @@ func (s *Store) CertificatesExpiringBefore(ctx context.Context, t time.Time, cur
 			return nil, "", fmt.Errorf("embedded: certificates expiring: %w: malformed cursor", vaxpass.ErrInvalid)
 		}
 	}
-	end := storeTimeKey(t)
+	end := storeTimeKey(to)
+	var lower []byte
+	if !from.IsZero() {
+		lower = storeTimeKey(from)
+	}
 	err = s.storeView(ctx, func(tx *bolt.Tx) error {
 		c := tx.Bucket(storeBucketCertExpiry).Cursor()
-		k, _ := c.First()
-		if start != nil {
+		var k []byte
+		switch {
+		case start != nil && (lower == nil || bytes.Compare(start, lower) >= 0):
 			if k, _ = c.Seek(start); bytes.Equal(k, start) {
 				k, _ = c.Next()
 			}
+		case lower != nil:
+			k, _ = c.Seek(lower)
+		default:
+			k, _ = c.First()
 		}
 		var last []byte
 		for ; k != nil && bytes.Compare(k[:8], end) < 0; k, _ = c.Next() {
@@ -290,6 +305,37 @@ func (s *Store) CertificatesExpiringBefore(ctx context.Context, t time.Time, cur
 		return nil, "", fmt.Errorf("embedded: certificates expiring: %w", err)
 	}
 	return certs, next, nil
+}
+
+// LatestExpiryBefore is the latest ExpiresAt of a certificate in status issued that
+// expires before t (false: none).
+func (s *Store) LatestExpiryBefore(ctx context.Context, t time.Time) (latest time.Time, found bool, err error) {
+	end := storeTimeKey(t)
+	err = s.storeView(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(storeBucketCertExpiry).Cursor()
+		k, _ := c.Seek(end)
+		if k == nil {
+			k, _ = c.Last()
+		}
+		for ; k != nil && bytes.Compare(k[:8], end) >= 0; k, _ = c.Prev() {
+		}
+		if k == nil {
+			return nil
+		}
+		cert, ok, err := storeGetCert(tx, k[8:])
+		if err == nil && !ok {
+			err = fmt.Errorf("%w: expiry index points to a missing certificate", storeErrCorrupt)
+		}
+		if err != nil {
+			return err
+		}
+		latest, found = cert.ExpiresAt, true
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("embedded: latest expiry: %w", err)
+	}
+	return latest, found, nil
 }
 
 // ListCertificates lists every stored certificate (any status) by upper-case UVCI, at

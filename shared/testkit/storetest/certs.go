@@ -369,6 +369,83 @@ func testExpiring(t *testing.T, s Store) {
 	}
 }
 
+// testExpiringBetween: ranges of expiries (renewal's slices) page through exactly the
+// issued certificates of the range, and adjacent ranges cover the whole index once.
+func testExpiringBetween(t *testing.T, s Store) {
+	ctx := ctxOf(t)
+	world := certWorld(t, s)
+	var issued []vaxpass.Certificate
+	for _, c := range world {
+		if c.Status == vaxpass.CertIssued {
+			issued = append(issued, c)
+		}
+	}
+	sort.Slice(issued, func(i, j int) bool {
+		if !issued[i].ExpiresAt.Equal(issued[j].ExpiresAt) {
+			return issued[i].ExpiresAt.Before(issued[j].ExpiresAt)
+		}
+		return strings.ToUpper(issued[i].UVCI) < strings.ToUpper(issued[j].UVCI)
+	})
+	if len(issued) < 3 {
+		t.Fatalf("the world holds %d issued certificates", len(issued))
+	}
+	end := base.AddDate(5, 0, 0)
+	// Bounds: before everything, each expiry itself (inclusive from), a nanosecond after
+	// one, across months, and after everything.
+	bounds := []time.Time{{}, base, issued[1].ExpiresAt, issued[1].ExpiresAt.Add(time.Nanosecond), base.AddDate(1, 1, 0), end}
+	for i := 0; i+1 < len(bounds); i++ {
+		for j := i + 1; j < len(bounds); j++ {
+			from, to := bounds[i], bounds[j]
+			var want []vaxpass.Certificate
+			for _, c := range issued {
+				if !c.ExpiresAt.Before(from) && c.ExpiresAt.Before(to) {
+					want = append(want, c)
+				}
+			}
+			for _, limit := range []int{1, 3, 100} {
+				var got []vaxpass.Certificate
+				cursor := ""
+				for page := 0; ; page++ {
+					if page > len(world)+1 {
+						t.Fatalf("[%s, %s), limit %d: paging does not end", from, to, limit)
+					}
+					certs, next, err := s.CertificatesExpiringBetween(ctx, from, to, cursor, limit)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(certs) > limit || next != "" && len(certs) == 0 {
+						t.Fatalf("[%s, %s), limit %d: page of %d with next %q", from, to, limit, len(certs), next)
+					}
+					got = append(got, certs...)
+					if next == "" {
+						break
+					}
+					cursor = next
+				}
+				if len(got) == 0 && len(want) == 0 {
+					continue
+				}
+				sameJSON(t, fmt.Sprintf("expiring in [%s, %s), pages of %d", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), limit), got, want)
+			}
+		}
+	}
+	for _, before := range []time.Time{base, issued[1].ExpiresAt, issued[1].ExpiresAt.Add(time.Nanosecond), end} {
+		var want time.Time
+		for _, c := range issued {
+			if c.ExpiresAt.Before(before) {
+				want = c.ExpiresAt
+			}
+		}
+		got, found, err := s.LatestExpiryBefore(ctx, before)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found != !want.IsZero() || !got.Equal(want) {
+			t.Errorf("LatestExpiryBefore(%s) = %s %v, want %s", before.Format(time.RFC3339Nano), got, found, want)
+		}
+	}
+}
+
 func testListCertificates(t *testing.T, s Store) {
 	ctx := ctxOf(t)
 	world := certWorld(t, s)

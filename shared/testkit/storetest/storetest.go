@@ -65,6 +65,11 @@ type Store interface {
 	// CertificatesExpiringBefore pages through the issued certificates whose ExpiresAt
 	// is before t, by ExpiresAt then UVCI; cursor "" starts, next "" ends.
 	CertificatesExpiringBefore(ctx context.Context, t time.Time, cursor string, limit int) (certs []vaxpass.Certificate, next string, err error)
+	// CertificatesExpiringBetween is the same over from <= ExpiresAt < to (from zero: no
+	// lower bound): a renewal run's slice.
+	CertificatesExpiringBetween(ctx context.Context, from, to time.Time, cursor string, limit int) (certs []vaxpass.Certificate, next string, err error)
+	// LatestExpiryBefore is the latest ExpiresAt of an issued certificate before t.
+	LatestExpiryBefore(ctx context.Context, t time.Time) (time.Time, bool, error)
 	// ListCertificates pages through every certificate, each once, in an order of the
 	// adapter's choosing (a scan); cursor "" starts, next "" ends.
 	ListCertificates(ctx context.Context, cursor string, limit int) (certs []vaxpass.Certificate, next string, err error)
@@ -115,6 +120,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ReplaceCertificate/Concurrent", testReplaceConcurrent},
 		{"RevokeCertificate", testRevokeCertificate},
 		{"CertificatesExpiringBefore", testExpiring},
+		{"CertificatesExpiringBetween", testExpiringBetween},
 		{"ListCertificatesAndCounts", testListCertificates},
 		{"Facilities", testFacilities},
 		{"Stats/CountersEqualRecount", testStatsCounters},
