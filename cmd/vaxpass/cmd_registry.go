@@ -32,8 +32,10 @@ func runRegistry(ctx context.Context, e env, args []string) int {
 
 func registryUsage(w io.Writer) {
 	io.WriteString(w, "usage: vaxpass registry load FILE.csv [--data DIR]\n"+
+		"       vaxpass registry load FILE.csv --backend aws --stack NAME [--writers N]\n"+
 		"       vaxpass registry generate --people N [--records M] [--seed S] [--out DIR]\n\n"+
 		"load      loads a population-registry extract (CSV header id_number,full_name,dob,gender)\n"+
-		"          into the embedded database; loading a file again is safe\n"+
+		"          into the embedded database or the stack's registry table (parallel writers,\n"+
+		"          resumable); loading a file again is safe\n"+
 		"generate  writes a synthetic registry, dose records and their ground truth\n")
 }

@@ -37,17 +37,20 @@ func runRegistryLoad(ctx context.Context, e env, args []string) int {
 	var g globalFlags
 	g.register(fs)
 	checkpointDir := fs.String("checkpoint-dir", "", "--backend aws: keep the load's checkpoint in this directory (default: beside FILE.csv)")
-	batch := fs.Int("batch", 1000, "--backend aws: people written between two checkpoints")
+	writers := fs.Int("writers", admin.DefaultWriters, fmt.Sprintf("--backend aws: parallel writers, 1..%d (%d fill a new on-demand table's 4,000 write units a second; a person costs 2)", admin.MaxWriters, admin.DefaultWriters))
+	chunk := fs.Int("chunk", admin.DefaultChunkRecords, "--backend aws: records read between two checkpoints")
+	maxRejected := fs.Int64("max-rejected", admin.DefaultMaxRejected, "--backend aws: stop the load past this many invalid lines (0: at the first; -1: no limit)")
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: vaxpass registry load FILE.csv [--data DIR]\n"+
-			"       vaxpass registry load FILE.csv --backend aws --stack NAME [--checkpoint-dir DIR] [--batch N]\n\n"+
+			"       vaxpass registry load FILE.csv --backend aws --stack NAME [--writers N] [--checkpoint-dir DIR] [--chunk N] [--max-rejected N]\n\n"+
 			"Prints {\"loaded\",\"added\",\"updated\",\"unchanged\",\"rejected\",\"registry_people\"} on stdout\n"+
-			"({\"records\",\"loaded\",\"rejected\",\"resumed_at\"} with --backend aws).\n"+
+			"({\"records\",\"loaded\",\"rejected\",\"resumed_at\",\"writers\",\"throttled_retries\"} with --backend aws).\n"+
 			"Exit 0 when every line loaded, 1 when some were rejected (reported on stderr) or the load failed.\n\n"+
-			"With --backend aws the people go to the stack's registry table in batches, and a\n"+
-			"checkpoint after each batch makes the load resumable: run the same command again\n"+
-			"after an interruption and it goes on where it stopped. (A national registry goes\n"+
-			"through S3 and DynamoDB's table import instead.)\n\n")
+			"With --backend aws the people go to the stack's registry table through parallel\n"+
+			"writers (BatchWriteItem, throttling waited out), at national size too (100 million\n"+
+			"people: see BENCHMARKS.md). A checkpoint beside the file makes the load resumable:\n"+
+			"run the same command again after an interruption and it goes on where it stopped.\n"+
+			"Progress (people/s, ETA) goes to stderr.\n\n")
 		fs.PrintDefaults()
 	}
 	// The file may come before or after the flags.
@@ -76,7 +79,8 @@ func runRegistryLoad(ctx context.Context, e env, args []string) int {
 	}
 	awsOnly := ""
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "checkpoint-dir" || f.Name == "batch" {
+		switch f.Name {
+		case "checkpoint-dir", "writers", "chunk", "max-rejected":
 			awsOnly = f.Name
 		}
 	})
@@ -84,13 +88,20 @@ func runRegistryLoad(ctx context.Context, e env, args []string) int {
 	case g.backend != backendAWS && awsOnly != "":
 		fmt.Fprintf(e.stderr, "registry load: --%s is for --backend aws (the embedded load is one transaction per batch of its own)\n", awsOnly)
 		return 2
-	case *batch < 1 || *batch > 100_000:
-		fmt.Fprintln(e.stderr, "registry load: --batch must be 1..100000")
+	case *writers < 1 || *writers > admin.MaxWriters:
+		fmt.Fprintf(e.stderr, "registry load: --writers must be 1..%d\n", admin.MaxWriters)
+		return 2
+	case *chunk < 25 || *chunk > 1_000_000:
+		fmt.Fprintln(e.stderr, "registry load: --chunk must be 25..1000000")
+		return 2
+	case *maxRejected < -1:
+		fmt.Fprintln(e.stderr, "registry load: --max-rejected must be -1 (no limit) or more")
 		return 2
 	}
 	path := files[0]
 	if g.backend == backendAWS {
-		return registryLoadAWS(ctx, e, g, path, admin.LoadOptions{CheckpointDir: *checkpointDir, BatchSize: *batch})
+		return registryLoadAWS(ctx, e, g, path, admin.LoadOptions{CheckpointDir: *checkpointDir, Writers: *writers,
+			ChunkRecords: *chunk, MaxRejected: *maxRejected})
 	}
 
 	f, err := os.Open(path)
@@ -165,7 +176,8 @@ func runRegistryLoad(ctx context.Context, e env, args []string) int {
 	return 0
 }
 
-// registryLoadAWS loads the extract into the stack's registry table, resumably.
+// registryLoadAWS loads the extract into the stack's registry table, resumably, printing
+// where it is (people/s, ETA) to stderr.
 func registryLoadAWS(ctx context.Context, e env, g globalFlags, path string, opt admin.LoadOptions) int {
 	if _, err := os.Stat(path); err != nil {
 		fmt.Fprintf(e.stderr, "registry load: %v\n", err)
@@ -176,28 +188,38 @@ func registryLoadAWS(ctx context.Context, e env, g globalFlags, path string, opt
 		return code
 	}
 	defer sys.Close()
-	var bar *progress.Reporter
-	var shown int64
+	rejects := bufio.NewWriter(e.stderr)
+	// A terminal gets one line redrawn every second; a log a line every 10 seconds.
+	opt.ProgressEvery = 10 * time.Second
+	if e.isTerminal {
+		opt.ProgressEvery = time.Second
+	}
+	first := true
 	opt.Progress = func(p admin.LoadProgress) {
-		if bar == nil {
+		if first { // called once before anything is read
+			first = false
 			if p.Skipped > 0 {
 				fmt.Fprintf(e.stderr, "registry load: resuming after %d records (%d people loaded before the interruption)\n", p.Skipped, p.Loaded)
 			}
-			bar = progress.New(e.stderr, progress.Options{Label: "registry bytes", Total: p.Size, Terminal: e.isTerminal})
+			return
 		}
-		bar.Add(p.Offset - shown)
-		shown = p.Offset
+		rejects.Flush() // the rejected lines read so far come before the status
+		line := formatLoadProgress(p)
+		if e.isTerminal {
+			fmt.Fprintf(e.stderr, "\r%-100s", line)
+		} else {
+			fmt.Fprintln(e.stderr, line)
+		}
 	}
-	rejects := bufio.NewWriter(e.stderr)
 	opt.Rejected = func(le *registry.LineError) { fmt.Fprintf(rejects, "registry load: %s: %v\n", path, le) }
 	start := time.Now()
 	res, err := sys.Admin.LoadRegistry(ctx, path, opt)
-	if bar != nil {
-		bar.Done()
-	}
 	rejects.Flush()
-	fmt.Fprintf(e.stderr, "registry load: %d people loaded into stack %q, %d lines rejected, in %s\n",
-		res.Loaded, g.stack, res.Rejected, time.Since(start).Round(time.Millisecond))
+	if e.isTerminal {
+		fmt.Fprintln(e.stderr)
+	}
+	fmt.Fprintf(e.stderr, "registry load: %d people loaded into stack %q by %d writers, %d lines rejected, in %s\n",
+		res.Loaded, g.stack, res.Writers, res.Rejected, time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		fmt.Fprintf(e.stderr, "registry load: %v (run the same command again to resume)\n", err)
 		return 1
@@ -207,4 +229,20 @@ func registryLoadAWS(ctx context.Context, e env, g globalFlags, path string, opt
 		return 1
 	}
 	return 0
+}
+
+// formatLoadProgress is a status line without personal data: "registry load: 45.2% of the
+// file, 1,234,567 people written (this run), 4,012 people/s, ETA 1:02:03, 17 throttled
+// retries".
+func formatLoadProgress(p admin.LoadProgress) string {
+	pct := 100.0
+	if p.Size > 0 {
+		pct = 100 * float64(p.Offset) / float64(p.Size)
+	}
+	eta := "?"
+	if d := p.ETA(); d > 0 || p.Offset >= p.Size {
+		eta = d.Round(time.Second).String()
+	}
+	return fmt.Sprintf("registry load: %5.1f%% of the file, %d people written (this run), %.0f people/s, ETA %s, %d rejected, %d throttled retries",
+		pct, p.Written, p.PeoplePerSecond(), eta, p.Rejected, p.Retries)
 }

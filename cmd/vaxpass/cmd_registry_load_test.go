@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vaxpass/vaxpass/shared/wire/cloud/admin"
 )
 
 func TestRegistryLoadCommand(t *testing.T) {
@@ -65,5 +68,16 @@ func TestRegistryLoadUsage(t *testing.T) {
 		if code, _, stderr := runCLI("", tt.args...); code != tt.code {
 			t.Errorf("%v: exit %d, want %d\n%s", tt.args, code, tt.code, stderr)
 		}
+	}
+}
+
+func TestFormatLoadProgress(t *testing.T) {
+	got := formatLoadProgress(admin.LoadProgress{Written: 8000, Offset: 500, Start: 100, Size: 1000, Elapsed: 2 * time.Second, Rejected: 3, Retries: 7})
+	want := "registry load:  50.0% of the file, 8000 people written (this run), 4000 people/s, ETA 3s, 3 rejected, 7 throttled retries"
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if got := formatLoadProgress(admin.LoadProgress{Offset: 100, Start: 100, Size: 1000}); !strings.Contains(got, "ETA ?") {
+		t.Errorf("no progress yet: %q", got)
 	}
 }

@@ -17,6 +17,16 @@
 //
 // A reload that changes a person's name or date of birth moves them in the index by itself
 // (the index key is an attribute of the item), so no stale index entries exist.
+//
+// # Loading
+//
+// An item is about 130 bytes (ItemSize; a 200-character name with diacritics passes 1 KiB),
+// so a person costs 2 write units (WriteUnits): 1 in the table, 1 in by_name. Put writes
+// one batch of 25 and waits out throttling, so several writers can share a table that is
+// still scaling up; the national load (100 million people) is the operator's parallel,
+// resumable load over Put (shared/wire/cloud/admin, `vaxpass registry load --backend aws`);
+// it writes into this live table rather than through S3 and ImportTable, which can only
+// create a new table (the reasons are in shared/wire/cloud/admin/registry.go).
 package awsregistry
 
 import (
@@ -24,12 +34,15 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/vaxpass/vaxpass/shared/domain/match"
 	"github.com/vaxpass/vaxpass/shared/tool/registry"
@@ -48,8 +61,8 @@ const (
 	attrNameYear = "name_year"
 )
 
-// batchSize is BatchWriteItem's limit.
-const batchSize = 25
+// BatchSize is BatchWriteItem's limit: the most people Put takes.
+const BatchSize = 25
 
 // Errors, one per failure class.
 var (
@@ -148,13 +161,15 @@ func (r *Registry) SameName(nameKey string, birthYear int, visit func(match.Pers
 }
 
 // Load writes people, each replacing whoever held its ID number before, 25 per
-// BatchWriteItem, retrying what DynamoDB leaves unprocessed (throttling) with backoff.
-// People not in the input are kept. Each person goes through registry.Check first; an
-// invalid one ends the load with an error wrapping registry.ErrPerson (the batches before
-// it stay written; loading is idempotent, so fixing the input and loading again is safe).
-// Within one batch a repeated ID keeps its last line, as in the embedded registry.
+// BatchWriteItem (see Put), one batch after the other. People not in the input are kept.
+// Each person goes through registry.Check first; an invalid one ends the load with an
+// error wrapping registry.ErrPerson (the batches before it stay written; loading is
+// idempotent, so fixing the input and loading again is safe). Within one batch a repeated
+// ID keeps its last line, as in the embedded registry. A national extract goes through
+// the operator's parallel, resumable load instead (shared/wire/cloud/admin), which calls
+// Put from several writers.
 func (r *Registry) Load(ctx context.Context, people iter.Seq[match.Person]) (loaded int, err error) {
-	batch := make([]match.Person, 0, batchSize)
+	batch := make([]match.Person, 0, BatchSize)
 	n := 0
 	for p := range people {
 		n++
@@ -162,14 +177,13 @@ func (r *Registry) Load(ctx context.Context, people iter.Seq[match.Person]) (loa
 		if err != nil {
 			return loaded, fmt.Errorf("awsregistry: load: person %d: %w", n, err)
 		}
-		// BatchWriteItem refuses two writes of one key in a request: the later one wins.
 		if i := indexOf(batch, checked.IDNumber); i >= 0 {
-			batch[i] = checked
+			batch[i] = checked // the later line wins, and takes no place of its own
 			continue
 		}
 		batch = append(batch, checked)
-		if len(batch) == batchSize {
-			if err := r.write(ctx, batch); err != nil {
+		if len(batch) == BatchSize {
+			if _, err := r.put(ctx, batch); err != nil {
 				return loaded, err
 			}
 			loaded += len(batch)
@@ -177,12 +191,36 @@ func (r *Registry) Load(ctx context.Context, people iter.Seq[match.Person]) (loa
 		}
 	}
 	if len(batch) > 0 {
-		if err := r.write(ctx, batch); err != nil {
+		if _, err := r.put(ctx, batch); err != nil {
 			return loaded, err
 		}
 		loaded += len(batch)
 	}
 	return loaded, nil
+}
+
+// Put writes at most BatchSize people with one BatchWriteItem, each replacing whoever held
+// its ID number. Each goes through registry.Check first (an invalid one fails the batch,
+// wrapping registry.ErrPerson, before anything is written). A repeated ID keeps its later
+// person: BatchWriteItem refuses two writes of one key.
+//
+// Throttling is waited out, not failed: what DynamoDB leaves unprocessed, and a request it
+// refuses as throttled (or the SDK's retry quota, drained by many throttled writers), is
+// sent again after a backoff (exponential, full jitter, at most MaxBackoff) for as long as
+// the table accepts some write within MaxStall; the SDK has already retried transient
+// failures. retries counts the extra requests. A put is idempotent, so a request retried
+// after a lost response is harmless.
+func (r *Registry) Put(ctx context.Context, people []match.Person) (retries int, err error) {
+	if len(people) > BatchSize {
+		return 0, fmt.Errorf("awsregistry: put: %d people, at most %d per batch", len(people), BatchSize)
+	}
+	checked := make([]match.Person, len(people))
+	for i, p := range people {
+		if checked[i], err = registry.Check(p); err != nil {
+			return 0, fmt.Errorf("awsregistry: put: person %d of the batch: %w", i+1, err)
+		}
+	}
+	return r.put(ctx, checked)
 }
 
 func indexOf(batch []match.Person, id string) int {
@@ -194,35 +232,97 @@ func indexOf(batch []match.Person, id string) int {
 	return -1
 }
 
-// maxWriteAttempts bounds the retries of unprocessed items (throttling).
-const maxWriteAttempts = 8
+// Retry bounds of Put; variables so that tests can shorten them.
+var (
+	// MaxStall is how long Put waits out throttling without a single write accepted before
+	// it fails.
+	MaxStall = 2 * time.Minute
+	// MaxBackoff caps the wait between two attempts.
+	MaxBackoff   = 5 * time.Second
+	firstBackoff = 50 * time.Millisecond
+)
 
-func (r *Registry) write(ctx context.Context, batch []match.Person) error {
-	reqs := make([]types.WriteRequest, len(batch))
-	for i, p := range batch {
-		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: itemOf(p)}}
+// put writes checked people (at most BatchSize).
+func (r *Registry) put(ctx context.Context, batch []match.Person) (retries int, err error) {
+	reqs := make([]types.WriteRequest, 0, len(batch))
+	ids := make([]match.Person, 0, len(batch))
+	for _, p := range batch {
+		// BatchWriteItem refuses two writes of one key in a request: the later one wins.
+		if i := indexOf(ids, p.IDNumber); i >= 0 {
+			reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: itemOf(p)}}
+			continue
+		}
+		ids = append(ids, p)
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: itemOf(p)}})
 	}
 	pending := map[string][]types.WriteRequest{r.table: reqs}
-	backoff := 50 * time.Millisecond
+	left := len(reqs)
+	backoff := firstBackoff
+	progressAt := time.Now()
 	for attempt := 1; ; attempt++ {
 		out, err := r.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
-		if err != nil {
-			return fmt.Errorf("awsregistry: load: write batch: %w", err)
+		switch {
+		case err != nil && !throttled(err):
+			return retries, fmt.Errorf("awsregistry: write batch: %w", err)
+		case err == nil:
+			unprocessed := len(out.UnprocessedItems[r.table])
+			if unprocessed == 0 {
+				return retries, nil
+			}
+			if unprocessed < left {
+				left, progressAt = unprocessed, time.Now()
+			}
+			pending = out.UnprocessedItems
 		}
-		if len(out.UnprocessedItems[r.table]) == 0 {
-			return nil
+		if stalled := time.Since(progressAt); stalled >= MaxStall {
+			cause := "unprocessed"
+			if err != nil {
+				cause = err.Error()
+			}
+			return retries, fmt.Errorf("awsregistry: write batch: %d of %d writes refused for %s (throttled: %s)", left, len(reqs), stalled.Round(time.Second), cause)
 		}
-		if attempt == maxWriteAttempts {
-			return fmt.Errorf("awsregistry: load: %d writes still unprocessed after %d attempts (throttled)", len(out.UnprocessedItems[r.table]), attempt)
-		}
-		pending = out.UnprocessedItems
+		retries++
+		// Full jitter: writers throttled together do not come back together.
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
+			return retries, ctx.Err()
+		case <-time.After(rand.N(backoff) + time.Millisecond):
 		}
-		backoff = min(2*backoff, 2*time.Second)
+		backoff = min(2*backoff, MaxBackoff)
 	}
+}
+
+// throttled reports a refusal for capacity: the table's (or an index's) throughput, the
+// account's request rate, or the SDK's own retry quota drained by throttled calls.
+func throttled(err error) bool {
+	var quota *ratelimit.QuotaExceededError
+	if errors.As(err, &quota) {
+		return true
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded":
+			return true
+		}
+	}
+	return false
+}
+
+// ItemSize is the size DynamoDB bills for a checked person's item: the UTF-8 lengths of
+// its attribute names and string values.
+func ItemSize(p match.Person) int {
+	n := 0
+	for name, v := range itemOf(p) {
+		n += len(name) + len(v.(*types.AttributeValueMemberS).Value)
+	}
+	return n
+}
+
+// WriteUnits is what writing a checked person costs: one write unit per started KiB of
+// the item, in the table and again in the by_name index (it projects the whole item).
+func WriteUnits(p match.Person) int {
+	return 2 * ((ItemSize(p) + 1023) / 1024)
 }
 
 func nameYear(nameKey string, year int) string {

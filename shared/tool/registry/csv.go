@@ -53,17 +53,61 @@ type Reader struct {
 	csv     *csv.Reader
 	columns int    // fields per line, from the header
 	col     [4]int // index of id_number, full_name, dob, gender
+	// base is where csv started reading in the file: its offsets and line numbers are
+	// relative to it (a reader resumed by NewReaderAt starts mid-file).
+	base Position
+	last int // csv line of the end of the last record read
+}
+
+// Position is a place in an extract between two records: the byte offset just after a
+// record (its line break included) and the number of the line that record ended on (the
+// header is line 1). A Reader resumed there (NewReaderAt) reads the records that follow
+// and names their lines as a reader from the start of the file would.
+type Position struct {
+	Offset int64
+	Line   int
 }
 
 // NewReader reads the header of an extract.
 func NewReader(r io.Reader) (*Reader, error) {
+	return newReader(r, Position{})
+}
+
+// NewReaderAt reads the header of the extract f, then goes on at pos, a Position returned
+// by an earlier Reader of the same file, instead of after the header.
+func NewReaderAt(f io.ReadSeeker, pos Position) (*Reader, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	rd, err := NewReader(f)
+	if err != nil {
+		return nil, err
+	}
+	if head := rd.Position(); pos.Offset < head.Offset || pos.Line < head.Line {
+		return nil, fmt.Errorf("registry extract: resume position %d (line %d) is inside the header", pos.Offset, pos.Line)
+	}
+	if _, err := f.Seek(pos.Offset, io.SeekStart); err != nil {
+		return nil, err
+	}
+	rd.csv = newCSV(bufio.NewReaderSize(&lineLimiter{r: f}, 64<<10))
+	rd.base, rd.last = pos, 0
+	return rd, nil
+}
+
+func newCSV(r io.Reader) *csv.Reader {
+	c := csv.NewReader(r)
+	c.FieldsPerRecord = -1 // checked here, so that the error names the line and counts
+	c.ReuseRecord = true
+	return c
+}
+
+func newReader(r io.Reader, base Position) (*Reader, error) {
 	br := bufio.NewReaderSize(&lineLimiter{r: r}, 64<<10)
 	if bom, err := br.Peek(3); err == nil && bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
 		br.Discard(3)
+		base.Offset += 3
 	}
-	c := csv.NewReader(br)
-	c.FieldsPerRecord = -1 // checked here, so that the error names the line and counts
-	c.ReuseRecord = true
+	c := newCSV(br)
 	header, err := c.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -71,7 +115,8 @@ func NewReader(r io.Reader) (*Reader, error) {
 		}
 		return nil, fmt.Errorf("%w: %w", ErrHeader, err)
 	}
-	rd := &Reader{csv: c, columns: len(header)}
+	rd := &Reader{csv: c, columns: len(header), base: base}
+	rd.last = endLine(c, header)
 	seen := map[string]int{}
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(h))
@@ -99,7 +144,9 @@ func (r *Reader) Read() (match.Person, error) {
 		var pe *csv.ParseError
 		switch {
 		case errors.As(err, &pe):
-			return match.Person{}, &LineError{Line: pe.Line, Reason: "malformed CSV: " + pe.Err.Error()}
+			// csv has read up to the end of the line it failed on.
+			r.last = pe.Line
+			return match.Person{}, &LineError{Line: r.base.Line + pe.Line, Reason: "malformed CSV: " + pe.Err.Error()}
 		case errors.Is(err, ErrLineTooLong):
 			return match.Person{}, err
 		case errors.Is(err, io.EOF):
@@ -108,6 +155,8 @@ func (r *Reader) Read() (match.Person, error) {
 		return match.Person{}, fmt.Errorf("registry extract: %w", err)
 	}
 	line, _ := r.csv.FieldPos(0)
+	r.last = endLine(r.csv, rec)
+	line += r.base.Line
 	if len(rec) != r.columns {
 		return match.Person{}, &LineError{Line: line, Reason: fmt.Sprintf("has %d fields, the header %d", len(rec), r.columns)}
 	}
@@ -116,6 +165,22 @@ func (r *Reader) Read() (match.Person, error) {
 		return match.Person{}, &LineError{Line: line, Field: field, Reason: reason}
 	}
 	return p, nil
+}
+
+// Position is where the reader is: just after the last record it read, rejected ones
+// included (after the header before the first Read).
+func (r *Reader) Position() Position {
+	return Position{Offset: r.base.Offset + r.csv.InputOffset(), Line: r.base.Line + r.last}
+}
+
+// endLine is the csv line on which the record just read ends: where its last field starts,
+// plus the line breaks inside that field (quoted; csv turns each CRLF in it into LF).
+func endLine(c *csv.Reader, rec []string) int {
+	if len(rec) == 0 {
+		return 0
+	}
+	line, _ := c.FieldPos(len(rec) - 1)
+	return line + strings.Count(rec[len(rec)-1], "\n")
 }
 
 // All returns the people and line errors of the rest of the extract, in file order. It

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -145,4 +146,76 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A reader resumed at any Position of an earlier reader reads the same records after it,
+// naming the same lines: across a BOM, CRLF line ends, blank lines, a quoted field that
+// spans lines (the last field, and another one), rejected lines and a malformed one.
+func TestReaderResumesAtAnyPosition(t *testing.T) {
+	const file = "\ufeffid_number,full_name,dob,gender,note\r\n" +
+		"001088012345,Nguyễn Văn An,1988-04-02,male,\"two\r\nlines\"\r\n" + // lines 2-3
+		"\r\n" + // line 4: blank
+		"079190000123,\"Đặng\nThị Hồng\",1990-12-31,female,x\n" + // lines 5-6: rejected, a line break in the name
+		"00108801234,Nguyễn Văn An,1988-04-02,male,x\n" + // line 7: rejected
+		"001088012346,Nguyễn \"Văn\" An,1988-04-02,male,x\n" + // line 8: malformed CSV
+		"001088012347,Trần Văn Bình,1988-04-02,male,\"a\n\nb\"\n" + // lines 9-11
+		"001088012348,Lê Văn Cường,1988-04-02,male,x" // line 12, no final line break
+	type item struct {
+		id  string
+		err string
+	}
+	readAll := func(rd *Reader) (items []item, positions []Position) {
+		for {
+			p, err := rd.Read()
+			if errors.Is(err, io.EOF) {
+				return items, positions
+			}
+			it := item{id: p.IDNumber}
+			if err != nil {
+				it.err = err.Error()
+			}
+			items = append(items, it)
+			positions = append(positions, rd.Position())
+		}
+	}
+	rd, err := NewReader(strings.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := rd.Position()
+	if start.Line != 1 || start.Offset != int64(len("\ufeffid_number,full_name,dob,gender,note\r\n")) {
+		t.Errorf("position after the header %+v", start)
+	}
+	all, positions := readAll(rd)
+	var lines []string
+	for _, it := range all {
+		if it.err != "" {
+			lines = append(lines, it.err[:strings.Index(it.err, ":")])
+		}
+	}
+	if len(all) != 6 || strings.Join(lines, ",") != "line 5,line 7,line 8" {
+		t.Fatalf("read %+v", all)
+	}
+	wantLines := []int{3, 6, 7, 8, 11, 12}
+	for i, pos := range positions {
+		if pos.Line != wantLines[i] {
+			t.Errorf("record %d ends on line %d, want %d", i+1, pos.Line, wantLines[i])
+		}
+	}
+	if last := positions[len(positions)-1]; last.Offset != int64(len(file)) {
+		t.Errorf("last position %+v, want the end of the file (%d)", last, len(file))
+	}
+	for i, pos := range append([]Position{start}, positions...) {
+		rd, err := NewReaderAt(strings.NewReader(file), pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rest, _ := readAll(rd)
+		if got, want := fmt.Sprint(rest), fmt.Sprint(all[i:]); got != want {
+			t.Errorf("resumed after record %d at %+v: read %s, want %s", i, pos, got, want)
+		}
+	}
+	if _, err := NewReaderAt(strings.NewReader(file), Position{Offset: 3, Line: 1}); err == nil {
+		t.Error("a position inside the header was accepted")
+	}
 }

@@ -39,13 +39,18 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/vaxpass/vaxpass/shared/domain/match"
+	"github.com/vaxpass/vaxpass/shared/store/awsregistry"
 	"github.com/vaxpass/vaxpass/shared/tool/registry"
 )
 
@@ -64,7 +69,7 @@ const writeBatch = 25
 const (
 	// DefaultWriters saturates a new on-demand table: it takes 4,000 write units a second
 	// at first, and a person costs 2 (the table and the by_name index); one writer puts
-	// about 1,000 people a second at in-region latencies. More writers are useful once the
+	// 1,250-2,500 people a second at in-region latencies (10-20 ms a request). More writers are useful once the
 	// table has scaled (it doubles its previous peak) or was pre-warmed.
 	DefaultWriters = 4
 	MaxWriters     = 256
@@ -181,7 +186,24 @@ const (
 // LoadRegistry loads a registry extract (CSV: id_number,full_name,dob,gender; see
 // shared/tool/registry) into the stack's registry table. See LoadRegistryInto.
 func (a *Admin) LoadRegistry(ctx context.Context, csvFile string, opt LoadOptions) (LoadResult, error) {
-	return LoadRegistryInto(ctx, a.Stack.Registry, csvFile, opt)
+	var w PeopleWriter = a.Stack.Registry
+	cfg := a.Stack.Config()
+	if opt.Writers > awshttp.DefaultHTTPTransportMaxIdleConnsPerHost && cfg.SDK != nil {
+		// The SDK keeps 10 idle connections per host: more writers would open (TLS) and
+		// close a connection per request. A client of their own keeps one per writer.
+		client := dynamodb.NewFromConfig(*cfg.SDK, func(o *dynamodb.Options) {
+			o.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+				t.MaxIdleConnsPerHost = opt.Writers
+				t.MaxIdleConns = max(t.MaxIdleConns, opt.Writers)
+			})
+		})
+		reg, err := awsregistry.New(client, cfg.RegistryTable)
+		if err != nil {
+			return LoadResult{}, err
+		}
+		w = reg
+	}
+	return LoadRegistryInto(ctx, w, csvFile, opt)
 }
 
 // chunk is a run of ChunkRecords records: its people are split between the writers.

@@ -217,9 +217,19 @@ func TestLoadRegistryResumesAfterAKill(t *testing.T) {
 
 			second := &fakeWriter{}
 			var rej2 rejectedLines
-			res, err := LoadRegistryInto(ctx, second, path, LoadOptions{Writers: writers, ChunkRecords: 50, MaxRejected: 4, Rejected: rej2.add})
+			var firstProgress *LoadProgress
+			res, err := LoadRegistryInto(ctx, second, path, LoadOptions{Writers: writers, ChunkRecords: 50, MaxRejected: 4, Rejected: rej2.add,
+				Progress: func(p LoadProgress) {
+					if firstProgress == nil {
+						firstProgress = &p
+					}
+				}})
 			if err != nil {
 				t.Fatal(err)
+			}
+			// Told at once where it resumes.
+			if p := firstProgress; p == nil || p.Skipped != cp.Records || p.Loaded != cp.Loaded || p.Written != 0 || p.Offset != cp.Offset || p.Start != cp.Offset {
+				t.Errorf("first progress of the rerun %+v, checkpoint %+v", firstProgress, cp)
 			}
 			if res.ResumedAt != cp.Records || res.Records != 1000 || res.Loaded != int64(len(ids)) || res.Rejected != 4 {
 				t.Errorf("result %+v, want resumed at %d of 1000 records, %d loaded, 4 rejected", res, cp.Records, len(ids))
