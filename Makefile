@@ -18,7 +18,7 @@ unit:
 	$(GO) test -count=1 -timeout 20m ./...
 
 fuzz:
-	FUZZTIME=$${FUZZTIME:-4s} ./.ci/fuzz
+	FUZZTIME=$${FUZZTIME:-2s} ./.ci/fuzz
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

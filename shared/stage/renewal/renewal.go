@@ -108,6 +108,9 @@ type Service struct {
 	// Progress, when set, is called once per certificate looked at (from one goroutine
 	// at a time).
 	Progress func(n int64)
+	// OnBatch, when set, is told each stored batch's counts (the functions emit them as
+	// metrics).
+	OnBatch func(Counts)
 	// OnRun, when set, is called before a run is worked (resumed: it was interrupted
 	// before), for example to size a progress bar with Remaining.
 	OnRun func(ctx context.Context, run Run, resumed bool)
@@ -586,6 +589,9 @@ func (s *Service) step(ctx context.Context, run Run, sl *Slice) error {
 	// moved), so a resumed slice does not read it again.
 	if err := s.saveSlice(ctx, sl, notes...); err != nil {
 		return fmt.Errorf("store batch outcome: %w", err)
+	}
+	if s.OnBatch != nil {
+		s.OnBatch(batch)
 	}
 	return nil
 }

@@ -171,6 +171,7 @@ func (a *Stack) HandleOps(ctx context.Context, req OpsRequest) (OpsResult, error
 // for this invocation's time, then queues the rest. A failure is that message's (partial
 // batch response): it comes back and the run resumes from its stored cursor.
 func (a *Stack) HandleWork(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	ctx = signing.WithPriority(ctx, signing.Bulk) // reprocessing is bulk work in the KMS budget
 	var resp events.SQSEventResponse
 	svc, err := a.Sys.Reprocessor()
 	if err != nil {

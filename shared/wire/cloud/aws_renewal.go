@@ -10,7 +10,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/vaxpass/vaxpass/shared/edge/emf"
 	"github.com/vaxpass/vaxpass/shared/stage/renewal"
+	"github.com/vaxpass/vaxpass/shared/stage/signing"
 	"github.com/vaxpass/vaxpass/shared/store/awssqs"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
@@ -73,6 +75,7 @@ const (
 // HandleRenewalSlices), the schedule (starts a run, or queues again the stale slices of
 // the unfinished one, and returns), or a direct invoke (RenewalRequest).
 func (a *Stack) HandleRenewal(ctx context.Context, ev json.RawMessage) (any, error) {
+	ctx = signing.WithPriority(ctx, signing.Bulk) // renewal is bulk work in the KMS budget
 	var probe struct {
 		DetailType string `json:"detail-type"`
 		Records    []struct {
@@ -232,6 +235,7 @@ func (a *Stack) queueSlices(ctx context.Context, runID string, slices []int) err
 // not done. A failure is that message's (partial batch response): it comes back after the
 // queue's visibility timeout and the slice resumes from its stored place.
 func (a *Stack) HandleRenewalSlices(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	ctx = signing.WithPriority(ctx, signing.Bulk)
 	var resp events.SQSEventResponse
 	svc, err := a.Renewal(ctx)
 	if err != nil {
@@ -280,11 +284,16 @@ func (a *Stack) workSlice(ctx context.Context, svc *renewal.Service, body string
 // DSC key, paced by the stack's bulk KMS budget (BulkBudget) so renewal leaves
 // interactive issuance its headroom; its runs are cut into RenewalSlices.
 func (a *Stack) Renewal(ctx context.Context) (*renewal.Service, error) {
-	svc, err := a.Sys.Renewal(a.BulkBudget(), nil)
+	// The DSC signer draws on the stack's budget itself (bulk: the handlers mark their
+	// context so); a second budget here would take two tokens a renewal.
+	svc, err := a.Sys.Renewal(nil, nil)
 	if err != nil {
 		return nil, err
 	}
 	svc.Slices, svc.Workers, svc.InFlight = RenewalSlices, RenewalConcurrency, RenewalInFlight
+	if m := a.metrics(); m != nil {
+		svc.OnBatch = func(c renewal.Counts) { m.Count(emf.CertificatesRenewed, c.Renewed) }
+	}
 	return svc, nil
 }
 
