@@ -31,7 +31,11 @@ type Facility struct {
 	// APIKeyHash is SHA-256 of the API key; the key itself is never stored.
 	APIKeyHash []byte `json:"api_key_hash"`
 	// KeyID names the facility's signing key in the key store (KMS key ARN or local file).
-	KeyID     string    `json:"key_id"`
+	KeyID string `json:"key_id"`
+	// PublicKey is the signing key's public key (PKIX DER), kept with the record so that
+	// verifiers read it with the facility instead of asking the key store (KMS's
+	// GetPublicKey quota is small next to central signing's instances x facilities).
+	PublicKey []byte    `json:"public_key,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 

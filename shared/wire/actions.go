@@ -2,7 +2,9 @@ package wire
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -65,6 +67,15 @@ func (s *System) AddFacility(ctx context.Context, id, name string) (string, erro
 		return "", fmt.Errorf("facility signing key: %w", err)
 	}
 	f := vaxpass.Facility{ID: id, Name: name, APIKeyHash: hash, KeyID: keyID, CreatedAt: s.p.Now().UTC()}
+	if pk, ok := s.p.Keys.(PublicKeyReader); ok {
+		pub, err := pk.PublicKeyOf(ctx, keyID)
+		if err != nil {
+			return "", fmt.Errorf("facility signing key: %w", err)
+		}
+		if f.PublicKey, err = x509.MarshalPKIXPublicKey(pub); err != nil {
+			return "", fmt.Errorf("facility signing key: %w", err)
+		}
+	}
 	if err := s.p.Store.AddFacility(ctx, f); err != nil {
 		return "", err
 	}
@@ -72,6 +83,12 @@ func (s *System) AddFacility(ctx context.Context, id, name string) (string, erro
 		return "", err
 	}
 	return apiKey, nil
+}
+
+// PublicKeyReader is a key store that reads a key's public key by its ID; a facility's
+// is then stored with its record (vaxpass.Facility.PublicKey).
+type PublicKeyReader interface {
+	PublicKeyOf(ctx context.Context, keyID string) (*ecdsa.PublicKey, error)
 }
 
 // NewOpsKey makes an ops key for actor and stores its hash; the key is returned once.

@@ -2,6 +2,7 @@ package deployed
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -64,6 +65,17 @@ func TestDeployedScale(t *testing.T) {
 			t.Fatalf("register facility: %v", err)
 		}
 		keys[i] = key
+		// The facility's public key is kept with its record: central signing's instances
+		// read it there, not from KMS's GetPublicKey.
+		f, err := s.sys.Store.GetFacility(ctx, pop.facilities[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := x509.ParsePKIXPublicKey(f.PublicKey)
+		kmsKey, kerr := s.sys.Keys.PublicKeyOf(ctx, f.KeyID)
+		if err != nil || kerr != nil || !kmsKey.Equal(stored) {
+			t.Fatalf("facility %s: stored public key %v (%v) is not its KMS key's (%v)", f.ID, stored, err, kerr)
+		}
 	}
 	if n, err := s.sys.LoadRegistry(ctx, slices.Values(pop.people)); err != nil || n != len(pop.people) {
 		t.Fatalf("load registry: %d of %d, %v", n, len(pop.people), err)

@@ -392,7 +392,8 @@ type KMSFacilityKeys struct {
 	Options awskms.Options
 
 	mu      sync.Mutex
-	signers map[string]*awskms.Signer // by facility ID; facility keys never change
+	signers map[string]*awskms.Signer   // by facility ID; facility keys never change
+	pubs    map[string]*ecdsa.PublicKey // by facility ID
 }
 
 // EnsureFacilityKey implements wire.FacilityKeys: the key behind the facility's alias
@@ -469,9 +470,49 @@ func (k *KMSFacilityKeys) FacilitySigner(ctx context.Context, facilityID string)
 	return k.signer(ctx, facilityID)
 }
 
-// FacilityPublicKey implements signing.FacilityPublicKeys.
+// FacilityPublicKey implements signing.FacilityPublicKeys: the key stored with the
+// facility's record (read once an instance), else KMS's GetPublicKey (facilities
+// registered before the record kept it).
 func (k *KMSFacilityKeys) FacilityPublicKey(ctx context.Context, facilityID string) (*ecdsa.PublicKey, error) {
-	s, err := k.signer(ctx, facilityID)
+	k.mu.Lock()
+	pub, ok := k.pubs[facilityID]
+	k.mu.Unlock()
+	if ok {
+		return pub, nil
+	}
+	f, err := k.Facilities.GetFacility(ctx, facilityID)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.PublicKey) > 0 {
+		parsed, err := x509.ParsePKIXPublicKey(f.PublicKey)
+		ec, isEC := parsed.(*ecdsa.PublicKey)
+		if err != nil || !isEC {
+			return nil, fmt.Errorf("facility %s: stored public key is not an ECDSA key: %v", facilityID, err)
+		}
+		pub = ec
+	} else {
+		s, err := k.signer(ctx, facilityID)
+		if err != nil {
+			return nil, err
+		}
+		if pub, err = s.PublicKey(ctx); err != nil {
+			return nil, err
+		}
+	}
+	k.mu.Lock()
+	if k.pubs == nil {
+		k.pubs = map[string]*ecdsa.PublicKey{}
+	}
+	k.pubs[facilityID] = pub
+	k.mu.Unlock()
+	return pub, nil
+}
+
+// PublicKeyOf implements wire.PublicKeyReader: KMS's GetPublicKey of a key, at a
+// facility's registration.
+func (k *KMSFacilityKeys) PublicKeyOf(ctx context.Context, keyID string) (*ecdsa.PublicKey, error) {
+	s, err := awskms.NewSigner(k.KMS, keyID, k.Options)
 	if err != nil {
 		return nil, err
 	}
