@@ -130,14 +130,15 @@ func (s *faultServer) signAll(keys []string) []int {
 	out := make([]int, len(keys))
 	for i, k := range keys {
 		status, body, err := s.request("POST", "/v1/signatures", k, nil)
-		if err != nil || status != http.StatusOK {
+		if err != nil || status != http.StatusOK && status != http.StatusAccepted {
 			s.t.Fatalf("POST /v1/signatures as %s: status %d, %v: %.300s", facilityID(i), status, err, body)
 		}
-		var res struct {
-			Signed int `json:"signed"`
-		}
+		var res server.Signed
 		if err := json.Unmarshal(body, &res); err != nil {
 			s.t.Fatal(err)
+		}
+		if status == http.StatusAccepted { // a run goes on in the background: follow it
+			res = server.NewClient(s.URL, k).FollowRun(s.t, res, 5*time.Minute)
 		}
 		out[i] = res.Signed
 	}

@@ -108,3 +108,48 @@ func (c *Client) Expect(t testing.TB, method, path string, in any, want int, out
 
 // String is the answer for a message: status and the start of the body.
 func (r Response) String() string { return fmt.Sprintf("%d %.300s", r.Status, r.Body) }
+
+// Signed is what a facility's signing did (POST /v1/signatures, and its run).
+type Signed struct {
+	RunID   string `json:"run_id"`
+	Status  string `json:"status"`
+	Signed  int    `json:"signed"`
+	Waiting int    `json:"waiting"`
+}
+
+// Sign asks the facility of the client's key to sign (POST /v1/signatures) and, when the
+// answer is 202 (a run goes on in the background), follows the run until it is done
+// (GET /v1/signatures/{run_id}). A transport error or another status fails the test.
+func (c *Client) Sign(t testing.TB, patience time.Duration) Signed {
+	t.Helper()
+	var s Signed
+	r := c.Call(t, "POST", "/v1/signatures", nil)
+	switch r.Status {
+	case http.StatusOK:
+		s.Status = "done"
+	case http.StatusAccepted:
+	default:
+		t.Fatalf("POST /v1/signatures: status %d: %.500s", r.Status, r.Body)
+	}
+	if err := json.Unmarshal(r.Body, &s); err != nil {
+		t.Fatalf("POST /v1/signatures: %v: %.500s", err, r.Body)
+	}
+	return c.FollowRun(t, s, patience)
+}
+
+// FollowRun polls a signing run until it is done (s as POST answered it).
+func (c *Client) FollowRun(t testing.TB, s Signed, patience time.Duration) Signed {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for s.Status == "running" {
+		if time.Now().After(deadline) {
+			t.Fatalf("signing run %s not done after %s: %+v", s.RunID, patience, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+		c.Expect(t, "GET", "/v1/signatures/"+s.RunID, nil, http.StatusOK, &s)
+	}
+	if s.Status != "done" {
+		t.Fatalf("signing run %s: %+v", s.RunID, s)
+	}
+	return s
+}
