@@ -172,7 +172,9 @@ func (a *Stack) HandleOps(ctx context.Context, req OpsRequest) (OpsResult, error
 // batch response): it comes back and the run resumes from its stored cursor.
 func (a *Stack) HandleWork(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	ctx = signing.WithPriority(ctx, signing.Bulk) // reprocessing is bulk work in the KMS budget
-	var resp events.SQSEventResponse
+	// An empty list, not null: ministack's event source mapping reads null as a failed
+	// invocation and leaves every message of the batch to come back (AWS takes both).
+	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	svc, err := a.Sys.Reprocessor()
 	if err != nil {
 		return resp, err

@@ -236,7 +236,9 @@ func (a *Stack) queueSlices(ctx context.Context, runID string, slices []int) err
 // queue's visibility timeout and the slice resumes from its stored place.
 func (a *Stack) HandleRenewalSlices(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	ctx = signing.WithPriority(ctx, signing.Bulk)
-	var resp events.SQSEventResponse
+	// An empty list, not null: ministack's event source mapping reads null as a failed
+	// invocation and leaves every message of the batch to come back (AWS takes both).
+	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	svc, err := a.Renewal(ctx)
 	if err != nil {
 		return resp, err

@@ -372,3 +372,22 @@ func TestAWSConfigFromOutputs(t *testing.T) {
 type unusedDeadLetters struct{ wire.DeadLetters }
 
 type unusedRuns struct{ httpapi.ReprocessRuns }
+
+// TestQueueHandlersAnswerAnEmptyFailureList: a batch without failures answers
+// "batchItemFailures":[] -- an emulator's event source mapping takes null for a failed
+// invocation and sends the whole batch again.
+func TestQueueHandlersAnswerAnEmptyFailureList(t *testing.T) {
+	a := offlineAWS(t)
+	ctx := context.Background()
+	// A malformed message is dropped (it could never succeed): a batch without failures.
+	ev := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: `{"nope":1}`, EventSource: "aws:sqs"}}}
+	for name, handle := range map[string]func(context.Context, events.SQSEvent) (events.SQSEventResponse, error){
+		"work": a.HandleWork, "renewal": a.HandleRenewalSlices, "signing": a.HandleSigningQueue,
+	} {
+		resp, err := handle(ctx, ev)
+		b, _ := json.Marshal(resp)
+		if err != nil || string(b) != `{"batchItemFailures":[]}` {
+			t.Errorf("%s queue: %s, %v; want an empty failure list", name, b, err)
+		}
+	}
+}
