@@ -209,19 +209,8 @@ func (st *Store) SaveRenewalRun(ctx context.Context, run *renewal.Run, notes ...
 		return fmt.Errorf("awsops: save renewal run: %w", err)
 	}
 	finished := !next.FinishedAt.IsZero()
-	item := key(pkRun+run.ID, skRun)
-	item[attrVersion] = &types.AttributeValueMemberN{Value: strconv.FormatInt(next.Version, 10)}
-	item[attrFinished] = &types.AttributeValueMemberBOOL{Value: finished}
-	item[attrDoc] = s(string(doc))
-	put := &types.Put{TableName: aws.String(st.table), Item: item}
-	if run.Version == 0 {
-		put.ConditionExpression = aws.String("attribute_not_exists(#pk)")
-		put.ExpressionAttributeNames = map[string]string{"#pk": attrPK}
-	} else {
-		put.ConditionExpression = aws.String("#v = :v")
-		put.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
-		put.ExpressionAttributeValues = map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(run.Version, 10)}}
-	}
+	put := st.versionedPut(pkRun+run.ID, skRun, run.Version, doc)
+	put.Item[attrFinished] = &types.AttributeValueMemberBOOL{Value: finished}
 	items := []types.TransactWriteItem{{Put: put}}
 	marker := key(pkRenewal, skUnfinished)
 	switch {
@@ -270,6 +259,30 @@ func (st *Store) SaveRenewalRun(ctx context.Context, run *renewal.Run, notes ...
 	}
 	run.Version = next.Version
 	return nil
+}
+
+// versionedPut is the Put of a versioned document item (pk, sk): doc at version prev+1,
+// conditional on the stored item being at prev (0: on none being stored).
+func (st *Store) versionedPut(pk, sk string, prev int64, doc []byte) *types.Put {
+	item := key(pk, sk)
+	item[attrVersion] = &types.AttributeValueMemberN{Value: strconv.FormatInt(prev+1, 10)}
+	item[attrDoc] = s(string(doc))
+	put := &types.Put{TableName: aws.String(st.table), Item: item}
+	if prev == 0 {
+		put.ConditionExpression = aws.String("attribute_not_exists(#pk)")
+		put.ExpressionAttributeNames = map[string]string{"#pk": attrPK}
+	} else {
+		put.ConditionExpression = aws.String("#v = :v")
+		put.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
+		put.ExpressionAttributeValues = map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(prev, 10)}}
+	}
+	return put
+}
+
+// putItem is a Put outside a transaction: the same item and condition.
+func putItem(p *types.Put) *dynamodb.PutItemInput {
+	return &dynamodb.PutItemInput{TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression,
+		ExpressionAttributeNames: p.ExpressionAttributeNames, ExpressionAttributeValues: p.ExpressionAttributeValues}
 }
 
 // CreateTable creates the ops table (schema in the package doc) and waits until it is

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -92,18 +91,7 @@ func (st *Store) SaveRenewalSlice(ctx context.Context, sl *renewal.Slice, notes 
 	if err != nil {
 		return fmt.Errorf("awsops: save renewal slice: %w", err)
 	}
-	item := key(pkRun+sl.RunID, sliceSK(sl.Index))
-	item[attrVersion] = &types.AttributeValueMemberN{Value: strconv.FormatInt(next.Version, 10)}
-	item[attrDoc] = s(string(doc))
-	put := &types.Put{TableName: aws.String(st.table), Item: item}
-	if sl.Version == 0 {
-		put.ConditionExpression = aws.String("attribute_not_exists(#pk)")
-		put.ExpressionAttributeNames = map[string]string{"#pk": attrPK}
-	} else {
-		put.ConditionExpression = aws.String("#v = :v")
-		put.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
-		put.ExpressionAttributeValues = map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(sl.Version, 10)}}
-	}
+	put := st.versionedPut(pkRun+sl.RunID, sliceSK(sl.Index), sl.Version, doc)
 	items := []types.TransactWriteItem{{Put: put}}
 	for i := range notes {
 		it, err := st.auditItem(&notes[i])
@@ -117,9 +105,7 @@ func (st *Store) SaveRenewalSlice(ctx context.Context, sl *renewal.Slice, notes 
 	}
 	if len(items) == 1 {
 		// No notes: a plain conditional put is cheaper than a transaction.
-		_, err = st.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: put.TableName, Item: put.Item,
-			ConditionExpression: put.ConditionExpression, ExpressionAttributeNames: put.ExpressionAttributeNames,
-			ExpressionAttributeValues: put.ExpressionAttributeValues})
+		_, err = st.db.PutItem(ctx, putItem(put))
 		var failed *types.ConditionalCheckFailedException
 		if errors.As(err, &failed) {
 			return fmt.Errorf("awsops: save renewal slice %s/%d: %w: changed concurrently", sl.RunID, sl.Index, vaxpass.ErrConflict)

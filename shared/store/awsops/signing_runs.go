@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -38,25 +37,13 @@ func (st *Store) SaveSigningRun(ctx context.Context, run *signing.Run) error {
 	if err != nil {
 		return fmt.Errorf("awsops: save signing run: %w", err)
 	}
-	item := key(pkSigningRun+run.ID, skRun)
-	item[attrVersion] = &types.AttributeValueMemberN{Value: strconv.FormatInt(next.Version, 10)}
-	item[attrDoc] = s(string(doc))
-	in := &dynamodb.PutItemInput{TableName: aws.String(st.table), Item: item}
-	if run.Version == 0 {
-		in.ConditionExpression = aws.String("attribute_not_exists(#pk)")
-		in.ExpressionAttributeNames = map[string]string{"#pk": attrPK}
-	} else {
-		in.ConditionExpression = aws.String("#v = :v")
-		in.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
-		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(run.Version, 10)}}
-	}
+	put := st.versionedPut(pkSigningRun+run.ID, skRun, run.Version, doc)
 	if run.Version == 0 {
 		// A new run and the facility's pointer to it, together.
 		latest := key(pkSigningLatest+run.FacilityID, skSigningLatest)
 		latest[attrRunID] = s(run.ID)
 		_, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			{Put: &types.Put{TableName: in.TableName, Item: in.Item, ConditionExpression: in.ConditionExpression, ExpressionAttributeNames: in.ExpressionAttributeNames}},
-			{Put: &types.Put{TableName: in.TableName, Item: latest}},
+			{Put: put}, {Put: &types.Put{TableName: put.TableName, Item: latest}},
 		}})
 		var tce *types.TransactionCanceledException
 		if errors.As(err, &tce) {
@@ -65,7 +52,7 @@ func (st *Store) SaveSigningRun(ctx context.Context, run *signing.Run) error {
 		if err != nil {
 			return fmt.Errorf("awsops: save signing run %s: %w", run.ID, err)
 		}
-	} else if _, err := st.db.PutItem(ctx, in); err != nil {
+	} else if _, err := st.db.PutItem(ctx, putItem(put)); err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
 			return fmt.Errorf("awsops: save signing run %s: %w: not at version %d", run.ID, vaxpass.ErrConflict, run.Version)

@@ -190,9 +190,7 @@ func (a *Stack) HandleWork(ctx context.Context, ev events.SQSEvent) (events.SQSE
 
 func (a *Stack) work(ctx context.Context, svc *reprocess.Service, body string) error {
 	var w WorkMessage
-	dec := json.NewDecoder(strings.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil || w.RunID == "" {
+	if err := decodeStrict(body, &w); err != nil || w.RunID == "" {
 		// A malformed message can never succeed: logged and dropped, not retried forever.
 		a.cfg.Log.Error("reprocessing work: malformed message dropped", "err", err)
 		return nil
@@ -214,12 +212,18 @@ func (a *Stack) work(ctx context.Context, svc *reprocess.Service, body string) e
 
 func (a *Stack) runStarter() sqsRunStarter { return sqsRunStarter{work: a.workQueue} }
 
+// decodeStrict decodes an event or message: an unknown field is a typo or a message of
+// another kind, not something to ignore.
+func decodeStrict(body string, v any) error {
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
 // decodeOps reads an ops event strictly (an unknown field is a typo, not something to ignore).
 func decodeOps(ev json.RawMessage) (OpsRequest, error) {
 	var req OpsRequest
-	dec := json.NewDecoder(strings.NewReader(string(ev)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := decodeStrict(string(ev), &req); err != nil {
 		return req, fmt.Errorf("%w: %w", ErrOpsRequest, err)
 	}
 	return req, nil

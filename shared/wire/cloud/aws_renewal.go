@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -94,9 +93,7 @@ func (a *Stack) HandleRenewal(ctx context.Context, ev json.RawMessage) (any, err
 	case probe.DetailType == "Scheduled Event":
 		req = RenewalRequest{Action: ActionRenew, Detach: true}
 	default:
-		dec := json.NewDecoder(strings.NewReader(string(ev)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
+		if err := decodeStrict(string(ev), &req); err != nil {
 			return renewal.Summary{}, fmt.Errorf("%w: renewal event: %w", ErrOpsRequest, err)
 		}
 	}
@@ -254,9 +251,7 @@ func (a *Stack) HandleRenewalSlices(ctx context.Context, ev events.SQSEvent) (ev
 
 func (a *Stack) workSlice(ctx context.Context, svc *renewal.Service, body string) error {
 	var m RenewalMessage
-	dec := json.NewDecoder(strings.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil || m.RunID == "" {
+	if err := decodeStrict(body, &m); err != nil || m.RunID == "" {
 		// A malformed message can never succeed: logged and dropped, not retried forever.
 		a.cfg.Log.Error("renewal slice: malformed message dropped", "err", err)
 		return nil

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -88,9 +87,7 @@ func (a *Stack) HandleSigningQueue(ctx context.Context, ev events.SQSEvent) (eve
 	}
 	for _, m := range ev.Records {
 		var msg SigningMessage
-		dec := json.NewDecoder(strings.NewReader(m.Body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&msg); err != nil || msg.RunID == "" {
+		if err := decodeStrict(m.Body, &msg); err != nil || msg.RunID == "" {
 			// A malformed message can never succeed: logged and dropped, not retried forever.
 			a.cfg.Log.Error("facility signing: malformed message dropped", "message_id", m.MessageId, "err", err)
 			continue
