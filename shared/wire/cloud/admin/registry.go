@@ -311,6 +311,16 @@ func LoadRegistryInto(ctx context.Context, w PeopleWriter, csvFile string, opt L
 	l.rejected.Store(cp.Rejected)
 	l.offset.Store(start.Offset)
 
+	progress := func() {
+		if opt.Progress != nil {
+			opt.Progress(LoadProgress{Records: l.records.Load(), Skipped: res.ResumedAt, Loaded: cp.Loaded,
+				Rejected: l.rejected.Load(), Written: l.written.Load(), Retries: l.retries.Load(),
+				Offset: l.offset.Load(), Start: start.Offset, Size: fi.Size(), Elapsed: time.Since(started)})
+		}
+	}
+	// At once, before a reader or writer runs: where a resumed load starts.
+	progress()
+
 	queues := make([]chan share, opt.Writers)
 	var writers sync.WaitGroup
 	for i := range queues {
@@ -340,14 +350,6 @@ func LoadRegistryInto(ctx context.Context, w PeopleWriter, csvFile string, opt L
 	}()
 
 	// This goroutine owns the checkpoint: it moves it over the chunks done without a gap.
-	progress := func() {
-		if opt.Progress != nil {
-			opt.Progress(LoadProgress{Records: l.records.Load(), Skipped: res.ResumedAt, Loaded: cp.Loaded,
-				Rejected: l.rejected.Load(), Written: l.written.Load(), Retries: l.retries.Load(),
-				Offset: l.offset.Load(), Start: start.Offset, Size: fi.Size(), Elapsed: time.Since(started)})
-		}
-	}
-	progress() // at once: where a resumed load starts
 	tick := time.NewTicker(opt.ProgressEvery)
 	defer tick.Stop()
 	var cpErr error
