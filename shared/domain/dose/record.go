@@ -72,7 +72,10 @@ func (r *Record) Normalize() {
 		&r.Phone, &r.Nationality, &r.CommuneCode, &r.Vaccine, &r.VaccinatedOn, &r.Lot} {
 		*p = strings.TrimSpace(*p)
 	}
-	r.Gender = strings.ToLower(r.Gender)
+	// As a clerk types them (Nam/Nữ, DD/MM/YYYY): stored in the contract's form.
+	r.Gender = NormalizeGender(r.Gender)
+	r.DOB = NormalizeDate(r.DOB)
+	r.VaccinatedOn = NormalizeDate(r.VaccinatedOn)
 	r.Vaccine = strings.ToUpper(r.Vaccine)
 	r.Nationality = strings.ToUpper(r.Nationality)
 	if r.Nationality == "" {
@@ -109,7 +112,7 @@ func (r *Record) Validate(today time.Time) []FieldError {
 	text("full_name", r.FullName, MaxName, true)
 	if text("dob", r.DOB, 10, true) {
 		if _, err := ParsePartialDate(r.DOB); err != nil {
-			add("dob", CodeFormat, "must be YYYY-MM-DD, YYYY-MM or YYYY")
+			add("dob", CodeFormat, MsgDOBFormat)
 		} else if r.DOB > today.Format("2006-01-02")[:len(r.DOB)] {
 			add("dob", CodeRange, "is in the future")
 		}
@@ -117,7 +120,7 @@ func (r *Record) Validate(today time.Time) []FieldError {
 	if r.Gender == "" {
 		add("gender", CodeRequired, "is required")
 	} else if r.Gender != Male && r.Gender != Female {
-		add("gender", CodeValue, "must be male or female")
+		add("gender", CodeValue, "must be male or female (Nam or Nữ)")
 	}
 	text("id_number", r.IDNumber, MaxShort, false)
 	text("phone", r.Phone, MaxShort, false)
@@ -139,7 +142,7 @@ func (r *Record) Validate(today time.Time) []FieldError {
 		d, err := time.Parse("2006-01-02", r.VaccinatedOn)
 		switch {
 		case err != nil:
-			add("vaccinated_on", CodeFormat, "must be YYYY-MM-DD")
+			add("vaccinated_on", CodeFormat, "must be YYYY-MM-DD or DD/MM/YYYY")
 		case d.Before(FirstVaccinationDay):
 			add("vaccinated_on", CodeRange, "is before 2020-12-01")
 		case d.After(today):

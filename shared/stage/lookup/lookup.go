@@ -43,10 +43,10 @@ func (q Query) Validate() []dose.FieldError {
 	if strings.TrimSpace(q.FullName) == "" {
 		errs = append(errs, dose.FieldError{Field: "full_name", Code: dose.CodeRequired, Message: "is required"})
 	}
-	if d := strings.TrimSpace(q.DOB); d == "" {
+	if d := dose.NormalizeDate(q.DOB); d == "" {
 		errs = append(errs, dose.FieldError{Field: "dob", Code: dose.CodeRequired, Message: "is required"})
 	} else if _, err := dose.ParsePartialDate(d); err != nil {
-		errs = append(errs, dose.FieldError{Field: "dob", Code: dose.CodeFormat, Message: "must be YYYY-MM-DD, YYYY-MM or YYYY"})
+		errs = append(errs, dose.FieldError{Field: "dob", Code: dose.CodeFormat, Message: dose.MsgDOBFormat})
 	}
 	return errs
 }
@@ -69,7 +69,7 @@ func (s *Service) Find(ctx context.Context, q Query) (vaxpass.Certificate, error
 		}
 		return vaxpass.Certificate{}, fmt.Errorf("read certificate: %w", err)
 	}
-	if vnname.Key(q.FullName) != cert.NameKey || strings.TrimSpace(q.DOB) != cert.DOB {
+	if vnname.Key(q.FullName) != cert.NameKey || dose.NormalizeDate(q.DOB) != cert.DOB {
 		return vaxpass.Certificate{}, vaxpass.ErrNotFound
 	}
 	return cert, nil

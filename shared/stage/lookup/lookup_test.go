@@ -36,6 +36,7 @@ func TestFind(t *testing.T) {
 		{IDNumber: "001088012345", FullName: "Nguyễn Văn An", DOB: "1988-03-14"},
 		{IDNumber: "001.088.012.345", FullName: "NGUYEN VAN AN", DOB: "1988-03-14"},                  // typed as people type
 		{IDNumber: "001088012345", FullName: "Nguye\u0302\u0303n Va\u0306n An", DOB: " 1988-03-14 "}, // NFD
+		{IDNumber: "001088012345", FullName: "Nguyễn Văn An", DOB: "14/03/1988"},                     // as printed on the CCCD
 	} {
 		if c, err := svc.Find(ctx, q); err != nil || c.UVCI != "URN:UVCI:01:VN:ABC#1" {
 			t.Errorf("Find(%+v) = %v, %v", q, c.UVCI, err)
@@ -47,6 +48,7 @@ func TestFind(t *testing.T) {
 		{IDNumber: "001088012345", FullName: "Nguyễn Văn Anh", DOB: "1988-03-14"},
 		{IDNumber: "001088012345", FullName: "Nguyễn Văn An", DOB: "1988"},
 		{IDNumber: "001088012345", FullName: "Nguyễn Văn An", DOB: "1988-03-15"},
+		{IDNumber: "001088012345", FullName: "Nguyễn Văn An", DOB: "03/14/1988"}, // never read month first
 		{IDNumber: "abc", FullName: "Nguyễn Văn An", DOB: "1988-03-14"},
 		{IDNumber: "", FullName: "", DOB: ""},
 	} {
@@ -57,7 +59,7 @@ func TestFind(t *testing.T) {
 }
 
 func TestQueryValidateNamesFields(t *testing.T) {
-	errs := lookup.Query{IDNumber: " ", FullName: "x", DOB: "14/03/1988"}.Validate()
+	errs := lookup.Query{IDNumber: " ", FullName: "x", DOB: "1988/03/14"}.Validate()
 	if len(errs) != 2 || errs[0].Field != "id_number" || errs[1].Field != "dob" {
 		t.Fatalf("Validate = %+v", errs)
 	}

@@ -73,12 +73,13 @@ func TestImportSheet(t *testing.T) {
 		importHeader,
 		importRow("a1"),
 		importRow("a2", set(2, "1985"), set(3, "Female"), set(8, "moderna")), // normalised: female, MODERNA
-		importRow("a3", set(2, "12/03/1985")),
-		importRow("a4", set(3, "nam"), set(9, "two")),
+		importRow("a3", set(2, "1985/03/12")),
+		importRow("a4", set(3, "khác"), set(9, "two")),
 		{},                                   // blank row: skipped
 		importRow("a1"),                      // duplicate of row 2
 		importRow("", set(10, "2030-01-01")), // missing source_id, vaccinated in the future
 		importRow("a8", set(9, "")),
+		importRow("a9", set(2, "12/03/1985"), set(3, "Nữ"), set(10, "2/9/2021")), // as a clerk types them
 	}
 	res, err := ReadXLSX(bytes.NewReader(xlsxOf(t, rows, nil)), today, DefaultLimits())
 	if err != nil {
@@ -94,8 +95,11 @@ func TestImportSheet(t *testing.T) {
 			t.Errorf("accepted %s does not validate: %v", a.Record.SourceID, errs)
 		}
 	}
-	if !slices.Equal(accepted, []string{"a1", "a2"}) {
+	if !slices.Equal(accepted, []string{"a1", "a2", "a9"}) {
 		t.Errorf("accepted %v", accepted)
+	}
+	if a := res.Accepted[len(res.Accepted)-1]; a.Record.DOB != "1985-03-12" || a.Record.Gender != dose.Female || a.Record.VaccinatedOn != "2021-09-02" {
+		t.Errorf("row 10 read as %+v", a.Record)
 	}
 	if a := res.Accepted[1]; a.Row != 3 || a.Record.Gender != dose.Female || a.Record.Vaccine != "MODERNA" || a.Record.DOB != "1985" {
 		t.Errorf("row 3 read as %+v", a)
@@ -170,8 +174,8 @@ func TestImportFilledWorklist(t *testing.T) {
 	for cell, v := range map[string]string{
 		"P2": "Nguyễn Văn Ân", "Q2": "1985-12-03", // row 2: name and dob fixed
 		"S3": "079 190 000 001", // row 3: the ID found by the police
-		"R4": "nam",             // row 4: a bad gender
-		"Q5": "31/12/1960",      // row 5: a bad date
+		"R4": "khác",            // row 4: a bad gender
+		"Q5": "31/02/1960",      // row 5: a bad date
 		"T5": "checked",         // a note is ignored
 	} {
 		if err := f.SetCellStr(SheetName, cell, v); err != nil {
