@@ -46,12 +46,14 @@ var ErrInvalid = errors.New("access: invalid")
 
 var (
 	facilityIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	communeRe    = regexp.MustCompile(`^[0-9]{5}$`)
-	actorRe      = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	// A commune code is the statistics office's five digits; data that prefixes it with
+	// the province (seven digits, as the synthetic generator writes) is taken too.
+	communeRe = regexp.MustCompile(`^[0-9]{5,7}$`)
+	actorRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 )
 
 // CheckSubject validates the subject of a key of role r: a facility ID for Facility, a
-// five-digit commune code for Clerk, an actor name (lower case, digits, . _ -) for
+// commune code (5 to 7 digits) for Clerk, an actor name (lower case, digits, . _ -) for
 // Officer and Ops, written into the audit trail.
 func CheckSubject(r Role, subject string) error {
 	var ok bool
@@ -60,7 +62,7 @@ func CheckSubject(r Role, subject string) error {
 	case Facility:
 		ok, want = facilityIDRe.MatchString(subject), "a facility ID"
 	case Clerk:
-		ok, want = communeRe.MatchString(subject), "a five-digit commune code"
+		ok, want = communeRe.MatchString(subject), "a commune code of 5 to 7 digits"
 	case Officer, Ops:
 		ok, want = actorRe.MatchString(subject), "an actor name of lower-case letters, digits, '.', '_' or '-' (at most 64)"
 	default:
