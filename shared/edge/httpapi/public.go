@@ -47,6 +47,8 @@ type Public struct {
 	TrustList func(ctx context.Context) ([]byte, error)
 	// RenderQR renders an HC1 string as a PNG.
 	RenderQR func(hc1 string) ([]byte, error)
+	// RenderPDF renders a certificate's printable passport (passportpage.PDF).
+	RenderPDF func(lookup.Page) ([]byte, error)
 	Limiter  *apigw.Limiter
 	Now      func() time.Time
 	Log      *slog.Logger
