@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/hc1/trust"
+	"github.com/vaxpass/vaxpass/shared/store/embedded"
+	"github.com/vaxpass/vaxpass/shared/store/filekeys"
 )
 
 func init() {
@@ -101,6 +103,14 @@ func runCSCA(_ context.Context, e env, args []string) int {
 		return usageErr("--years must be 1 to %d", cscaMaxYears)
 	case len(cn) > 64: // X.520 ub-common-name
 		return usageErr("--name must be at most 64 bytes")
+	}
+
+	// A CSCA key in a data directory would sit with the server's files and backups.
+	if data, err := inDataDir(*out); err != nil {
+		fmt.Fprintf(e.stderr, "csca create: %v\n", err)
+		return 1
+	} else if data != "" {
+		return usageErr("--out %s is inside the data directory %s: keep the CSCA offline, outside every data directory", *out, data)
 	}
 
 	nb := time.Now().UTC().Add(-cscaBackdate)
@@ -218,4 +228,54 @@ func readCSCAFile(path string) ([]byte, error) {
 // isCountry reports whether s is two upper-case ASCII letters.
 func isCountry(s string) bool {
 	return len(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z'
+}
+
+// inDataDir returns the embedded backend's data directory that dir is (or is inside):
+// the nearest of dir and its parents holding the database or a DSC key; "" when none.
+func inDataDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		for _, marker := range []string{embedded.FileName, filepath.Join(filekeys.KeysDir, filekeys.DSCKeyFile)} {
+			if _, err := os.Lstat(filepath.Join(p, marker)); err == nil {
+				return p, nil
+			}
+		}
+		if filepath.Dir(p) == p {
+			return "", nil
+		}
+	}
+}
+
+// dirWithin reports whether dir is root or inside it, or inside any data directory
+// (inDataDir), comparing absolute paths with symbolic links resolved where they exist.
+func dirWithin(dir, root string) (bool, error) {
+	if data, err := inDataDir(dir); err != nil || data != "" {
+		return data != "", err
+	}
+	d, err := resolved(dir)
+	if err != nil {
+		return false, err
+	}
+	r, err := resolved(root)
+	if err != nil {
+		return false, err
+	}
+	rel, err := filepath.Rel(r, d)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)), nil
+}
+
+// resolved is path made absolute with symbolic links resolved (path as is when it does
+// not exist yet).
+func resolved(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		return r, nil
+	}
+	return abs, nil
 }

@@ -24,7 +24,7 @@ import (
 )
 
 func init() {
-	register("dsc", "certify and publish a stack's DSC: dsc publish --backend aws --stack NAME --csca-dir DIR", runDSC)
+	register("dsc", "certify the DSC with the offline CSCA: dsc publish --csca-dir DIR [--data DIR | --backend aws --stack NAME]", runDSC)
 }
 
 // The stack outputs dsc publish needs (template.yaml).
@@ -37,10 +37,16 @@ const (
 // (filekeys.DSCValidityYears).
 const dscDefaultDays = 730
 
-const dscUsage = `usage: vaxpass dsc publish --backend aws [--stack NAME] --csca-dir DIR [--valid-days N]
+const dscUsage = `usage: vaxpass dsc publish --csca-dir DIR [--data DIR | --backend aws [--stack NAME]] [--valid-days N]
 
-Certifies the deployed stack's DSC key (its KMS key, output ` + outputDSCKey + `) with the CSCA of
-DIR (made by vaxpass csca create) and publishes the DSC and the trust list to the stack's
+Embedded backend (--data DIR): certifies a new DSC key of the data directory with the
+CSCA of DIR (made by vaxpass csca create), archives the current DSC (it stays on the trust
+list while valid) and writes the CSCA's certificate, never its key, to the data directory.
+Restart the server to sign with the new DSC. A data directory started without a DSC has a
+one-time demo CSCA whose key was discarded: publish once with a real CSCA before use.
+
+AWS (--backend aws): certifies the deployed stack's DSC key (its KMS key, output
+` + outputDSCKey + `) with the CSCA of DIR and publishes the DSC and the trust list to the stack's
 trust bucket (output ` + outputTrustBucket + `): dsc.pem, the DSC central signing uses, and
 trustlist.pem, every DSC published so far plus the new one. The functions see them within
 their cache time.
@@ -91,9 +97,8 @@ func runDSC(ctx context.Context, e env, args []string) int {
 	switch {
 	case fs.NArg() > 0:
 		return usageErr("unexpected argument %q", fs.Arg(0))
-	case g.backend != "aws":
-		return usageErr("--backend aws is required: the command certifies a deployed stack's KMS key " +
-			"(the embedded backend makes and rolls over its own DSC)")
+	case g.backend != "aws" && g.backend != "embedded":
+		return usageErr("--backend must be embedded or aws, not %q", g.backend)
 	case *cscaDir == "":
 		return usageErr("--csca-dir DIR is required (make one with: vaxpass csca create --out DIR)")
 	case *validDays < 1 || *validDays > 3660:
@@ -104,9 +109,19 @@ func runDSC(ctx context.Context, e env, args []string) int {
 		return usageErr("--valid-days %d is too short: a DSC must outlive the 12 months of every certificate it signs, "+
 			"plus a month to roll over (end after %s)", *validDays, need.Format(time.DateOnly))
 	}
-	stack, err := awsstack.StackName(g.stack, os.Getenv)
-	if err != nil {
-		return usageErr("%v", err)
+	if g.backend == "embedded" {
+		if inside, err := dirWithin(*cscaDir, g.dataDir); err != nil {
+			return fail("%v", err)
+		} else if inside {
+			return usageErr("--csca-dir %s is inside the data directory %s: keep the CSCA offline, outside it", *cscaDir, g.dataDir)
+		}
+	}
+	stack := ""
+	if g.backend == "aws" {
+		var err error
+		if stack, err = awsstack.StackName(g.stack, os.Getenv); err != nil {
+			return usageErr("%v", err)
+		}
 	}
 
 	// Everything local is checked before the first AWS call.
@@ -117,6 +132,18 @@ func runDSC(ctx context.Context, e env, args []string) int {
 	opt, err := dscValidity(csca, now, *validDays)
 	if err != nil {
 		return fail("%v", err)
+	}
+	if g.backend == "embedded" {
+		c, err := filekeys.PublishDSC(g.dataDir, csca, cscaKey, opt, now)
+		if err != nil {
+			return fail("data directory %s: %v", g.dataDir, err)
+		}
+		fmt.Fprintf(e.stdout, "published DSC kid %s, valid %s to %s, to %s; restart the server to use it\n",
+			base64.StdEncoding.EncodeToString(trust.KID(c.DSC.Raw)), c.DSC.NotBefore.Format(time.DateOnly),
+			c.DSC.NotAfter.Format(time.DateOnly), g.dataDir)
+		fmt.Fprintf(e.stdout, "trust list: %d DSC(s); roll the DSC over (run this again) before %s\n",
+			c.TrustList.Len(), rollOverBy(c.DSC.NotAfter).Format(time.DateOnly))
+		return 0
 	}
 
 	cfg, err := config.LoadDefaultConfig(ctx)

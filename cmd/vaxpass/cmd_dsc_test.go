@@ -43,8 +43,8 @@ func TestDSCPublishUsage(t *testing.T) {
 	}{
 		{[]string{"dsc"}, "usage: vaxpass dsc publish"},
 		{[]string{"dsc", "roll"}, "usage: vaxpass dsc publish"},
-		{[]string{"dsc", "publish", "--stack", "s", "--csca-dir", csca}, "--backend aws is required"},
-		{[]string{"dsc", "publish", "--backend", "embedded", "--stack", "s", "--csca-dir", csca}, "--backend aws is required"},
+		{[]string{"dsc", "publish", "--backend", "gcp", "--stack", "s", "--csca-dir", csca}, "--backend must be embedded or aws"},
+		{[]string{"dsc", "publish", "--data", filepath.Dir(csca), "--csca-dir", csca}, "inside the data directory"},
 		{[]string{"dsc", "publish", "--backend", "aws", "--stack", "s"}, "--csca-dir DIR is required"},
 		{[]string{"dsc", "publish", "--backend", "aws", "--csca-dir", csca}, "--stack NAME or set VAXPASS_STACK"},
 		{[]string{"dsc", "publish", "--backend", "aws", "--stack", "s", "--csca-dir", csca, "x"}, `unexpected argument "x"`},

@@ -14,9 +14,12 @@ func init() {
 	register("facility", "manage vaccination sites: facility add --id ID --name NAME", runFacility)
 }
 
-const facilityUsage = "usage: vaxpass facility add --id ID --name NAME [--actor NAME] [--data DIR | --backend aws --stack NAME]"
+const facilityUsage = "usage: vaxpass facility add --id ID --name NAME [--actor NAME] [--data DIR | --backend aws --stack NAME]\n       vaxpass facility key rotate|revoke --id ID [--actor NAME] [--data DIR | --backend aws --stack NAME]"
 
 func runFacility(ctx context.Context, e env, args []string) int {
+	if len(args) > 0 && args[0] == "key" {
+		return runFacilityKey(ctx, e, args[1:])
+	}
 	if len(args) == 0 || args[0] != "add" {
 		fmt.Fprintln(e.stderr, facilityUsage)
 		return 2

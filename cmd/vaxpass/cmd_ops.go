@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
-	"time"
 
+	"github.com/vaxpass/vaxpass/shared/domain/access"
 	"github.com/vaxpass/vaxpass/shared/stage/audit"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 	"github.com/vaxpass/vaxpass/shared/wire/local"
@@ -34,7 +33,8 @@ func runOps(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, opsUsage+"\n\n"+
 			"Creates an ops API key (Authorization: Bearer KEY on /v1/ops/..., /v1/stats and the\n"+
 			"ops pages) and prints it as the only line on stdout, once: only its SHA-256 is stored,\n"+
-			"in <data>/%s (the server picks it up at once), or in the stack's ops table.\n\n", local.OpsKeysFile)
+			"in <data>/%s (the server picks it up at once), or in the stack's ops table.\n"+
+			"It is `vaxpass key add --role ops --subject NAME`.\n\n", local.AccessKeysFile)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args[1:]); err != nil {
@@ -51,24 +51,18 @@ func runOps(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "ops key: %v\n", err)
 		return 2
 	}
-	var key string
-	var err error
-	if g.backend == backendAWS {
-		sys, code := openSystem(ctx, e, "ops key", g)
-		if sys == nil {
-			return code
-		}
-		defer sys.Close()
-		// The audit entry names who made the key ($USER); --actor is whose key it is.
-		by, aerr := cliActor("")
-		if aerr != nil {
-			by = audit.CLIActor("")
-		}
-		key, err = sys.Sys.NewOpsKey(audit.WithActor(ctx, by), *actor)
-	} else {
-		// The key file, not the database: this works while the server runs.
-		key, err = local.NewOpsKeyFile(g.dataDir, time.Now, rand.Reader).Create(*actor)
+	// `key add --role ops --subject NAME`. The audit entry names who made the key ($USER);
+	// --actor is whose key it is.
+	by, aerr := cliActor("")
+	if aerr != nil {
+		by = audit.CLIActor("")
 	}
+	keys, closeKeys, code := openKeys(ctx, e, "ops key", g, true)
+	if keys == nil {
+		return code
+	}
+	defer closeKeys()
+	key, _, err := keys.NewKey(audit.WithActor(ctx, by), access.Ops, *actor)
 	switch {
 	case errors.Is(err, vaxpass.ErrInvalid):
 		fmt.Fprintf(e.stderr, "ops key: %v\n", err)

@@ -22,6 +22,8 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
+		// Bodies refused and routes busy are security events (logged, counted for ops).
+		routes.GuardEvents(r, s.Sys.Ports().SecurityEvents)
 		return r.Serve, nil
 	}, deadletters.Option)
 }

@@ -37,6 +37,19 @@ type Facility struct {
 	// GetPublicKey quota is small next to central signing's instances x facilities).
 	PublicKey []byte    `json:"public_key,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// FormerKeys are the signing keys the facility used before KeyID, oldest first: a
+	// signature one of them made still verifies unless that key was revoked.
+	FormerKeys []FacilityKeyVersion `json:"former_keys,omitempty"`
+}
+
+// FacilityKeyVersion is a facility's former signing key: its ID in the key store, its
+// public key (PKIX DER), when it was replaced and, for a revoked key, when it was revoked
+// (central signing then refuses what it signed).
+type FacilityKeyVersion struct {
+	KeyID     string    `json:"key_id"`
+	PublicKey []byte    `json:"public_key"`
+	RetiredAt time.Time `json:"retired_at"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
 }
 
 // CertificateStatus values of the contract.

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/vaxpass/vaxpass/shared/domain/access"
 	"github.com/vaxpass/vaxpass/shared/stage/audit"
 	"github.com/vaxpass/vaxpass/shared/stage/revocation"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
@@ -58,7 +59,7 @@ func (s *System) AddFacility(ctx context.Context, id, name string) (string, erro
 	} else if !errors.Is(err, vaxpass.ErrNotFound) {
 		return "", err
 	}
-	apiKey, hash, err := NewSecret(s.p.Rand, "vxp_")
+	keys, err := s.accessKeys()
 	if err != nil {
 		return "", err
 	}
@@ -66,7 +67,7 @@ func (s *System) AddFacility(ctx context.Context, id, name string) (string, erro
 	if err != nil {
 		return "", fmt.Errorf("facility signing key: %w", err)
 	}
-	f := vaxpass.Facility{ID: id, Name: name, APIKeyHash: hash, KeyID: keyID, CreatedAt: s.p.Now().UTC()}
+	f := vaxpass.Facility{ID: id, Name: name, KeyID: keyID, CreatedAt: s.p.Now().UTC()}
 	if pk, ok := s.p.Keys.(PublicKeyReader); ok {
 		pub, err := pk.PublicKeyOf(ctx, keyID)
 		if err != nil {
@@ -76,10 +77,23 @@ func (s *System) AddFacility(ctx context.Context, id, name string) (string, erro
 			return "", fmt.Errorf("facility signing key: %w", err)
 		}
 	}
-	if err := s.p.Store.AddFacility(ctx, f); err != nil {
+	// The API key is an access key of role facility, stored before the facility so that
+	// no facility is ever without its key; a facility that cannot be stored has its key
+	// revoked again. (The facility record keeps the key's hash too, for the
+	// authentication of before the roles.)
+	apiKey, k, err := s.addKey(ctx, access.Facility, id)
+	if err != nil {
 		return "", err
 	}
-	if err := s.audit(ctx, audit.Entry{Action: audit.ActionFacilityAdd, Facilities: []string{id}}); err != nil {
+	f.APIKeyHash = k.Hash
+	if err := s.p.Store.AddFacility(ctx, f); err != nil {
+		if _, rerr := keys.RevokeKey(ctx, k.ID, s.p.Now().UTC()); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("revoking its unused API key %s: %w", k.ID, rerr))
+		}
+		return "", err
+	}
+	e := audit.Entry{Action: audit.ActionFacilityAdd, Facilities: []string{id}, Params: map[string]string{"role": string(access.Facility), "key_id": k.ID}}
+	if err := s.audit(ctx, e); err != nil {
 		return "", err
 	}
 	return apiKey, nil
@@ -91,27 +105,10 @@ type PublicKeyReader interface {
 	PublicKeyOf(ctx context.Context, keyID string) (*ecdsa.PublicKey, error)
 }
 
-// NewOpsKey makes an ops key for actor and stores its hash; the key is returned once.
+// NewOpsKey makes an ops key for actor: NewKey of role ops. The key is returned once.
 func (s *System) NewOpsKey(ctx context.Context, actor string) (string, error) {
-	if !opsActorRe.MatchString(actor) {
-		return "", fmt.Errorf("%w: ops actor must be 1-64 of a-z 0-9 . _ - (starting with a letter or digit)", vaxpass.ErrInvalid)
-	}
-	if s.p.OpsKeys == nil {
-		return "", fmt.Errorf("%w: OpsKeys", ErrNoPort)
-	}
-	key, hash, err := NewSecret(s.p.Rand, "vxo_")
-	if err != nil {
-		return "", err
-	}
-	if err := s.p.OpsKeys.AddOpsKey(ctx, actor, hash, s.p.Now().UTC()); err != nil {
-		return "", fmt.Errorf("ops key: %w", err)
-	}
-	// The key's actor and a fingerprint of its hash; never the key.
-	fp := fmt.Sprintf("%x", hash[:4])
-	if err := s.audit(ctx, audit.Entry{Action: audit.ActionOpsKey, Params: map[string]string{"actor": actor, "fingerprint": fp}}); err != nil {
-		return "", err
-	}
-	return key, nil
+	key, _, err := s.NewKey(ctx, access.Ops, actor)
+	return key, err
 }
 
 // Revoke revokes a certificate on an operator's word; the revocation and its audit entry

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vaxpass/vaxpass/shared/domain/access"
 	"github.com/vaxpass/vaxpass/shared/domain/dcc"
 	"github.com/vaxpass/vaxpass/shared/domain/match"
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
@@ -54,6 +55,8 @@ type Store interface {
 	PersonDoses(ctx context.Context, personID string) ([]vaxpass.Dose, error)
 	SaveMatchBatch(ctx context.Context, doses []vaxpass.Dose) (errs []error, err error)
 	MarkSigned(ctx context.Context, doses []vaxpass.Dose, at time.Time) error
+	// ListByCommune is the commune clerk's worklist and the registry officer's view.
+	ListByCommune(ctx context.Context, commune string, status match.Status, after vaxpass.DoseKey, limit int) ([]vaxpass.Dose, error)
 }
 
 // statusScan is reprocessing's selection for a store without a scan of its own: the
@@ -105,8 +108,12 @@ type Ports struct {
 	RenewalRuns   renewal.Runs
 	ReprocessRuns reprocess.RunStore
 	// DoseScan is reprocessing's selection (nil: reprocess.ScanByStatus over Store).
-	DoseScan    reprocess.DoseStore
-	OpsKeys     OpsKeyStore
+	DoseScan reprocess.DoseStore
+	OpsKeys  OpsKeyStore
+
+	// AccessKeys are the API keys of every role (facility, clerk, officer, ops).
+	AccessKeys AccessKeyStore
+
 	DeadLetters DeadLetters
 	Stats       Stats
 	// SigningRuns keeps facility signing runs; SigningQueue continues them in the
@@ -128,10 +135,39 @@ type Ports struct {
 
 	// LookupRate limits the public endpoints per client (default 20/s, burst 40).
 	LookupRate apigw.RateLimit
+	// LookupAttempts counts failed lookups per ID number (the public lookup's limit:
+	// in-process locally, the ops table on AWS); LookupSecret, when set, keys the hash
+	// the ID numbers are counted under.
+	LookupAttempts lookup.AttemptStore
+	LookupSecret   []byte
+	// SecurityEvents records security events (security.Recorder): handlers that refuse
+	// a request for a security reason are given it and tell it kind and route.
+	SecurityEvents SecurityEvents
 	// FacilityWorkers signs a facility's page with this many signatures in flight;
 	// CentralConcurrency is how many people of a central signing batch are issued at once.
 	FacilityWorkers    int
 	CentralConcurrency int
+}
+
+// AccessKeyStore keeps the API keys of every role: only their SHA-256, with the role and
+// subject each carries. A revoked key stays listed, and is refused at once.
+type AccessKeyStore interface {
+	// KeyByHash returns the key whose SHA-256 is hash (vaxpass.ErrNotFound when unknown);
+	// a revoked key is returned with RevokedAt set: the caller refuses it.
+	KeyByHash(ctx context.Context, hash []byte) (access.Key, error)
+	// AddKey stores k (vaxpass.ErrConflict when its hash is stored already).
+	AddKey(ctx context.Context, k access.Key) error
+	// ListKeys lists every key, revoked ones included, oldest first.
+	ListKeys(ctx context.Context) ([]access.Key, error)
+	// RevokeKey revokes the key of ID id at at (vaxpass.ErrNotFound when none); a revoked
+	// key is returned unchanged.
+	RevokeKey(ctx context.Context, id string, at time.Time) (access.Key, error)
+}
+
+// SecurityEvents records security events: kind (security.Kinds) and the route key,
+// never personal data.
+type SecurityEvents interface {
+	SecurityEvent(ctx context.Context, kind, route string)
 }
 
 // DeadLetters lists and redrives the dead letters of the central signing queue
@@ -254,7 +290,7 @@ func (s *System) CentralSigning() (*signing.CentralService, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.centralSigning == nil {
-		s.centralSigning = &signing.CentralService{Store: store, Keys: s.p.Keys, Sealer: s.p.Sealer, Rand: s.p.Rand, Now: s.p.Now}
+		s.centralSigning = &signing.CentralService{Store: store, Keys: s.facilityKeyring(), Sealer: s.p.Sealer, Rand: s.p.Rand, Now: s.p.Now}
 	}
 	return s.centralSigning, nil
 }

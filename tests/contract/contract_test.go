@@ -237,11 +237,16 @@ func TestContract(t *testing.T) {
 		UVCI  string `json:"uvci"`
 		HC1   string `json:"hc1"`
 		QRPNG string `json:"qr_png"`
+		PDF   string `json:"pdf"`
 	}
 	h.do(t, call{name: "lookup", method: "POST", path: "/v1/passports/lookup", header: map[string]string{"Content-Type": "application/json"}, body: lookupBody, request: reqValid, status: 200}).json(t, &found)
 	png := h.do(t, call{name: "qr", method: "GET", path: found.QRPNG, request: reqValid, status: 200})
 	if got, err := qrscan.DecodeBytes(png.body); err != nil || got != found.HC1 {
 		t.Errorf("the QR image decodes to %q (%v), want the lookup's hc1", truncate([]byte(got)), err)
+	}
+	pdf := h.do(t, call{name: "pdf", method: "GET", path: found.PDF, request: reqValid, status: 200})
+	if !bytes.HasPrefix(pdf.body, []byte("%PDF-")) {
+		t.Errorf("the passport PDF starts %q", truncate(pdf.body))
 	}
 	var verdict struct {
 		Valid  bool
@@ -264,11 +269,13 @@ func TestContract(t *testing.T) {
 	for _, c := range []call{
 		{name: "lookup with the wrong name", method: "POST", path: "/v1/passports/lookup", header: jsonHeader, body: mustJSON(t, wrongName), request: reqValid, status: 404},
 		{name: "lookup without dob", method: "POST", path: "/v1/passports/lookup", header: jsonHeader, body: []byte(`{"id_number":"001085012345","full_name":"A"}`), request: reqInvalid, status: 400},
-		{name: "lookup with a bad dob", method: "POST", path: "/v1/passports/lookup", header: jsonHeader, body: []byte(`{"id_number":"001085012345","full_name":"A","dob":"12/03/1985"}`), request: reqInvalid, status: 400},
+		{name: "lookup with a bad dob", method: "POST", path: "/v1/passports/lookup", header: jsonHeader, body: []byte(`{"id_number":"001085012345","full_name":"A","dob":"03/31/1985"}`), request: reqInvalid, status: 400},
 		{name: "lookup with an unknown key", method: "POST", path: "/v1/passports/lookup", header: jsonHeader, body: []byte(`{"id_number":"1","full_name":"A","dob":"1985","x":1}`), request: reqInvalid, status: 400},
 		{name: "lookup over 4 KiB", method: "POST", path: "/v1/passports/lookup", header: jsonHeader, body: []byte(`{"full_name":"` + strings.Repeat("a", 5000) + `"}`), status: 413},
 		{name: "qr of an unknown UVCI", method: "GET", path: unknownUVCI, request: reqValid, status: 404},
 		{name: "qr of a path that is not base64url", method: "GET", path: "/v1/passports/QQ==/qr.png", request: reqInvalid, status: 400},
+		{name: "pdf of an unknown UVCI", method: "GET", path: strings.TrimSuffix(unknownUVCI, "qr.png") + "passport.pdf", request: reqValid, status: 404},
+		{name: "pdf of a path that is not base64url", method: "GET", path: "/v1/passports/QQ==/passport.pdf", request: reqInvalid, status: 400},
 		{name: "verify without hc1", method: "POST", path: "/v1/verify", header: jsonHeader, body: []byte(`{}`), request: reqInvalid, status: 400},
 		{name: "verify hc1 not a string", method: "POST", path: "/v1/verify", header: jsonHeader, body: []byte(`{"hc1":1}`), request: reqInvalid, status: 400},
 		{name: "verify over 16 KiB", method: "POST", path: "/v1/verify", header: jsonHeader, body: []byte(`{"hc1":"` + strings.Repeat("A", 17<<10) + `"}`), status: 413},
@@ -281,8 +288,9 @@ func TestContract(t *testing.T) {
 		{"POST", "/v1/doses"}, {"POST", "/v1/imports"}, {"GET", "/v1/doses/" + pathEscape(sid)},
 		{"PATCH", "/v1/doses/" + pathEscape(sid)},
 		{"GET", "/v1/worklist?status=MISMATCH"}, {"POST", "/v1/signatures"},
-		{"POST", "/v1/passports/lookup"}, {"GET", found.QRPNG}, {"POST", "/v1/verify"}, {"GET", "/v1/trustlist"},
+		{"POST", "/v1/passports/lookup"}, {"GET", found.QRPNG}, {"GET", found.PDF}, {"POST", "/v1/verify"}, {"GET", "/v1/trustlist"},
 		{"GET", "/v1/revocations"}, {"POST", "/v1/ops/revocations"}, {"GET", "/v1/ops/audit"},
+		{"GET", "/v1/registry/records?status=NO_ID&facility_id=demo-site"},
 	}
 	host := h.srv.Addr
 	for _, op := range ops {
@@ -308,6 +316,7 @@ func TestContract(t *testing.T) {
 		t.Fatal("500 lookups were never rate limited")
 	}
 	h.do(t, call{name: "qr when limited", method: "GET", path: found.QRPNG, request: reqValid, status: 429})
+	h.do(t, call{name: "pdf when limited", method: "GET", path: found.PDF, request: reqValid, status: 429})
 	h.do(t, call{name: "verify when limited", method: "POST", path: "/v1/verify", header: jsonHeader, body: []byte(`{"hc1":"HC1:X"}`), request: reqValid, status: 429})
 	h.do(t, call{name: "trust list is not limited", method: "GET", path: "/v1/trustlist", request: reqValid, status: 200})
 	h.do(t, call{name: "revocation list is not limited", method: "GET", path: "/v1/revocations", request: reqValid, status: 200})
@@ -339,6 +348,9 @@ func TestContract(t *testing.T) {
 	} {
 		h.do(t, c)
 	}
+
+	// ---- roles: clerks, registry officers, keys of the wrong role ----
+	h.checkRoles(t, sid)
 
 	// ---- requests no operation takes ----
 	for _, c := range []call{

@@ -56,7 +56,7 @@ func (h *harness) checkCorrections(t *testing.T, rec dose.Record) {
 		field string // the error's field, when the answer is a 400
 	}{
 		{call: call{name: "correct without key", method: "PATCH", path: path, header: map[string]string{"Content-Type": "application/json"}, body: []byte(`{"lot":"x"}`), request: reqInvalid, status: 401}},
-		{call: call{name: "correct with an ops key", method: "PATCH", path: path, header: opsHeader, body: []byte(`{"lot":"x"}`), status: 401}},
+		{call: call{name: "correct with an ops key", method: "PATCH", path: path, header: opsHeader, body: []byte(`{"lot":"x"}`), status: 403}},
 		{call: call{name: "correct another facility's record", method: "PATCH", path: path, header: otherHeader, body: []byte(`{"lot":"x"}`), request: reqValid, status: 404}},
 		{call: call{name: "correct an unknown record", method: "PATCH", path: "/v1/doses/never-sent", header: h.authJSON(), body: []byte(`{"lot":"x"}`), request: reqValid, status: 404}},
 		{call: call{name: "correct nothing", method: "PATCH", path: path, header: h.authJSON(), body: []byte(`{}`), request: reqInvalid, status: 400}, field: "body"},
@@ -65,7 +65,7 @@ func (h *harness) checkCorrections(t *testing.T, rec dose.Record) {
 		{call: call{name: "correct with malformed JSON", method: "PATCH", path: path, header: h.authJSON(), body: []byte(`{"lot":`), request: reqInvalid, status: 400}},
 		{call: call{name: "correct dose_number with a string", method: "PATCH", path: path, header: h.authJSON(), body: []byte(`{"dose_number":"two"}`), request: reqInvalid, status: 400}, field: "dose_number"},
 		{call: call{name: "correct the source_id", method: "PATCH", path: path, header: h.authJSON(), body: []byte(`{"source_id":"another-one"}`), request: reqAny, status: 400}, field: "source_id"},
-		{call: call{name: "correct with a bad dob", method: "PATCH", path: path, header: h.authJSON(), body: []byte(`{"dob":"02/01/1990"}`), request: reqInvalid, status: 400}, field: "dob"},
+		{call: call{name: "correct with a bad dob", method: "PATCH", path: path, header: h.authJSON(), body: []byte(`{"dob":"1990/02/31"}`), request: reqInvalid, status: 400}, field: "dob"},
 		{call: call{name: "correct with an empty name", method: "PATCH", path: path, header: h.authJSON(), body: []byte(`{"full_name":""}`), request: reqInvalid, status: 400}, field: "full_name"},
 		{call: call{name: "correct with an unknown vaccine", method: "PATCH", path: path, header: h.authJSON(), body: []byte(`{"vaccine":"NOVAVAX"}`), request: reqInvalid, status: 400}, field: "vaccine"},
 		{call: call{name: "correct with a future vaccination", method: "PATCH", path: path, header: h.authJSON(), body: []byte(`{"vaccinated_on":"2029-01-01"}`), request: reqAny, status: 400}, field: "vaccinated_on"},
@@ -81,7 +81,7 @@ func (h *harness) checkCorrections(t *testing.T, rec dose.Record) {
 		}
 	}
 	// An ops key opens no facility endpoint.
-	h.do(t, call{name: "upload with an ops key", method: "POST", path: "/v1/doses", header: opsHeader, body: []byte(`{"records":[{}]}`), status: 401})
+	h.do(t, call{name: "upload with an ops key", method: "POST", path: "/v1/doses", header: opsHeader, body: []byte(`{"records":[{}]}`), status: 403})
 }
 
 // revocationList is GET /v1/revocations.
@@ -176,7 +176,7 @@ func (h *harness) checkRevocation(t *testing.T, uvci, hc1, qrPath string, lookup
 		field string
 	}{
 		{call: call{name: "revoke without key", method: "POST", path: "/v1/ops/revocations", header: jsonHeader, body: revoke, request: reqInvalid, status: 401}},
-		{call: call{name: "revoke with a facility key", method: "POST", path: "/v1/ops/revocations", header: facHeader, body: revoke, status: 401}},
+		{call: call{name: "revoke with a facility key", method: "POST", path: "/v1/ops/revocations", header: facHeader, body: revoke, status: 403}},
 		{call: call{name: "revoke with an unknown key", method: "POST", path: "/v1/ops/revocations", header: map[string]string{"Authorization": "Bearer vxo_unknown", "Content-Type": "application/json"}, body: revoke, status: 401}},
 		{call: call{name: "revoke an unknown certificate", method: "POST", path: "/v1/ops/revocations", header: h.opsAuth(), body: []byte(`{"uvci":"URN:UVCI:01:VN:AAAAAAAAAAAAAAAAAAAAAAAAAA","reason":"test"}`), request: reqValid, status: 404}},
 		{call: call{name: "revoke without uvci", method: "POST", path: "/v1/ops/revocations", header: h.opsAuth(), body: []byte(`{"reason":"test"}`), request: reqInvalid, status: 400}, field: "uvci"},
@@ -293,7 +293,7 @@ func (h *harness) checkAudit(t *testing.T, correctedSID, uvci string, personal [
 		field string
 	}{
 		{call: call{name: "audit without key", method: "GET", path: "/v1/ops/audit", request: reqInvalid, status: 401}},
-		{call: call{name: "audit with a facility key", method: "GET", path: "/v1/ops/audit", header: facHeader, status: 401}},
+		{call: call{name: "audit with a facility key", method: "GET", path: "/v1/ops/audit", header: facHeader, status: 403}},
 		{call: call{name: "audit from a bad date", method: "GET", path: "/v1/ops/audit?from=01/02/2025", header: h.opsAuth(), request: reqInvalid, status: 400}, field: "from"},
 		{call: call{name: "audit to a bad date", method: "GET", path: "/v1/ops/audit?to=tomorrow", header: h.opsAuth(), request: reqInvalid, status: 400}, field: "to"},
 		{call: call{name: "audit to before from", method: "GET", path: "/v1/ops/audit?from=2022-07-16&to=2022-07-15", header: h.opsAuth(), request: reqAny, status: 400}, field: "query"},

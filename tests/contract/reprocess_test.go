@@ -72,7 +72,7 @@ func (h *harness) checkReprocess(t *testing.T) {
 	}
 	for _, c := range []call{
 		{name: "stats without key", method: "GET", path: "/v1/stats", request: reqInvalid, status: 401},
-		{name: "stats with a facility key", method: "GET", path: "/v1/stats", header: facHeader, status: 401},
+		{name: "stats with a facility key", method: "GET", path: "/v1/stats", header: facHeader, status: 403},
 	} {
 		h.do(t, c)
 	}
@@ -121,7 +121,7 @@ func (h *harness) checkReprocess(t *testing.T) {
 		field string
 	}{
 		{call: call{name: "reprocess without key", method: "POST", path: "/v1/ops/reprocess", header: jsonHeader, body: dry, request: reqInvalid, status: 401}},
-		{call: call{name: "reprocess with a facility key", method: "POST", path: "/v1/ops/reprocess", header: facHeader, body: dry, status: 401}},
+		{call: call{name: "reprocess with a facility key", method: "POST", path: "/v1/ops/reprocess", header: facHeader, body: dry, status: 403}},
 		{call: call{name: "reprocess an unknown stage", method: "POST", path: "/v1/ops/reprocess", header: h.opsAuth(), body: []byte(`{"stage":"sign","dry_run":true}`), request: reqInvalid, status: 400}, field: "stage"},
 		{call: call{name: "reprocess without stage", method: "POST", path: "/v1/ops/reprocess", header: h.opsAuth(), body: []byte(`{"dry_run":true}`), status: 400}, field: "stage"},
 		{call: call{name: "reprocess an unknown status", method: "POST", path: "/v1/ops/reprocess", header: h.opsAuth(), body: []byte(`{"stage":"match","status":["VERIFIED","LOST"],"dry_run":true}`), status: 400}, field: "status[1]"},
@@ -132,8 +132,9 @@ func (h *harness) checkReprocess(t *testing.T) {
 		{call: call{name: "reprocess an unknown run", method: "POST", path: "/v1/ops/reprocess", header: h.opsAuth(), body: mustJSON(t, map[string]string{"run_id": unknownRun}), request: reqValid, status: 404}},
 		{call: call{name: "reprocess over 64 KiB", method: "POST", path: "/v1/ops/reprocess", header: h.opsAuth(), body: []byte(`{"stage":"match","reason":"` + strings.Repeat("x", 65<<10) + `"}`), status: 413}},
 		{call: call{name: "runs without key", method: "GET", path: "/v1/ops/reprocess", request: reqInvalid, status: 401}},
+		{call: call{name: "runs with a facility key", method: "GET", path: "/v1/ops/reprocess", header: facHeader, status: 403}},
 		{call: call{name: "run without key", method: "GET", path: runPath, request: reqInvalid, status: 401}},
-		{call: call{name: "run with a facility key", method: "GET", path: runPath, header: facHeader, status: 401}},
+		{call: call{name: "run with a facility key", method: "GET", path: runPath, header: facHeader, status: 403}},
 		{call: call{name: "an unknown run", method: "GET", path: "/v1/ops/reprocess/" + unknownRun, header: h.opsAuth(), request: reqValid, status: 404}},
 		{call: call{name: "a run of a bad ID", method: "GET", path: "/v1/ops/reprocess/run-1", header: h.opsAuth(), request: reqInvalid, status: 400}},
 	} {
@@ -171,14 +172,14 @@ func (h *harness) checkReprocess(t *testing.T) {
 		field string
 	}{
 		{call: call{name: "dead letters without key", method: "GET", path: "/v1/ops/dead-letters", request: reqInvalid, status: 401}},
-		{call: call{name: "dead letters with a facility key", method: "GET", path: "/v1/ops/dead-letters", header: facHeader, status: 401}},
+		{call: call{name: "dead letters with a facility key", method: "GET", path: "/v1/ops/dead-letters", header: facHeader, status: 403}},
 		{call: call{name: "dead letters of an unknown queue", method: "GET", path: "/v1/ops/dead-letters?queue=lookup", header: h.opsAuth(), request: reqInvalid, status: 400}, field: "queue"},
 		{call: call{name: "dead letters limit 0", method: "GET", path: "/v1/ops/dead-letters?limit=0", header: h.opsAuth(), request: reqInvalid, status: 400}, field: "limit"},
 		{call: call{name: "dead letters limit over 1000", method: "GET", path: "/v1/ops/dead-letters?limit=1001", header: h.opsAuth(), request: reqInvalid, status: 400}, field: "limit"},
 		{call: call{name: "dead letters limit not a number", method: "GET", path: "/v1/ops/dead-letters?limit=ten", header: h.opsAuth(), request: reqInvalid, status: 400}, field: "limit"},
 		{call: call{name: "matcher dead letters after a bad cursor", method: "GET", path: "/v1/ops/dead-letters?queue=matcher&after=zz", header: h.opsAuth(), request: reqValid, status: 400}},
 		{call: call{name: "redrive without key", method: "POST", path: "/v1/ops/dead-letters/redrive", header: jsonHeader, body: []byte(`{"queue":"central"}`), request: reqInvalid, status: 401}},
-		{call: call{name: "redrive with a facility key", method: "POST", path: "/v1/ops/dead-letters/redrive", header: facHeader, body: []byte(`{"queue":"central"}`), status: 401}},
+		{call: call{name: "redrive with a facility key", method: "POST", path: "/v1/ops/dead-letters/redrive", header: facHeader, body: []byte(`{"queue":"central"}`), status: 403}},
 		{call: call{name: "redrive without queue", method: "POST", path: "/v1/ops/dead-letters/redrive", header: h.opsAuth(), body: []byte(`{}`), request: reqInvalid, status: 400}, field: "queue"},
 		{call: call{name: "redrive an unknown queue", method: "POST", path: "/v1/ops/dead-letters/redrive", header: h.opsAuth(), body: []byte(`{"queue":"lookup"}`), request: reqInvalid, status: 400}, field: "queue"},
 		{call: call{name: "redrive named matcher letters", method: "POST", path: "/v1/ops/dead-letters/redrive", header: h.opsAuth(), body: []byte(`{"queue":"matcher","ids":["1"]}`), request: reqValid, status: 400}},

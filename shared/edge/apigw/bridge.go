@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -40,6 +42,10 @@ import (
 //   - A body over MaxBodyBytes (API Gateway: 10 MB) is refused with 413 before it is read;
 //     so is an event over Lambda's 6 MB invocation limit, and a response over that limit
 //     becomes a 500, as it would in AWS.
+//   - Stricter than API Gateway, with a [Guard]: the route is found before the body is
+//     read, and its own limits applied first (a keyed route without a key: 401; a declared
+//     length over the route's limit: 413 body_too_large; its concurrency pool full: 503
+//     busy); a body without a declared length is cut at the route's limit.
 //
 // Where API Gateway would answer on its own (no route, malformed Lambda response, function
 // error) the Bridge answers with the contract's JSON errors instead.
@@ -49,6 +55,10 @@ type Bridge struct {
 	Routes RouteTable
 	// Handler receives every event. Nil: Routes.(*Router).Serve when Routes is a *Router.
 	Handler Handler
+	// Guard applies per-route limits before a request's body is read (see [Guard]); nil:
+	// the router's guard when Handler is nil and Routes is a *Router with one. A Handler
+	// set here must not apply the same guard again (it would take two slots).
+	Guard *Guard
 	// MaxBodyBytes caps the request body; 0 means MaxRequestBodyBytes.
 	MaxBodyBytes int64
 	// MaxEventBytes caps the JSON size of the event and of the response; 0 means
@@ -66,17 +76,26 @@ type Bridge struct {
 
 // ServeHTTP implements http.Handler.
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := b.Handler
+	h, guard := b.Handler, b.Guard
 	if h == nil {
 		if router, ok := b.Routes.(*Router); ok {
-			h = router.Serve
+			// The Bridge applies the router's guard itself, before reading the body.
+			h = router.dispatch
+			if guard == nil {
+				guard = router.guard
+			}
 		}
 	}
-	ev, err := b.Event(r)
+	ev, release, refusal, err := b.event(w, r, guard)
 	if err != nil {
 		writeEventResponse(w, ev.RequestContext.RequestID, ErrorResponse(err), b.logger())
 		return
 	}
+	if refusal != nil {
+		writeEventResponse(w, ev.RequestContext.RequestID, *refusal, b.logger())
+		return
+	}
+	defer release()
 	logger := b.logger().With("route", ev.RouteKey, "request_id", ev.RequestContext.RequestID)
 	if h == nil {
 		logger.Error("bridge has no handler")
@@ -91,7 +110,7 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		logger.Error("handler returned an error", "error", err.Error())
 		resp = InternalError()
 	} else if limit := b.maxEventBytes(); limit > 0 {
-		if raw, merr := json.Marshal(resp); merr != nil || len(raw) > limit {
+		if n, merr := responseSize(resp); merr != nil || n > limit {
 			logger.Error("handler response exceeds the Lambda payload limit", "limit", limit)
 			resp = InternalError()
 		}
@@ -124,6 +143,19 @@ const requestTimeLayout = "02/Jan/2006:15:04:05 -0700"
 // still carries its request ID and the error is a *RequestError (400 bad path, 413 too
 // large).
 func (b *Bridge) Event(r *http.Request) (events.APIGatewayV2HTTPRequest, error) {
+	ev, release, _, err := b.event(nil, r, nil)
+	if release != nil {
+		release()
+	}
+	return ev, err
+}
+
+// event builds the event. With a guard the route is found first and its limits applied
+// before a byte of the body is read: a keyed route without a key, a declared length over
+// the route's limit and a full pool give refusal (the answer to send); a body that turns
+// out too long while read is an error. release gives the pool's slot back (non-nil when
+// neither is set).
+func (b *Bridge) event(w http.ResponseWriter, r *http.Request, g *Guard) (ev events.APIGatewayV2HTTPRequest, release func(), refusal *events.APIGatewayV2HTTPResponse, err error) {
 	now := time.Now
 	if b.Now != nil {
 		now = b.Now
@@ -133,40 +165,26 @@ func (b *Bridge) Event(r *http.Request) (events.APIGatewayV2HTTPRequest, error) 
 	if random == nil {
 		random = rand.Reader
 	}
-	ev := events.APIGatewayV2HTTPRequest{Version: "2.0"}
+	ev = events.APIGatewayV2HTTPRequest{Version: "2.0"}
 	ev.RequestContext.RequestID = newRequestID(random)
 	ev.RequestContext.Stage = DefaultRouteKey
 
 	path, err := gatewayPath(rawRequestPath(r))
 	if err != nil {
-		return ev, err
+		return ev, nil, nil, err
 	}
-	body, err := readBody(r, b.MaxBodyBytes)
-	if err != nil {
-		return ev, err
-	}
-
-	sourceIP := remoteIP(r.RemoteAddr)
-	domain := hostWithoutPort(r.Host)
-	ev.RawPath = path
-	ev.RawQueryString = r.URL.RawQuery
-	ev.QueryStringParameters = queryParameters(r.URL.RawQuery)
-	ev.Headers, ev.Cookies = gatewayHeaders(r, sourceIP, len(body), t, random)
-	if len(body) > 0 {
-		if IsTextContentType(r.Header.Get("Content-Type")) && utf8Valid(body) {
-			ev.Body = string(body)
-		} else {
-			ev.Body = base64.StdEncoding.EncodeToString(body)
-			ev.IsBase64Encoded = true
-		}
-	}
-
 	ev.RouteKey = DefaultRouteKey
 	if b.Routes != nil {
 		if key, params, ok := b.Routes.Route(r.Method, path); ok {
 			ev.RouteKey, ev.PathParameters = key, params
 		}
 	}
+	sourceIP := remoteIP(r.RemoteAddr)
+	domain := hostWithoutPort(r.Host)
+	ev.RawPath = path
+	ev.RawQueryString = r.URL.RawQuery
+	ev.QueryStringParameters = queryParameters(r.URL.RawQuery)
+	ev.Headers, ev.Cookies = gatewayHeaders(r, sourceIP, 0, t, random)
 
 	rc := &ev.RequestContext
 	rc.RouteKey = ev.RouteKey
@@ -184,17 +202,123 @@ func (b *Bridge) Event(r *http.Request) (events.APIGatewayV2HTTPRequest, error) 
 		UserAgent: r.UserAgent(),
 	}
 
-	if limit := b.maxEventBytes(); limit > 0 {
-		raw, err := json.Marshal(ev)
-		if err != nil {
-			return ev, fmt.Errorf("marshal event: %w", err)
+	release = func() {}
+	limit, tooLong := b.MaxBodyBytes, tooLarge
+	if limit <= 0 {
+		limit = MaxRequestBodyBytes
+	}
+	if g != nil {
+		ctx := r.Context()
+		l := g.Limit(ev.RouteKey)
+		if l.Keyed {
+			if resp, refused := g.unauthenticated(ctx, ev.RouteKey, ev); refused {
+				return ev, nil, &resp, nil
+			}
 		}
-		if len(raw) > limit {
-			return ev, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
+		if l.MaxBody < limit {
+			limit = l.MaxBody
+			tooLong = func(n int64) *RequestError { return g.tooLarge(ctx, ev.RouteKey, n) }
+		}
+		if r.ContentLength > limit {
+			return ev, nil, nil, tooLong(limit)
+		}
+		var busy *events.APIGatewayV2HTTPResponse
+		if release, busy = g.acquire(ctx, ev.RouteKey, l); busy != nil {
+			return ev, nil, busy, nil
+		}
+	}
+	body, err := readBody(w, r, limit, tooLong)
+	if err != nil {
+		release()
+		return ev, nil, nil, err
+	}
+	ev.Headers["content-length"] = strconv.Itoa(len(body))
+	if len(body) > 0 {
+		if IsTextContentType(r.Header.Get("Content-Type")) && utf8Valid(body) {
+			// The event takes the bytes over (nothing writes to body after this): no second
+			// copy of a body of megabytes.
+			ev.Body = unsafe.String(unsafe.SliceData(body), len(body))
+		} else {
+			ev.Body = base64.StdEncoding.EncodeToString(body)
+			ev.IsBase64Encoded = true
+		}
+	}
+
+	if limit := b.maxEventBytes(); limit > 0 {
+		n, err := eventSize(ev)
+		if err != nil {
+			release()
+			return ev, nil, nil, fmt.Errorf("marshal event: %w", err)
+		}
+		if n > limit {
+			release()
+			return ev, nil, nil, &RequestError{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge,
 				Message: fmt.Sprintf("request exceeds the %d-byte function payload limit", limit), Err: ErrBodyTooLarge}
 		}
 	}
-	return ev, nil
+	return ev, release, nil, nil
+}
+
+// eventSize is the length of ev's JSON form, without a copy of its body: the body (up to
+// megabytes) is measured as JSON would escape it, the rest marshalled.
+func eventSize(ev events.APIGatewayV2HTTPRequest) (int, error) {
+	body := ev.Body
+	if body == "" {
+		raw, err := json.Marshal(ev)
+		return len(raw), err
+	}
+	ev.Body = "x" // one byte in JSON, whatever omitempty does
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		return 0, err
+	}
+	return len(raw) - 1 + jsonEscapedLen(body), nil
+}
+
+// responseSize is eventSize's counterpart for an answer.
+func responseSize(resp events.APIGatewayV2HTTPResponse) (int, error) {
+	body := resp.Body
+	if body == "" {
+		raw, err := json.Marshal(resp)
+		return len(raw), err
+	}
+	resp.Body = "x" // one byte in JSON, whatever omitempty does
+	raw, err := json.Marshal(resp)
+	if err != nil {
+		return 0, err
+	}
+	return len(raw) - 1 + jsonEscapedLen(body), nil
+}
+
+// jsonEscapedLen is how many bytes encoding/json adds for s inside its quotes: the escapes
+// it writes for quotes, backslashes, control characters, <, > and &, invalid UTF-8 and
+// U+2028/U+2029.
+func jsonEscapedLen(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f':
+				n += 2
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
+			n += 6
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
 }
 
 func orDefault(s, def string) string {
@@ -241,24 +365,40 @@ func gatewayPath(raw string) (string, error) {
 }
 
 // readBody reads at most limit bytes (0: MaxRequestBodyBytes), refusing a declared length
-// over the limit before reading anything.
-func readBody(r *http.Request, limit int64) ([]byte, error) {
+// over the limit before reading anything, and an undeclared one (chunked) as soon as it
+// passes the limit (http.MaxBytesReader: the server then closes the connection). A declared
+// length is read into a buffer of that size, not a growing one.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, tooLong func(int64) *RequestError) ([]byte, error) {
 	if limit <= 0 {
 		limit = MaxRequestBodyBytes
+	}
+	if tooLong == nil {
+		tooLong = tooLarge
 	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
 	if r.ContentLength > limit {
-		return nil, tooLarge(limit)
+		return nil, tooLong(limit)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	var body []byte
+	var err error
+	if r.ContentLength > 0 {
+		body = make([]byte, r.ContentLength)
+		var n int
+		n, err = io.ReadFull(rd, body)
+		body = body[:n]
+	} else {
+		body, err = io.ReadAll(rd)
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, tooLong(limit)
+	case err != nil:
 		return nil, &RequestError{Status: http.StatusBadRequest, Code: CodeInvalidBody,
 			Message: "request body could not be read", Err: fmt.Errorf("%w: %w", ErrInvalidBody, err)}
-	}
-	if int64(len(body)) > limit {
-		return nil, tooLarge(limit)
 	}
 	return body, nil
 }

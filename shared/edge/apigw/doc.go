@@ -11,8 +11,9 @@
 //
 // It also holds what every endpoint needs at the edge: the contract's JSON error body
 // ([Error], [FieldError]), JSON and PNG responses, strict JSON request decoding
-// ([DecodeJSON]), a panic and error guard ([Recover]) and a per-client token-bucket rate
-// limiter ([Limiter], [RateLimited]).
+// ([DecodeJSON]), a panic and error guard ([Recover]), a per-client token-bucket rate
+// limiter ([Limiter], [RateLimited]) and per-route limits ([Guard]: body sizes checked
+// before reading, bounded concurrency of the expensive routes).
 //
 // Nothing here logs personal data: loggers receive route keys, request IDs, status codes and
 // error classes, never bodies, path parameters or panic values.

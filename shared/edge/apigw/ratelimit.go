@@ -41,6 +41,12 @@ type Limiter struct {
 	maxKeys   int
 	now       func() time.Time
 
+	// Events, when set (before use), is told every refused request: kind
+	// "rate_limited" and the request's route key, never the client's address.
+	Events interface {
+		SecurityEvent(ctx context.Context, kind, route string)
+	}
+
 	mu      sync.Mutex
 	lru     *list.List // of *bucket; front: most recently used
 	buckets map[string]*list.Element
@@ -152,6 +158,9 @@ func RateLimited(l *Limiter, key func(events.APIGatewayV2HTTPRequest) string, h 
 	}
 	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		if ok, wait := l.Allow(key(req)); !ok {
+			if l.Events != nil {
+				l.Events.SecurityEvent(ctx, "rate_limited", req.RouteKey)
+			}
 			return TooManyRequests(wait), nil
 		}
 		return h(ctx, req)

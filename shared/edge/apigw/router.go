@@ -188,6 +188,27 @@ type Router struct {
 	byKey    map[string]int
 	shapes   map[string]string
 	fallback Handler
+	guard    *Guard
+}
+
+// SetGuard makes the Router enforce g's per-route limits: [Router.Serve] (a Lambda) checks
+// each event's body length and takes its route's pool before the handler runs; a [Bridge]
+// over the Router checks them before reading the request's body. Call it at start-up.
+func (r *Router) SetGuard(g *Guard) { r.guard = g }
+
+// Guard is the guard SetGuard set, or nil.
+func (r *Router) Guard() *Guard { return r.guard }
+
+// RouteKeyOf is the route an event goes to: its RouteKey when registered, else the route
+// its method and RawPath match, else "$default".
+func (r *Router) RouteKeyOf(req events.APIGatewayV2HTTPRequest) string {
+	if _, ok := r.byKey[req.RouteKey]; ok {
+		return req.RouteKey
+	}
+	if rt, _, _ := r.lookup(req.RequestContext.HTTP.Method, req.RawPath); rt != nil {
+		return rt.key.String()
+	}
+	return DefaultRouteKey
 }
 
 // NewRouter returns an empty Router: every request gets the contract's 404.
@@ -294,7 +315,17 @@ func (r *Router) lookup(method, path string) (*route, map[string]string, []strin
 // RouteKey is set to the matched route, so handlers see the same event either way. No match:
 // the $default handler if registered, else the contract's 405 (with Allow) when the path
 // exists under other methods, else 404.
+//
+// With a guard ([Router.SetGuard]), its limits are checked first.
 func (r *Router) Serve(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	if r.guard != nil {
+		return r.guard.Wrap(r.RouteKeyOf, r.dispatch)(ctx, req)
+	}
+	return r.dispatch(ctx, req)
+}
+
+// dispatch is Serve without the guard.
+func (r *Router) dispatch(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	if i, ok := r.byKey[req.RouteKey]; ok {
 		rt := &r.routes[i]
 		// Behind a custom domain's API mapping RawPath may carry a prefix the template lacks;

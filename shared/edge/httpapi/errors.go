@@ -1,5 +1,6 @@
-// Package httpapi holds the API Gateway (HTTP API v2) handlers of the contract: the facility
-// API (Bearer API key) and the public API (lookup, QR, verify, trust list, lookup page).
+// Package httpapi holds the API Gateway (HTTP API v2) handlers of the contract: the keyed
+// APIs (one authenticator, Auth: facility, clerk, registry officer and ops keys) and the
+// public API (lookup, QR, verify, trust list, lookup page).
 // Handlers translate: they decode the request, call a use case, and map its errors to
 // status codes in one place (respond).
 package httpapi

@@ -3,13 +3,13 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/vaxpass/vaxpass/shared/domain/access"
 	"github.com/vaxpass/vaxpass/shared/domain/dose"
 	"github.com/vaxpass/vaxpass/shared/domain/match"
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
@@ -36,9 +37,15 @@ const (
 	WorklistPage = 10000
 )
 
-// Facilities authenticates facilities by the SHA-256 of their API key.
+// Facilities is the store's former facility-key lookup; facilities authenticate through
+// Auth now (a key of role facility whose subject is the facility ID).
 type Facilities interface {
 	FacilityByKeyHash(ctx context.Context, hash []byte) (vaxpass.Facility, error)
+}
+
+// FacilityReader reads a registered facility (the facility of a facility key).
+type FacilityReader interface {
+	GetFacility(ctx context.Context, id string) (vaxpass.Facility, error)
 }
 
 // Ingester is the upload use case.
@@ -51,6 +58,10 @@ type DoseReader interface {
 	GetDose(ctx context.Context, key vaxpass.DoseKey) (vaxpass.Dose, error)
 	// ListByStatus lists the facility's doses in a status, by source_id after the cursor.
 	ListByStatus(ctx context.Context, facilityID string, status match.Status, after string, limit int) ([]vaxpass.Dose, error)
+	// ListByCommune lists the doses of every facility whose record's commune_code is
+	// commune and whose stored match status is status, by (facility_id, source_id)
+	// strictly after after (zero: from the start), at most limit.
+	ListByCommune(ctx context.Context, commune string, status match.Status, after vaxpass.DoseKey, limit int) ([]vaxpass.Dose, error)
 }
 
 // CertReader reads a person's active certificate.
@@ -70,18 +81,24 @@ type FacilitySigner interface {
 // facility with a large backlog comes within seconds.
 const SignInCall = 5 * time.Second
 
+// ErrImportTooLarge marks an import refused for one of its caps (rows, cell, inflated
+// size): a security event besides the 400.
+var ErrImportTooLarge = errors.New("import over a cap")
+
 // Worklists renders worklists and reads Excel imports.
 type Worklists interface {
-	// Write renders doses in format "csv" or "xlsx".
+	// Write renders doses in format "csv" or "xlsx" as a facility or a clerk sees them:
+	// each row with its facility_id, candidates as their count (no registry value).
 	Write(w io.Writer, format string, doses []vaxpass.Dose) error
 	// ReadImport reads an .xlsx import into items (row numbers set); a file that cannot be
 	// read at all is an error wrapping vaxpass.ErrInvalid.
 	ReadImport(body []byte) ([]ingest.Item, error)
 }
 
-// Facility is the facility API.
+// Facility is the facility API (facility keys; the worklist also with clerk keys).
 type Facility struct {
-	Facilities Facilities
+	Auth       *Auth
+	Facilities FacilityReader
 	Ingest     Ingester
 	Doses      DoseReader
 	Certs      CertReader
@@ -96,40 +113,42 @@ type Facility struct {
 
 // Routes registers the facility API's routes.
 func (f *Facility) Routes(r *apigw.Router) {
-	r.Handle("POST /v1/doses", f.authed("POST /v1/doses", f.postDoses))
-	r.Handle("POST /v1/imports", f.authed("POST /v1/imports", f.postImport))
-	r.Handle("GET /v1/doses/{source_id}", f.authed("GET /v1/doses/{source_id}", f.getDose))
-	r.Handle("GET /v1/worklist", f.authed("GET /v1/worklist", f.getWorklist))
-	r.Handle("POST /v1/signatures", f.authed("POST /v1/signatures", f.postSignatures))
-	r.Handle("GET /v1/signatures/{run_id}", f.authed("GET /v1/signatures/{run_id}", f.getSignatures))
+	facility := []access.Role{access.Facility}
+	r.Handle("POST /v1/doses", f.authed("POST /v1/doses", facility, f.postDoses))
+	r.Handle("POST /v1/imports", f.authed("POST /v1/imports", facility, f.postImport))
+	r.Handle("GET /v1/doses/{source_id}", f.authed("GET /v1/doses/{source_id}", facility, f.getDose))
+	r.Handle("GET /v1/worklist", f.authed("GET /v1/worklist", []access.Role{access.Facility, access.Clerk}, f.getWorklist))
+	r.Handle("POST /v1/signatures", f.authed("POST /v1/signatures", facility, f.postSignatures))
+	r.Handle("GET /v1/signatures/{run_id}", f.authed("GET /v1/signatures/{run_id}", facility, f.getSignatures))
 }
 
+// facilityHandler serves a request of a facility key (fac is its facility) or, where the
+// route allows it, of a clerk (fac is zero: the principal says who).
 type facilityHandler func(ctx context.Context, fac vaxpass.Facility, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
-func (f *Facility) authed(route string, h facilityHandler) apigw.Handler {
-	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		fac, err := f.authenticate(ctx, req)
-		if err != nil {
-			return failure(f.log(), route, err), nil
+func (f *Facility) authed(route string, roles []access.Role, h facilityHandler) apigw.Handler {
+	return f.Auth.Require(route, roles, func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		var fac vaxpass.Facility
+		if p, _ := access.PrincipalFrom(ctx); p.Role == access.Facility {
+			var err error
+			if fac, err = facilityOf(ctx, f.Facilities, p); err != nil {
+				return failure(f.log(), route, err), nil
+			}
 		}
 		resp, err := h(ctx, fac, req)
 		if err != nil {
 			return failure(f.log(), route, err), nil
 		}
 		return resp, nil
-	}
+	})
 }
 
-func (f *Facility) authenticate(ctx context.Context, req events.APIGatewayV2HTTPRequest) (vaxpass.Facility, error) {
-	auth := req.Headers["authorization"]
-	key, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || strings.TrimSpace(key) == "" {
-		return vaxpass.Facility{}, vaxpass.ErrUnauthorized
-	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(key)))
-	fac, err := f.Facilities.FacilityByKeyHash(ctx, sum[:])
+// facilityOf is the facility of a facility principal; a key of a facility no longer
+// registered opens nothing.
+func facilityOf(ctx context.Context, facilities FacilityReader, p access.Principal) (vaxpass.Facility, error) {
+	fac, err := facilities.GetFacility(ctx, p.Subject)
 	if errors.Is(err, vaxpass.ErrNotFound) {
-		return fac, vaxpass.ErrUnauthorized
+		return fac, fmt.Errorf("%w: facility key %s of an unknown facility", vaxpass.ErrUnauthorized, p.KeyID)
 	}
 	return fac, err
 }
@@ -216,6 +235,9 @@ func (f *Facility) postImport(ctx context.Context, fac vaxpass.Facility, req eve
 	}
 	items, err := f.Worklists.ReadImport(body)
 	if err != nil {
+		if errors.Is(err, ErrImportTooLarge) && f.Auth != nil && f.Auth.Events != nil {
+			f.Auth.Events.SecurityEvent(ctx, "import_refused", "POST /v1/imports")
+		}
 		if errors.Is(err, vaxpass.ErrInvalid) {
 			return events.APIGatewayV2HTTPResponse{}, fieldError("body", "invalid_file", strings.TrimPrefix(err.Error(), vaxpass.ErrInvalid.Error()+": "))
 		}
@@ -231,11 +253,39 @@ func (f *Facility) postImport(ctx context.Context, fac vaxpass.Facility, req eve
 	return apigw.JSON(http.StatusOK, rep), nil
 }
 
-// DoseView is the answer of GET /v1/doses/{source_id}.
+// DoseView is a record as a facility or a clerk sees it: the answer of GET
+// /v1/doses/{source_id} and a worklist's record.
 type DoseView struct {
+	// FacilityID names the record's facility in a clerk's worklist (its commune's records
+	// of every facility); a facility's answers leave it out.
+	FacilityID string `json:"facility_id,omitempty"`
 	dose.Record
-	Match       match.Result `json:"match"`
-	Certificate *CertView    `json:"certificate,omitempty"`
+	Match       MatchView `json:"match"`
+	Certificate *CertView `json:"certificate,omitempty"`
+}
+
+// MatchView is a match result without registry values (a facility's or a clerk's view):
+// the candidates only counted, the registry's corrections only of a VERIFIED record (the
+// registry's spelling of the person's own details once ID, name and date of birth agree).
+type MatchView struct {
+	Status    match.Status      `json:"status"`
+	Reasons   []string          `json:"reasons"`
+	Corrected map[string]string `json:"corrected,omitempty"`
+	// CandidatesCount is how many registry people the record may be (the registry
+	// officer sees who they are).
+	CandidatesCount int `json:"candidates_count,omitempty"`
+}
+
+// RedactMatch is the view of r a facility or a clerk may have.
+func RedactMatch(r match.Result) MatchView {
+	v := MatchView{Status: r.Status, Reasons: r.Reasons, CandidatesCount: len(r.Candidates)}
+	if v.Reasons == nil {
+		v.Reasons = []string{}
+	}
+	if r.Status == match.Verified {
+		v.Corrected = r.Corrected
+	}
+	return v
 }
 
 // CertView is a certificate as the facility sees it.
@@ -255,10 +305,7 @@ func (f *Facility) getDose(ctx context.Context, fac vaxpass.Facility, req events
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
-	view := DoseView{Record: d.Record, Match: d.Match}
-	if view.Match.Reasons == nil {
-		view.Match.Reasons = []string{}
-	}
+	view := DoseView{Record: d.Record, Match: RedactMatch(d.Match)}
 	if d.PersonID != "" && !d.SignedAt.IsZero() {
 		c, err := f.Certs.ActiveCertificate(ctx, d.PersonID)
 		switch {
@@ -277,15 +324,27 @@ var worklistFormats = map[string]string{
 	"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 
+// worklistStatus reads the status parameter: required, one of allowed (case-insensitive).
+func worklistStatus(q map[string]string, allowed ...match.Status) (match.Status, error) {
+	names := make([]string, len(allowed))
+	for i, s := range allowed {
+		names[i] = string(s)
+	}
+	status := match.Status(strings.ToUpper(q["status"]))
+	switch {
+	case status == "":
+		return "", fieldError("status", dose.CodeRequired, "status is required: one of "+strings.Join(names, ", "))
+	case !slices.Contains(allowed, status):
+		return "", fieldError("status", dose.CodeValue, "must be one of "+strings.Join(names, ", "))
+	}
+	return status, nil
+}
+
 func (f *Facility) getWorklist(ctx context.Context, fac vaxpass.Facility, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	q := req.QueryStringParameters
-	status := match.Status(strings.ToUpper(q["status"]))
-	switch status {
-	case match.Pending, match.Verified, match.NoID, match.InvalidID, match.NotFound, match.Mismatch:
-	case "":
-		return events.APIGatewayV2HTTPResponse{}, fieldError("status", dose.CodeRequired, "status is required: one of PENDING, VERIFIED, NO_ID, INVALID_ID, NOT_FOUND, MISMATCH")
-	default:
-		return events.APIGatewayV2HTTPResponse{}, fieldError("status", dose.CodeValue, "must be one of PENDING, VERIFIED, NO_ID, INVALID_ID, NOT_FOUND, MISMATCH")
+	status, err := worklistStatus(q, match.Pending, match.Verified, match.NoID, match.InvalidID, match.NotFound, match.Mismatch)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
 	}
 	format := strings.ToLower(q["format"])
 	if format == "" {
@@ -295,27 +354,51 @@ func (f *Facility) getWorklist(ctx context.Context, fac vaxpass.Facility, req ev
 	if !ok {
 		return events.APIGatewayV2HTTPResponse{}, fieldError("format", dose.CodeValue, "must be json, csv or xlsx")
 	}
-	after := q["after"]
-	doses, err := f.Doses.ListByStatus(ctx, fac.ID, status, after, WorklistPage)
+	p, err := principal(ctx)
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	var doses []vaxpass.Dose
+	var next string
+	if p.Role == access.Clerk {
+		// The clerk's commune's records of every facility, by (facility_id, source_id);
+		// the cursor is "facility_id/source_id" (facility IDs hold no "/").
+		var after vaxpass.DoseKey
+		if a := q["after"]; a != "" {
+			fid, sid, ok := strings.Cut(a, "/")
+			if !ok || fid == "" || sid == "" {
+				return events.APIGatewayV2HTTPResponse{}, fieldError("after", dose.CodeFormat, "must be the next cursor of the previous page (facility_id/source_id)")
+			}
+			after = vaxpass.DoseKey{FacilityID: fid, SourceID: sid}
+		}
+		if doses, err = f.Doses.ListByCommune(ctx, p.Subject, status, after, WorklistPage); err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		if len(doses) == WorklistPage {
+			last := doses[len(doses)-1]
+			next = last.FacilityID + "/" + last.SourceID
+		}
+	} else {
+		if doses, err = f.Doses.ListByStatus(ctx, fac.ID, status, q["after"], WorklistPage); err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		if len(doses) == WorklistPage {
+			next = doses[len(doses)-1].SourceID
+		}
 	}
 	resp := events.APIGatewayV2HTTPResponse{}
 	if format == "json" {
 		views := make([]DoseView, len(doses))
 		for i, d := range doses {
-			views[i] = DoseView{Record: d.Record, Match: d.Match}
-			if views[i].Match.Reasons == nil {
-				views[i].Match.Reasons = []string{}
+			views[i] = DoseView{Record: d.Record, Match: RedactMatch(d.Match)}
+			if p.Role == access.Clerk {
+				views[i].FacilityID = d.FacilityID
 			}
 		}
 		page := struct {
 			Records []DoseView `json:"records"`
 			Next    string     `json:"next,omitempty"`
-		}{Records: views}
-		if len(doses) == WorklistPage {
-			page.Next = doses[len(doses)-1].SourceID
-		}
+		}{Records: views, Next: next}
 		resp = apigw.JSON(http.StatusOK, page)
 	} else {
 		var buf bytes.Buffer
@@ -324,8 +407,8 @@ func (f *Facility) getWorklist(ctx context.Context, fac vaxpass.Facility, req ev
 		}
 		resp = apigw.Bytes(http.StatusOK, ct, buf.Bytes())
 		resp.Headers["Content-Disposition"] = fmt.Sprintf(`attachment; filename="worklist-%s.%s"`, strings.ToLower(string(status)), format)
-		if len(doses) == WorklistPage {
-			resp.Headers["X-Next-After"] = doses[len(doses)-1].SourceID
+		if next != "" {
+			resp.Headers["X-Next-After"] = next
 		}
 	}
 	resp.Headers["Cache-Control"] = "no-store"

@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/vaxpass/vaxpass/shared/domain/access"
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
 	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
 	"github.com/vaxpass/vaxpass/shared/hc1/qr"
@@ -38,6 +38,11 @@ const (
 	fixtureFacility = "site-1"
 	fixtureKey      = "vxp_test-key-of-site-1"
 	xlsxType        = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	// Keys of the other roles: a clerk of commune fixtureCommune, an officer, ops.
+	fixtureCommune = "00001"
+	clerkKey       = "vxc_test-clerk"
+	officerKey     = "vxr_test-officer"
+	opsKey         = "vxo_test-ops"
 )
 
 // fixture is the API's real router over the embedded store in a temporary directory: the
@@ -47,6 +52,9 @@ type fixture struct {
 	router *apigw.Router
 	store  *embedded.Store
 	queue  *sentSignatures
+	keys   *memKeys
+	audit  *embedded.AuditLog
+	events *eventLog
 }
 
 // sentSignatures is the central signing queue as facility signing sees it.
@@ -97,9 +105,18 @@ func newFixture(tb testing.TB) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	hash := sha256.Sum256([]byte(fixtureKey))
 	ctx := context.Background()
-	if err := store.AddFacility(ctx, vaxpass.Facility{ID: fixtureFacility, Name: "Site 1", APIKeyHash: hash[:], KeyID: keyID, CreatedAt: today}); err != nil {
+	if err := store.AddFacility(ctx, vaxpass.Facility{ID: fixtureFacility, Name: "Site 1", APIKeyHash: access.Hash(fixtureKey), KeyID: keyID, CreatedAt: today}); err != nil {
+		tb.Fatal(err)
+	}
+	apiKeys := newMemKeys().add(fixtureKey, access.Facility, fixtureFacility, false).
+		add(clerkKey, access.Clerk, fixtureCommune, false).
+		add(officerKey, access.Officer, "officer-olga", false).
+		add(opsKey, access.Ops, "ops-anna", false)
+	events := &eventLog{}
+	auth := &httpapi.Auth{Keys: apiKeys, Events: events}
+	auditLog, err := embedded.OpenAuditLog(db, now)
+	if err != nil {
 		tb.Fatal(err)
 	}
 	limiter, err := apigw.NewLimiter(apigw.RateLimit{Rate: 1e6, Burst: 1e6, MaxKeys: 100}, now)
@@ -114,28 +131,39 @@ func newFixture(tb testing.TB) *fixture {
 	runs := &signing.Runs{Signer: &signing.FacilityService{Store: store, Keys: keys, Queue: queue, Now: now}, Store: runStore, Now: now}
 	runs.Queue = inlineRuns{runs}
 	r := apigw.NewRouter()
+	ing := &ingest.Service{Doses: store, Now: now}
 	(&httpapi.Facility{
-		Facilities: store, Ingest: &ingest.Service{Doses: store, Now: now},
+		Auth: auth, Facilities: store, Ingest: ing,
 		Doses: store, Certs: store,
 		Signer:    runs,
 		Worklists: worklistAdapter{}, Now: now,
 	}).Routes(r)
+	(&httpapi.Corrections{Auth: auth, Facilities: store, Doses: store, Ingest: ing, Audit: auditLog, Now: now}).Routes(r)
+	(&httpapi.Registry{Auth: auth, Doses: store, Worklists: worklistAdapter{}, Audit: auditLog, Now: now}).Routes(r)
 	(&httpapi.Public{
 		Lookup: &lookup.Service{Certs: store}, Verifier: verdicts{&verification.Service{Trust: central.TrustList, Now: now}},
 		TrustList: func(context.Context) ([]byte, error) { return central.TrustList.MarshalJSON() },
 		RenderQR:  func(hc1 string) ([]byte, error) { return qr.PNG(hc1) }, Limiter: limiter, Now: now,
 	}).Routes(r)
-	return &fixture{router: r, store: store, queue: queue}
+	return &fixture{router: r, store: store, queue: queue, keys: apiKeys, audit: auditLog, events: events}
 }
 
 // worklistAdapter is the facility API's Worklists port over the worklist package, as the
 // system wires it (shared/wire imports this package, so its adapter cannot be used here).
 type worklistAdapter struct{}
 
-func (worklistAdapter) Write(out io.Writer, format string, doses []vaxpass.Dose) error {
+func (w worklistAdapter) Write(out io.Writer, format string, doses []vaxpass.Dose) error {
+	return w.write(out, format, doses, false)
+}
+
+func (w worklistAdapter) WriteDisclosed(out io.Writer, doses []vaxpass.Dose) error {
+	return w.write(out, "csv", doses, true)
+}
+
+func (worklistAdapter) write(out io.Writer, format string, doses []vaxpass.Dose, disclose bool) error {
 	rows := func(yield func(worklist.Row) bool) {
 		for _, d := range doses {
-			if !yield(worklist.Row{Facility: d.FacilityID, Record: d.Record, Result: d.Match}) {
+			if !yield(worklist.Row{Facility: d.FacilityID, Record: d.Record, Result: d.Match, Disclose: disclose}) {
 				return
 			}
 		}

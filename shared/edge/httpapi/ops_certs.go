@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/vaxpass/vaxpass/shared/domain/access"
 	"github.com/vaxpass/vaxpass/shared/domain/dose"
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
 	"github.com/vaxpass/vaxpass/shared/stage/audit"
@@ -221,14 +222,16 @@ func (o *OpsCerts) log() *slog.Logger {
 	return slog.Default()
 }
 
-// Corrections is PATCH /v1/doses/{source_id} (facility API key): a facility corrects a
-// stored record. The body holds the fields to change (any dose-record field but
-// source_id); the corrected record is validated as an upload is, stored through the
+// Corrections is PATCH /v1/doses/{source_id}: a facility corrects one of its stored
+// records; a commune clerk (?facility_id=F) one of its commune's records, a registry
+// officer (?facility_id=F) any record. The body holds the fields to change (any
+// dose-record field but source_id); the corrected record is validated as an upload is, stored through the
 // upload use case's correction path (the record is matched again, the facility signs
 // again, and when the certificate's content changes central signing issues a new one with
 // a new UVCI and revokes the old), and audited with the names of the changed fields.
 type Corrections struct {
-	Facilities Facilities
+	Auth       *Auth
+	Facilities FacilityReader
 	Doses      DoseReader
 	Ingest     Ingester
 	Audit      audit.Appender
@@ -238,7 +241,8 @@ type Corrections struct {
 
 // Routes registers the route.
 func (c *Corrections) Routes(r *apigw.Router) {
-	r.Handle("PATCH /v1/doses/{source_id}", c.patchDose)
+	const route = "PATCH /v1/doses/{source_id}"
+	r.Handle(route, c.Auth.Require(route, []access.Role{access.Facility, access.Clerk, access.Officer}, c.patchDose))
 }
 
 // correctionRequest lists the correctable fields; absent ones stay as stored.
@@ -300,9 +304,25 @@ const (
 
 func (c *Corrections) patchDose(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	const route = "PATCH /v1/doses/{source_id}"
-	fac, err := c.authenticate(ctx, req)
+	p, err := principal(ctx)
 	if err != nil {
 		return failure(c.log(), route, err), nil
+	}
+	facilityID := req.QueryStringParameters["facility_id"]
+	if p.Role == access.Facility {
+		fac, err := facilityOf(ctx, c.Facilities, p)
+		if err != nil {
+			return failure(c.log(), route, err), nil
+		}
+		if facilityID != "" && facilityID != fac.ID {
+			// Another facility's record is as unknown as no record.
+			return failure(c.log(), route, fmt.Errorf("dose of another facility: %w", vaxpass.ErrNotFound)), nil
+		}
+		facilityID = fac.ID
+	} else if facilityID == "" {
+		return apigw.FieldError(http.StatusBadRequest, "facility_id", dose.CodeRequired, "facility_id is required: the facility whose record this is"), nil
+	} else if err := access.CheckSubject(access.Facility, facilityID); err != nil {
+		return apigw.FieldError(http.StatusBadRequest, "facility_id", dose.CodeFormat, "facility_id must be 1-64 of A-Z a-z 0-9 _ -"), nil
 	}
 	sid := apigw.PathParameter(req, "source_id")
 	if sid == "" || utf8.RuneCountInString(sid) > dose.MaxSourceID {
@@ -315,9 +335,14 @@ func (c *Corrections) patchDose(ctx context.Context, req events.APIGatewayV2HTTP
 	if body.SourceID != nil && strings.TrimSpace(*body.SourceID) != sid {
 		return apigw.FieldError(http.StatusBadRequest, "source_id", dose.CodeValue, "source_id cannot be changed: it identifies the record"), nil
 	}
-	stored, err := c.Doses.GetDose(ctx, vaxpass.DoseKey{FacilityID: fac.ID, SourceID: sid})
+	stored, err := c.Doses.GetDose(ctx, vaxpass.DoseKey{FacilityID: facilityID, SourceID: sid})
 	if err != nil {
 		return failure(c.log(), route, err), nil
+	}
+	if p.Role == access.Clerk && stored.Record.CommuneCode != p.Subject {
+		// Outside the clerk's commune: not found, not forbidden (nothing is told about
+		// what exists elsewhere).
+		return failure(c.log(), route, fmt.Errorf("dose outside the clerk's commune: %w", vaxpass.ErrNotFound)), nil
 	}
 	rec := stored.Record
 	if given := body.apply(&rec); len(given) == 0 {
@@ -334,13 +359,13 @@ func (c *Corrections) patchDose(ctx context.Context, req events.APIGatewayV2HTTP
 	}
 	// Audited before it is stored: a correction is never stored unaudited (a failure
 	// in between leaves an entry for an attempt, which the caller's retry repeats).
-	note := audit.Entry{At: now, Actor: "facility:" + fac.ID, Action: audit.ActionCorrection,
-		Doses: []string{audit.DoseKey(fac.ID, sid)}, Facilities: []string{fac.ID},
-		Params: map[string]string{"fields": strings.Join(changed, ",")}}
+	note := audit.Entry{At: now, Actor: auditActor(p), Action: audit.ActionCorrection,
+		Doses: []string{audit.DoseKey(facilityID, sid)}, Facilities: []string{facilityID},
+		Params: map[string]string{"fields": strings.Join(changed, ","), "key_id": p.KeyID}}
 	if err := c.Audit.Append(ctx, note); err != nil {
 		return failure(c.log(), route, fmt.Errorf("audit correction: %w", err)), nil
 	}
-	rep, err := c.Ingest.Submit(ctx, fac.ID, []ingest.Item{{Record: rec, Corrected: true}})
+	rep, err := c.Ingest.Submit(ctx, facilityID, []ingest.Item{{Record: rec, Corrected: true}})
 	if err != nil {
 		return failure(c.log(), route, err), nil
 	}
@@ -377,20 +402,6 @@ func changedFields(a, b dose.Record) []string {
 		}
 	}
 	return out
-}
-
-// authenticate is the facility API's Bearer check (the same rule as Facility's).
-func (c *Corrections) authenticate(ctx context.Context, req events.APIGatewayV2HTTPRequest) (vaxpass.Facility, error) {
-	key, ok := bearerToken(req.Headers)
-	if !ok {
-		return vaxpass.Facility{}, vaxpass.ErrUnauthorized
-	}
-	sum := sha256.Sum256([]byte(key))
-	fac, err := c.Facilities.FacilityByKeyHash(ctx, sum[:])
-	if errors.Is(err, vaxpass.ErrNotFound) {
-		return fac, vaxpass.ErrUnauthorized
-	}
-	return fac, err
 }
 
 func (c *Corrections) log() *slog.Logger {

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,7 +92,7 @@ func (f *fakeDead) Redrive(_ context.Context, queue string, ids []string) (int, 
 
 func opsRouter(t *testing.T, st fakeStats, runs *fakeRuns, dead *fakeDead) *apigw.Router {
 	t.Helper()
-	auth := &httpapi.OpsAuth{Keys: opsKeys{hash: sha256.Sum256([]byte("vxo_good"))}}
+	auth := &httpapi.OpsAuth{Auth: &httpapi.Auth{Keys: opsKeyStore()}}
 	r := apigw.NewRouter()
 	(&httpapi.OpsStats{Auth: auth, Stats: st}).Routes(r)
 	(&httpapi.OpsReprocess{Auth: auth, Runs: runs, DeadLetters: dead}).Routes(r)
@@ -129,9 +128,9 @@ func TestOpsEndpointsNeedTheOpsKey(t *testing.T) {
 		{"GET", "/v1/ops/dead-letters", ""},
 		{"POST", "/v1/ops/dead-letters/redrive", `{"queue":"central"}`},
 	} {
-		for _, key := range []string{"", "vxo_bad", "vxp_facilitykey"} {
-			if status, _ := serveOps(t, r, rt.method, rt.path, key, rt.body); status != http.StatusUnauthorized {
-				t.Errorf("%s %s with key %q: %d, want 401", rt.method, rt.path, key, status)
+		for key, want := range map[string]int{"": 401, "vxo_bad": 401, "vxo_revoked": 401, "vxp_facilitykey": 403} {
+			if status, _ := serveOps(t, r, rt.method, rt.path, key, rt.body); status != want {
+				t.Errorf("%s %s with key %q: %d, want %d", rt.method, rt.path, key, status, want)
 			}
 		}
 	}

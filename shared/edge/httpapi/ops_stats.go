@@ -19,7 +19,8 @@ type StatsSnapshots interface {
 // OpsStats serves the dashboard's numbers behind the ops key:
 //
 //	GET /v1/stats   per province and per facility: dose records per match status,
-//	                certificates valid, expiring, expired and revoked; issuance per day
+//	                certificates valid, expiring, expired and revoked; issuance per day;
+//	                security events by kind, today and in all ("security")
 //
 // The same numbers fill the /ops page.
 type OpsStats struct {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -49,9 +50,13 @@ type Public struct {
 	RenderQR func(hc1 string) ([]byte, error)
 	// RenderPDF renders a certificate's printable passport (passportpage.PDF).
 	RenderPDF func(lookup.Page) ([]byte, error)
-	Limiter  *apigw.Limiter
-	Now      func() time.Time
-	Log      *slog.Logger
+	Limiter   *apigw.Limiter
+	Now       func() time.Time
+	Log       *slog.Logger
+	// Events, when set, is told the security events of these routes (identity_locked).
+	Events interface {
+		SecurityEvent(ctx context.Context, kind, route string)
+	}
 
 	qrOnce sync.Once
 	qr     *pngCache
@@ -65,10 +70,25 @@ func (p *Public) Routes(r *apigw.Router) {
 		}
 		return apigw.RateLimited(p.Limiter, apigw.ClientKey, h)
 	}
-	r.Handle("POST /v1/passports/lookup", limited(p.postLookup))
+	r.Handle(routeLookup, limited(p.postLookup))
 	r.Handle("GET /v1/passports/{uvci}/qr.png", limited(p.getQR))
+	r.Handle("GET /v1/passports/{uvci}/passport.pdf", limited(p.getPDF))
 	r.Handle("POST /v1/verify", limited(p.postVerify))
 	r.Handle("GET /v1/trustlist", p.getTrustList)
+}
+
+const routeLookup = "POST /v1/passports/lookup"
+
+// codeTooManyAttempts: the ID number's allowance of failed lookups is used up.
+const codeTooManyAttempts = "too_many_attempts"
+
+// tooManyAttempts is the per-identity limit's 429, with Retry-After in whole seconds.
+func tooManyAttempts(retryAfter time.Duration) events.APIGatewayV2HTTPResponse {
+	secs := max(1, int((retryAfter+time.Second-1)/time.Second))
+	resp := apigw.Error(http.StatusTooManyRequests, codeTooManyAttempts,
+		"too many failed lookups for this ID number; retry after "+strconv.Itoa(secs)+" seconds")
+	resp.Headers["Retry-After"] = strconv.Itoa(secs)
+	return resp
 }
 
 // LookupAnswer is the answer of POST /v1/passports/lookup.
@@ -76,6 +96,7 @@ type LookupAnswer struct {
 	UVCI      string         `json:"uvci"`
 	HC1       string         `json:"hc1"`
 	QRPNG     string         `json:"qr_png"`
+	PDF       string         `json:"pdf"`
 	ExpiresAt time.Time      `json:"expires_at"`
 	Fields    vaxpass.Fields `json:"fields"`
 }
@@ -97,6 +118,14 @@ func (p *Public) postLookup(ctx context.Context, req events.APIGatewayV2HTTPRequ
 	}
 	cert, err := p.Lookup.Find(ctx, q)
 	if err != nil {
+		var locked *lookup.LockedError
+		if errors.As(err, &locked) {
+			// The details were not looked at: the answer is the same whether they were right.
+			if p.Events != nil {
+				p.Events.SecurityEvent(ctx, "identity_locked", routeLookup)
+			}
+			return tooManyAttempts(locked.RetryAfter), nil
+		}
 		if errors.Is(err, vaxpass.ErrNotFound) {
 			// One answer for "no such person" and "details do not match".
 			return apigw.Error(http.StatusNotFound, codeNotFound, "no certificate matches these details"), nil
@@ -104,7 +133,7 @@ func (p *Public) postLookup(ctx context.Context, req events.APIGatewayV2HTTPRequ
 		return failure(p.log(), "lookup", err), nil
 	}
 	return apigw.JSON(http.StatusOK, LookupAnswer{
-		UVCI: cert.UVCI, HC1: cert.HC1, QRPNG: QRPath(cert.UVCI), ExpiresAt: cert.ExpiresAt, Fields: cert.Fields,
+		UVCI: cert.UVCI, HC1: cert.HC1, QRPNG: QRPath(cert.UVCI), PDF: PDFPath(cert.UVCI), ExpiresAt: cert.ExpiresAt, Fields: cert.Fields,
 	}), nil
 }
 

@@ -40,6 +40,26 @@ type FacilityPublicKeys interface {
 	FacilityPublicKey(ctx context.Context, facilityID string) (*ecdsa.PublicKey, error)
 }
 
+// FacilityKey is one of the keys a facility has signed with.
+type FacilityKey struct {
+	KeyID  string
+	Public *ecdsa.PublicKey
+	// Revoked: what this key signed is refused.
+	Revoked bool
+}
+
+// FacilityKeyring is FacilityPublicKeys that also knows a facility's former keys, so a
+// signature made before a rotation still verifies and one made with a revoked key is
+// refused. Keys come current first; fresh asks for a read past any cache (a key rotated
+// in since the last read).
+type FacilityKeyring interface {
+	FacilityKeyring(ctx context.Context, facilityID string, fresh bool) ([]FacilityKey, error)
+}
+
+// ErrRevokedFacilityKey marks a facility signature made with a key since revoked (wrapped
+// with ErrBadFacilitySignature): the facility signs the person again with its new key.
+var ErrRevokedFacilityKey = errors.New("signed with a revoked facility key")
+
 // Sealer signs a DCC into an HC1 string with the central key (the DSC).
 type Sealer interface {
 	Seal(ctx context.Context, c *dcc.Certificate, issuedAt time.Time) (hc1 string, expiresAt time.Time, kid string, err error)
@@ -73,16 +93,9 @@ const (
 // person's certificate from all their facility-signed doses. It is idempotent: processing
 // the same signature again changes nothing.
 func (s *CentralService) Process(ctx context.Context, sig vaxpass.FacilitySignature) (IssueOutcome, *vaxpass.Certificate, error) {
-	pub, err := s.Keys.FacilityPublicKey(ctx, sig.FacilityID)
+	content, err := s.verify(ctx, sig)
 	if err != nil {
-		if errors.Is(err, vaxpass.ErrNotFound) {
-			return "", nil, fmt.Errorf("%w: unknown facility", ErrBadFacilitySignature)
-		}
-		return "", nil, fmt.Errorf("facility key: %w", err)
-	}
-	content, err := SignedOf(sig).Verify(pub)
-	if err != nil {
-		return "", nil, fmt.Errorf("%w: %w", ErrBadFacilitySignature, err)
+		return "", nil, err
 	}
 	if content.PersonID != sig.PersonID || content.FacilityID != sig.FacilityID {
 		return "", nil, fmt.Errorf("%w: envelope does not match the signed content", ErrBadFacilitySignature)
@@ -91,6 +104,51 @@ func (s *CentralService) Process(ctx context.Context, sig vaxpass.FacilitySignat
 		return "", nil, fmt.Errorf("store facility signature: %w", err)
 	}
 	return s.Issue(ctx, sig.PersonID)
+}
+
+// verify checks the signature with the facility's key, or with any of its keys when Keys
+// is a FacilityKeyring: a signature made before a rotation verifies with the former key;
+// one made with a revoked key is refused (ErrRevokedFacilityKey). A signature no cached
+// key verifies is tried again with a fresh read, for a key rotated in since.
+func (s *CentralService) verify(ctx context.Context, sig vaxpass.FacilitySignature) (facilitysig.Content, error) {
+	unknown := func(err error) error {
+		if errors.Is(err, vaxpass.ErrNotFound) {
+			return fmt.Errorf("%w: unknown facility", ErrBadFacilitySignature)
+		}
+		return fmt.Errorf("facility key: %w", err)
+	}
+	ring, ok := s.Keys.(FacilityKeyring)
+	if !ok {
+		pub, err := s.Keys.FacilityPublicKey(ctx, sig.FacilityID)
+		if err != nil {
+			return facilitysig.Content{}, unknown(err)
+		}
+		content, err := SignedOf(sig).Verify(pub)
+		if err != nil {
+			return facilitysig.Content{}, fmt.Errorf("%w: %w", ErrBadFacilitySignature, err)
+		}
+		return content, nil
+	}
+	signed := SignedOf(sig)
+	var last error = facilitysig.ErrSignature
+	for _, fresh := range []bool{false, true} {
+		keys, err := ring.FacilityKeyring(ctx, sig.FacilityID, fresh)
+		if err != nil {
+			return facilitysig.Content{}, unknown(err)
+		}
+		for _, k := range keys {
+			content, err := signed.Verify(k.Public)
+			if err != nil {
+				last = err
+				continue
+			}
+			if k.Revoked {
+				return facilitysig.Content{}, fmt.Errorf("%w: %w (key %s)", ErrBadFacilitySignature, ErrRevokedFacilityKey, k.KeyID)
+			}
+			return content, nil
+		}
+	}
+	return facilitysig.Content{}, fmt.Errorf("%w: %w", ErrBadFacilitySignature, last)
 }
 
 // maxIssueRounds bounds how often Issue starts again because another worker changed the

@@ -62,6 +62,9 @@ type Snapshot struct {
 	// certificate once, whatever its status now; a renewed certificate counts on the day
 	// of its latest signature. Days without issuance are left out.
 	Issuance []Day `json:"issuance"`
+	// Security counts the security events by kind (security.Kinds), today and in all;
+	// absent without Service.Security.
+	Security map[string]SecurityCount `json:"security,omitempty"`
 }
 
 // Counts are the numbers of one row.
@@ -114,6 +117,8 @@ type Service struct {
 	Now      func() time.Time
 	// ExpiringWithin is the window of "expiring" (default DefaultExpiringWithin).
 	ExpiringWithin time.Duration
+	// Security, when set, adds the security events' counts.
+	Security SecurityCounters
 }
 
 // Snapshot reads the counters and returns the numbers at the service's now.
@@ -138,7 +143,13 @@ func (s *Service) Snapshot(ctx context.Context) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("stats: list facilities: %w", err)
 	}
-	return build(tally, facs, now, within, today, end), nil
+	snap := build(tally, facs, now, within, today, end)
+	if s.Security != nil {
+		if snap.Security, err = securityOf(ctx, s.Security, now); err != nil {
+			return Snapshot{}, err
+		}
+	}
+	return snap, nil
 }
 
 func (s *Service) now() time.Time {

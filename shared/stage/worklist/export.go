@@ -141,7 +141,7 @@ func WriteXLSX(w io.Writer, rows iter.Seq[Row]) (int, error) {
 }
 
 // isInput reports whether the commune fills the column in.
-func isInput(c column) bool { return c >= colCorrectedFullName }
+func isInput(c column) bool { return c >= colCorrectedFullName && c <= colNote }
 
 type styles struct{ header, inputHeader, text, input int }
 

@@ -96,6 +96,18 @@ func TestCSVRoundTrip(t *testing.T) {
 	if got := parsed[1][colReasons]; got != "NAME, DOB" {
 		t.Errorf("reasons cell %q", got)
 	}
+	// Not disclosed: the candidates are a count, no registry value is in the list.
+	if got := parsed[2][colCandidates]; got != "2" {
+		t.Errorf("candidates cell %q, want their count", got)
+	}
+	for _, c := range sampleRows()[1].Result.Candidates {
+		if bytes.Contains(buf.Bytes(), []byte(c.IDNumber)) || bytes.Contains(buf.Bytes(), []byte(c.DOB)) {
+			t.Errorf("the list carries candidate %s's registry values", c.IDNumber)
+		}
+	}
+	if got := parsed[4][colFacilityID]; got != "F2" {
+		t.Errorf("facility_id cell %q", got)
+	}
 	if got := parsed[3][colFullName]; !strings.HasPrefix(got, "'=") {
 		t.Errorf("formula not defused: %q", got)
 	}
@@ -129,6 +141,7 @@ func checkRoundTrip(t *testing.T, rows []Row, res *Result) {
 
 func TestXLSXExport(t *testing.T) {
 	rows := sampleRows()
+	rows[1].Disclose = true // the officer's row: candidates in full
 	var buf bytes.Buffer
 	n, err := WriteXLSX(&buf, slices.Values(rows))
 	if err != nil || n != len(rows) {
@@ -160,6 +173,9 @@ func TestXLSXExport(t *testing.T) {
 	}
 	if got := all[2][colCandidates]; !strings.Contains(got, "079190000001 Trần Thị Bích 1990-05-01 female 0.80; ") {
 		t.Errorf("candidates cell %q", got)
+	}
+	if got := all[2][colFacilityID]; got != "F1" {
+		t.Errorf("facility_id cell %q", got)
 	}
 	// The formula-looking name is a plain string cell in .xlsx.
 	if got := all[3][colFullName]; got != rows[2].Record.FullName {

@@ -23,10 +23,14 @@ import (
 // Row is one dose record with its match result, as the store hands it over.
 type Row struct {
 	// Facility is the vaccination site that sent the record ("" when unknown); the dose
-	// record itself does not carry it.
+	// record itself does not carry it. The facility_id column shows it.
 	Facility string
 	Record   dose.Record
 	Result   match.Result
+	// Disclose shows the candidates in full (registry ID, name, date of birth, gender,
+	// score): the registry officer's list only. Otherwise the candidates column holds
+	// their count, and the row carries no registry value.
+	Disclose bool
 }
 
 // Filter selects the rows of one worklist; an empty field matches every row.
@@ -80,6 +84,9 @@ const (
 	colCorrectedGender
 	colCorrectedIDNumber
 	colNote
+	// colFacilityID names the row's facility: a commune's list holds the records of
+	// every facility. Last, so that a worklist sent back keeps its other columns' places.
+	colFacilityID
 	numColumns
 )
 
@@ -88,6 +95,7 @@ var columnNames = [numColumns]string{
 	"commune_code", "vaccine", "dose_number", "vaccinated_on", "lot",
 	"status", "reasons", "candidates",
 	"corrected_full_name", "corrected_dob", "corrected_gender", "corrected_id_number", "note",
+	"facility_id",
 }
 
 // Columns returns the header of a worklist.
@@ -109,10 +117,12 @@ var widths = [numColumns]float64{
 	20, 28, 12, 8, 16, 13, 6, 10, 13, 6, 13, 10,
 	12, 18, 60,
 	28, 14, 12, 20, 30,
+	16,
 }
 
 // cells returns a row's values in column order; the corrected_* columns and the note are
-// empty for the commune to fill in.
+// empty for the commune to fill in. The candidates are a count unless the row discloses
+// them.
 func cells(r Row) [numColumns]string {
 	var v [numColumns]string
 	rec := r.Record
@@ -124,7 +134,12 @@ func cells(r Row) [numColumns]string {
 	}
 	v[colStatus] = string(r.Result.Status)
 	v[colReasons] = strings.Join(r.Result.Reasons, ", ")
-	v[colCandidates] = formatCandidates(r.Result.Candidates)
+	if r.Disclose {
+		v[colCandidates] = formatCandidates(r.Result.Candidates)
+	} else if n := len(r.Result.Candidates); n > 0 {
+		v[colCandidates] = strconv.Itoa(n)
+	}
+	v[colFacilityID] = r.Facility
 	return v
 }
 

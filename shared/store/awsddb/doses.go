@@ -59,7 +59,8 @@ func checkKey(k vaxpass.DoseKey) error {
 func checkDose(d *vaxpass.Dose) error {
 	return errors.Join(checkKey(d.Key()),
 		checkPart("person_id", d.PersonID, false),
-		checkPart("match.status", string(d.Match.Status), false))
+		checkPart("match.status", string(d.Match.Status), false),
+		checkCommune(d))
 }
 
 // PutNew implements ingest.DoseWriter: each dose is written only if no dose with its

@@ -34,6 +34,7 @@ const (
 	IndexByPerson    = "by_person"    // Doses: person_id
 	IndexByStatus    = "by_status"    // Doses: facility_status, source_id
 	IndexSignPending = "sign_pending" // Doses: sign_pending, person_id (sparse, keys only)
+	IndexByCommune   = "by_commune"   // Doses: commune_status, fac_src (sparse: records with a commune code)
 	IndexByUVCI      = "by_uvci"      // Certificates: list_shard, uvci (certificate items only)
 	IndexByExpiry    = "by_expiry"    // Certificates: exp_month, exp_key (issued certificates only)
 )
@@ -68,11 +69,12 @@ var ErrConfig = errors.New("awsddb: configuration")
 // The schemas, for the SAM template (keep them identical):
 //
 //	Doses:        AttributeDefinitions facility_id S, source_id S, person_id S,
-//	              facility_status S, sign_pending S
+//	              facility_status S, sign_pending S, commune_status S, fac_src S
 //	              KeySchema facility_id HASH, source_id RANGE
 //	              GSI by_person:    person_id HASH                          Projection ALL
 //	              GSI by_status:    facility_status HASH, source_id RANGE   Projection ALL
 //	              GSI sign_pending: sign_pending HASH, person_id RANGE      Projection KEYS_ONLY
+//	              GSI by_commune:   commune_status HASH, fac_src RANGE      Projection ALL
 //	              StreamSpecification StreamViewType NEW_IMAGE
 //	Certificates: AttributeDefinitions pk S, sk S, list_shard S, uvci S, exp_month S, exp_key S
 //	              KeySchema pk HASH, sk RANGE
@@ -94,6 +96,8 @@ var ErrConfig = errors.New("awsddb: configuration")
 //	      - { AttributeName: person_id, AttributeType: S }
 //	      - { AttributeName: facility_status, AttributeType: S }
 //	      - { AttributeName: sign_pending, AttributeType: S }
+//	      - { AttributeName: commune_status, AttributeType: S }
+//	      - { AttributeName: fac_src, AttributeType: S }
 //	    KeySchema:
 //	      - { AttributeName: facility_id, KeyType: HASH }
 //	      - { AttributeName: source_id, KeyType: RANGE }
@@ -107,6 +111,9 @@ var ErrConfig = errors.New("awsddb: configuration")
 //	      - IndexName: sign_pending
 //	        KeySchema: [{ AttributeName: sign_pending, KeyType: HASH }, { AttributeName: person_id, KeyType: RANGE }]
 //	        Projection: { ProjectionType: KEYS_ONLY }
+//	      - IndexName: by_commune
+//	        KeySchema: [{ AttributeName: commune_status, KeyType: HASH }, { AttributeName: fac_src, KeyType: RANGE }]
+//	        Projection: { ProjectionType: ALL }
 //	    StreamSpecification: { StreamViewType: NEW_IMAGE }
 //	CertificatesTable:
 //	  Type: AWS::DynamoDB::Table
@@ -217,12 +224,14 @@ func tableSchemas(names Tables) []*dynamodb.CreateTableInput {
 			AttributeDefinitions: []types.AttributeDefinition{
 				s(doseitem.AttrFacility), s(doseitem.AttrSourceID), s(doseitem.AttrPerson),
 				s(doseitem.AttrFacilityStatus), s(doseitem.AttrSignPending),
+				s(doseitem.AttrCommuneStatus), s(doseitem.AttrFacilitySource),
 			},
 			KeySchema: []types.KeySchemaElement{hash(doseitem.AttrFacility), rng(doseitem.AttrSourceID)},
 			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
 				gsi(IndexByPerson, types.ProjectionTypeAll, hash(doseitem.AttrPerson)),
 				gsi(IndexByStatus, types.ProjectionTypeAll, hash(doseitem.AttrFacilityStatus), rng(doseitem.AttrSourceID)),
 				gsi(IndexSignPending, types.ProjectionTypeKeysOnly, hash(doseitem.AttrSignPending), rng(doseitem.AttrPerson)),
+				gsi(IndexByCommune, types.ProjectionTypeAll, hash(doseitem.AttrCommuneStatus), rng(doseitem.AttrFacilitySource)),
 			},
 			StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewImage},
 		},

@@ -1,7 +1,7 @@
 // Package awsops keeps the ops records on DynamoDB, in one table: renewal runs
 // (renewal.Runs), reprocessing runs and their change journals (reprocess.RunStore), the
 // revocation list (revocation.Store), the audit trail (audit.Appender, audit.Reader) and
-// the ops keys (api.OpsKeys, with their lifecycle). It is the AWS twin of the embedded
+// the API keys of every role (access_keys.go, with their lifecycle). It is the AWS twin of the embedded
 // backend's RenewalRuns, Store (runs), RevocationList, AuditLog and ops key file: a change
 // and the audit entry recording it are written in one transaction (TransactWriteItems),
 // and at most one renewal run is unfinished at a time.
@@ -22,8 +22,10 @@
 //	run change         pk "RPCHG#"+hex(run ID)   sk hex(unit ID) + "." + seq (16 hex)      o B
 //	revocation         pk "REVOKED"              sk hex(UCI hash)  doc S (JSON of revocation.Entry)
 //	revocation count   pk "REVCOUNT"             sk "COUNT"        n N
-//	ops key            pk "OPSKEY"               sk hex(SHA-256 of the key)
-//	                                             actor S, created_at S, revoked_at S (once revoked)
+//	access key         pk "KEY#"+hex(SHA-256)    sk "KEY"          role S, subject S, created_at S, revoked_at S
+//	access key list    pk "KEYS"                 sk key ID (12 hex) hash S, role S, subject S, created_at S, revoked_at S
+//	old ops key        pk "OPSKEY"               sk hex(SHA-256 of the key)
+//	                                             actor S, created_at S, revoked_at S (read as role ops)
 //
 // Audit entries are spread over one partition per day; the audit days list the days that
 // have entries, so a query walks only those (each process writes a day once). IDs are
@@ -44,7 +46,7 @@
 //
 // Hot partitions: a renewal run's RUN# partition takes two writes per batch of 100
 // certificates of each slice (~20/s at 1,000 renewals/s); REPROCESS takes a write per batch of a run, REVOKED/REVCOUNT one per
-// revocation, OPSKEY a read per ops request, AUDITDAYS a write per day and process: all
+// revocation, KEY# a read per API request but one partition per key, AUDITDAYS a write per day and process: all
 // far below a partition's 1,000 WCU/s and 3,000 RCU/s.
 package awsops
 

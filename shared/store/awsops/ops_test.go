@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -268,113 +267,6 @@ func TestRunStateParts(t *testing.T) {
 func keyHash(key string) []byte {
 	sum := sha256.Sum256([]byte(key))
 	return sum[:]
-}
-
-// TestOpsKeys: the lifecycle of ops keys -- add, authenticate, list, revoke.
-func TestOpsKeys(t *testing.T) {
-	st, _, _, client, table := openHooked(t)
-	ctx := context.Background()
-	hA1, hA2, hB := keyHash("vxo_alice-1"), keyHash("vxo_alice-2"), keyHash("vxo_bob")
-	adds := []struct {
-		name  string
-		actor string
-		hash  []byte
-		at    time.Time
-		want  error
-	}{
-		{"alice's first", "alice", hA1, t0, nil},
-		{"alice's second", "alice", hA2, t0.Add(time.Hour), nil},
-		{"bob's", "bob", hB, t0.Add(30 * time.Minute), nil},
-		{"the same add again (a retry)", "alice", hA1, t0, nil},
-		{"the same hash for another actor", "mallory", hA1, t0, vaxpass.ErrConflict},
-		{"the same hash at another time", "alice", hA1, t0.Add(time.Second), vaxpass.ErrConflict},
-		{"a short hash", "bob", hB[:16], t0, vaxpass.ErrInvalid},
-		{"no actor", "", keyHash("x"), t0, vaxpass.ErrInvalid},
-		{"an actor with a space", "a b", keyHash("y"), t0, vaxpass.ErrInvalid},
-	}
-	for _, a := range adds {
-		if err := st.AddOpsKey(ctx, a.actor, a.hash, a.at); !errors.Is(err, a.want) || (a.want == nil && err != nil) {
-			t.Errorf("AddOpsKey %s: %v, want %v", a.name, err, a.want)
-		}
-	}
-	valid := func(hash []byte, wantActor string) {
-		t.Helper()
-		actor, ok, err := st.OpsKeyValid(ctx, hash)
-		if err != nil || ok != (wantActor != "") || actor != wantActor {
-			t.Errorf("OpsKeyValid = %q, %v, %v; want %q", actor, ok, err, wantActor)
-		}
-	}
-	valid(hA1, "alice")
-	valid(hA2, "alice")
-	valid(hB, "bob")
-	valid(keyHash("vxo_unknown"), "")
-	valid(hB[:31], "")
-	valid(nil, "")
-
-	keys, err := st.ListOpsKeys(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fp := func(h []byte) string { return fmt.Sprintf("%x", h[:4]) }
-	want := []awsops.OpsKey{
-		{Actor: "alice", Fingerprint: fp(hA1), CreatedAt: t0},
-		{Actor: "bob", Fingerprint: fp(hB), CreatedAt: t0.Add(30 * time.Minute)},
-		{Actor: "alice", Fingerprint: fp(hA2), CreatedAt: t0.Add(time.Hour)},
-	}
-	if !slices.EqualFunc(keys, want, func(a, b awsops.OpsKey) bool {
-		return a.Actor == b.Actor && a.Fingerprint == b.Fingerprint && a.CreatedAt.Equal(b.CreatedAt) && a.RevokedAt.IsZero()
-	}) {
-		t.Errorf("ListOpsKeys = %+v, want %+v", keys, want)
-	}
-
-	revokes := []struct {
-		name string
-		arg  string
-		n    int
-		want error
-	}{
-		{"bob's by fingerprint (upper case)", strings.ToUpper(fp(hB)), 1, nil},
-		{"bob's again", fp(hB), 0, nil},
-		{"bob by actor, nothing left", "bob", 0, nil},
-		{"alice's two by actor", "alice", 2, nil},
-		{"unknown", "deadbeef", 0, nil},
-		{"empty", "", 0, vaxpass.ErrInvalid},
-	}
-	for _, r := range revokes {
-		n, err := st.RevokeOpsKey(ctx, r.arg)
-		if n != r.n || !errors.Is(err, r.want) || (r.want == nil && err != nil) {
-			t.Errorf("RevokeOpsKey %s = %d, %v; want %d, %v", r.name, n, err, r.n, r.want)
-		}
-	}
-	// Revoked keys fail at once, and stay listed with the time.
-	valid(hA1, "")
-	valid(hA2, "")
-	valid(hB, "")
-	keys, err = st.ListOpsKeys(ctx)
-	if err != nil || len(keys) != 3 {
-		t.Fatalf("ListOpsKeys after revoking = %+v, %v", keys, err)
-	}
-	for _, k := range keys {
-		if !k.RevokedAt.Equal(t0) {
-			t.Errorf("key %s: revoked at %v, want %v", k.Fingerprint, k.RevokedAt, t0)
-		}
-	}
-	// A key added without a time gets now; the key itself is stored nowhere, only its hash.
-	if err := st.AddOpsKey(ctx, "carol", keyHash("vxo_carol"), time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	valid(keyHash("vxo_carol"), "carol")
-	out, err := client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, it := range out.Items {
-		for name, v := range it {
-			if sv, ok := v.(*types.AttributeValueMemberS); ok && strings.Contains(sv.Value, "vxo_") {
-				t.Errorf("item attribute %s holds a key: %q", name, sv.Value)
-			}
-		}
-	}
 }
 
 // TestCreateTable: creating the table again is no error (a rerun, or the SDK retrying a

@@ -23,6 +23,11 @@ const (
 	AttrPerson         = "person_id"       // GSI by_person (absent until verified)
 	AttrFacilityStatus = "facility_status" // GSI by_status: facility_id + "#" + status
 	AttrSignPending    = "sign_pending"    // sparse GSI sign_pending: facility_id while verified and unsigned
+	// AttrCommuneStatus and AttrFacilitySource are the keys of the sparse GSI by_commune
+	// (a commune clerk's worklists), present only when the record has a commune code:
+	// CommuneStatus and FacilitySource.
+	AttrCommuneStatus  = "commune_status"
+	AttrFacilitySource = "fac_src"
 	AttrVersion        = "version"
 	AttrDoc            = "doc"
 	// AttrNeedsMatch is NeedsMatchValue while the dose waits for the matcher (absent
@@ -41,6 +46,20 @@ var ErrImage = errors.New("not a dose item image")
 // FacilityStatus is the by_status index value of a dose.
 func FacilityStatus(facilityID string, status match.Status) string {
 	return facilityID + "#" + string(status)
+}
+
+// CommuneStatus is the by_commune partition value of a dose: commune_code + "#" + status.
+// Statuses never contain "#", so the last "#" ends the commune code and two distinct
+// (commune, status) pairs never share a value.
+func CommuneStatus(commune string, status match.Status) string {
+	return commune + "#" + string(status)
+}
+
+// FacilitySource is the by_commune sort value of a dose: facility_id + "#" + source_id.
+// Facility IDs are [A-Za-z0-9_-], every byte of which sorts after "#", so the byte order of
+// these values is the (facility_id, source_id) order: "F#..." sorts before "F1#...".
+func FacilitySource(facilityID, sourceID string) string {
+	return facilityID + "#" + sourceID
 }
 
 // Attributes returns the item's attributes as strings (numbers marked by the caller via
@@ -65,6 +84,10 @@ func Attributes(d *vaxpass.Dose) (map[string]string, error) {
 	}
 	if d.NeedsMatch() {
 		a[AttrNeedsMatch] = NeedsMatchValue
+	}
+	if d.CommuneCode != "" {
+		a[AttrCommuneStatus] = CommuneStatus(d.CommuneCode, d.Match.Status)
+		a[AttrFacilitySource] = FacilitySource(d.FacilityID, d.SourceID)
 	}
 	return a, nil
 }

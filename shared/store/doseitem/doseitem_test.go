@@ -56,3 +56,32 @@ func TestFromImageRejectsOtherItems(t *testing.T) {
 		}
 	}
 }
+
+func TestCommuneAttributes(t *testing.T) {
+	d := vaxpass.Dose{FacilityID: "F-1", Record: dose.Record{SourceID: "s#1", CommuneCode: "00001"},
+		Match: match.Result{Status: match.Mismatch}}
+	a, err := doseitem.Attributes(&d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a[doseitem.AttrCommuneStatus] != "00001#MISMATCH" || a[doseitem.AttrFacilitySource] != "F-1#s#1" {
+		t.Fatalf("commune attributes = %q, %q", a[doseitem.AttrCommuneStatus], a[doseitem.AttrFacilitySource])
+	}
+	d.CommuneCode = ""
+	a, _ = doseitem.Attributes(&d)
+	if _, ok := a[doseitem.AttrCommuneStatus]; ok {
+		t.Fatal("dose without a commune in the sparse by_commune index")
+	}
+	if _, ok := a[doseitem.AttrFacilitySource]; ok {
+		t.Fatal("dose without a commune carries fac_src")
+	}
+	// The sort value's byte order is the (facility_id, source_id) order for facility IDs
+	// of [A-Za-z0-9_-], one a prefix of the other included.
+	keys := [][2]string{{"F", "z"}, {"F-", "a"}, {"F0", "a"}, {"FA", " "}, {"F_", "a"}, {"Fa", "a"}}
+	for i := 1; i < len(keys); i++ {
+		a, b := doseitem.FacilitySource(keys[i-1][0], keys[i-1][1]), doseitem.FacilitySource(keys[i][0], keys[i][1])
+		if a >= b {
+			t.Errorf("%q sorts at or after %q", a, b)
+		}
+	}
+}

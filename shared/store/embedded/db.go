@@ -40,7 +40,8 @@ type DB struct {
 // ErrLocked when another process has it open, and with ErrReadOnly when dir or the file
 // cannot be written.
 func Open(dir string) (*DB, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	// Owner-only: the data directory holds personal data and keys.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded: create data directory %s: %w", dir, classify(err))
 	}
 	path := filepath.Join(dir, FileName)

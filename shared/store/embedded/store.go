@@ -66,6 +66,10 @@ var (
 	// storeBucketDoseSignPending: facility 0 person 0 source_id -> empty, while the dose
 	// is SignPending and has a person (SignPendingPersons).
 	storeBucketDoseSignPending = []byte("doses_sign_pending")
+	// storeBucketDoseCommune: commune 0 status 0 facility 0 source_id -> empty, while the
+	// record has a commune code (ListByCommune; built once for older databases, see
+	// storeCommuneBackfill).
+	storeBucketDoseCommune = []byte("doses_by_commune")
 
 	// storeBucketFacilities: facility ID -> JSON of vaxpass.Facility.
 	storeBucketFacilities = []byte("facilities")
@@ -85,7 +89,7 @@ var (
 	storeBucketMeta = []byte("store_meta")
 
 	storeBuckets = [][]byte{
-		storeBucketDoses, storeBucketDoseStatus, storeBucketDosePerson, storeBucketDoseSignPending,
+		storeBucketDoses, storeBucketDoseStatus, storeBucketDosePerson, storeBucketDoseSignPending, storeBucketDoseCommune,
 		storeBucketFacilities, storeBucketFacilityKeys,
 		storeBucketCerts, storeBucketCertActive, storeBucketCertExpiry, storeBucketFacilitySigs,
 		storeBucketMeta,
@@ -109,8 +113,11 @@ func OpenStore(db *DB, opt StoreOptions) (*Store, error) {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}
 		}
-		return nil
+		return storeCommuneStart(tx)
 	})
+	if err == nil {
+		err = storeCommuneBackfill(db.bolt)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open store: %w", classify(err))
 	}

@@ -379,6 +379,9 @@ func storeReindexDose(tx *bolt.Tx, old, d *vaxpass.Dose) error {
 	}
 	var newKeys [3][]byte
 	newKeys[0], newKeys[1], newKeys[2] = storeDoseIndexKeys(d)
+	if err := storeReindexCommune(tx, old, d); err != nil {
+		return err
+	}
 	for i, name := range [][]byte{storeBucketDoseStatus, storeBucketDosePerson, storeBucketDoseSignPending} {
 		if bytes.Equal(oldKeys[i], newKeys[i]) && (oldKeys[i] == nil) == (newKeys[i] == nil) {
 			continue
@@ -427,5 +430,6 @@ func storeCheckKey(k vaxpass.DoseKey) error {
 func storeCheckDose(d *vaxpass.Dose) error {
 	return errors.Join(storeCheckKey(d.Key()),
 		storeCheckPart("person_id", d.PersonID, false),
-		storeCheckPart("match.status", string(d.Match.Status), false))
+		storeCheckPart("match.status", string(d.Match.Status), false),
+		storeCheckCommune(d))
 }

@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,10 +36,17 @@ func TestEnsureCentralCreatesAndLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !c.Demo || c.CSCA.Subject.CommonName != DemoCSCAName {
+		t.Errorf("first start: Demo %v, CSCA %q, want the demo CSCA", c.Demo, c.CSCA.Subject.CommonName)
+	}
 	keys := filepath.Join(data, KeysDir)
-	for _, name := range []string{CSCAKeyFile, DSCKeyFile, CSCACertFile, DSCCertFile} {
+	for _, name := range []string{DSCKeyFile, CSCACertFile, DSCCertFile} {
 		checkMode(t, filepath.Join(keys, name), 0o600)
 	}
+	if _, err := os.Lstat(filepath.Join(keys, CSCAKeyFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s: %v, want no CSCA key file", CSCAKeyFile, err)
+	}
+	checkNoCSCAKey(t, data, c.CSCA)
 	checkNoTemp(t, keys)
 	checkNoTemp(t, data)
 
@@ -82,64 +94,171 @@ func TestEnsureCentralCreatesAndLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(again.DSC.Raw, c.DSC.Raw) || !bytes.Equal(again.CSCA.Raw, c.CSCA.Raw) || !again.CSCAKey.Equal(c.CSCAKey) {
-		t.Error("reloaded material differs")
+	if again.Demo || !bytes.Equal(again.DSC.Raw, c.DSC.Raw) || !bytes.Equal(again.CSCA.Raw, c.CSCA.Raw) {
+		t.Errorf("reloaded material differs (demo %v)", again.Demo)
 	}
 	if after := snapshot(t, data); !equalSnapshots(files, after) {
 		t.Error("a second EnsureCentral changed files")
 	}
 }
 
-// A DSC too close to its end is archived and replaced; it stays on the trust list while
-// it is valid, and the CSCA is never replaced.
-func TestEnsureCentralRotatesDSC(t *testing.T) {
+// checkNoCSCAKey parses every PEM block (and every file as DER) under dir and fails when
+// one is a private key whose public key is the CSCA's.
+func checkNoCSCAKey(t *testing.T, dir string, csca *x509.Certificate) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		ders := [][]byte{data}
+		for rest := data; ; {
+			var b *pem.Block
+			if b, rest = pem.Decode(rest); b == nil {
+				break
+			}
+			ders = append(ders, b.Bytes)
+		}
+		for _, der := range ders {
+			var key any
+			if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+				key = k
+			} else if k, err := x509.ParseECPrivateKey(der); err == nil {
+				key = k
+			}
+			if k, ok := key.(*ecdsa.PrivateKey); ok && k.PublicKey.Equal(csca.PublicKey) {
+				t.Errorf("%s holds the CSCA's private key", path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newCSCA(t *testing.T, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	nb := centralNow.Add(-time.Hour)
+	cert, key, err := trust.NewCSCA(trust.CSCAOptions{Subject: pkix.Name{Country: []string{"VN"}, CommonName: cn}, NotBefore: nb, NotAfter: nb.AddDate(5, 0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+func dscOptions(now time.Time) trust.DSCOptions {
+	return trust.DSCOptions{NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(DSCValidityYears, 0, 0)}
+}
+
+// The demo DSC is rolled over by an offline CSCA: the demo DSC stays on the trust list
+// (its CSCA's certificate archived), the new DSC chains to the real CSCA, and nothing
+// of either CSCA's key is in the data directory.
+func TestPublishDSCRollsOverTheDemo(t *testing.T) {
 	data := t.TempDir()
-	c1, err := EnsureCentral(data, centralNow)
+	demo, err := EnsureCentral(data, centralNow)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cscaKey := readFile(t, filepath.Join(data, KeysDir, CSCAKeyFile))
+	csca, cscaKey := newCSCA(t, "VN DGC CSCA 1")
+	at := centralNow.Add(48 * time.Hour)
+	c, err := PublishDSC(data, csca, cscaKey, dscOptions(at), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Demo || !bytes.Equal(c.CSCA.Raw, csca.Raw) || bytes.Equal(c.DSC.Raw, demo.DSC.Raw) {
+		t.Fatalf("after publish: demo %v, CSCA %q, same DSC %v", c.Demo, c.CSCA.Subject.CommonName, bytes.Equal(c.DSC.Raw, demo.DSC.Raw))
+	}
+	if err := trust.CheckIssuedBy(c.DSC, csca); err != nil {
+		t.Errorf("new DSC: %v", err)
+	}
+	if len(c.Previous) != 1 || !bytes.Equal(c.Previous[0].Raw, demo.DSC.Raw) || c.TrustList.Len() != 2 {
+		t.Errorf("previous %d, trust list %d: want the demo DSC kept", len(c.Previous), c.TrustList.Len())
+	}
+	checkNoCSCAKey(t, data, csca)
+	checkNoCSCAKey(t, data, demo.CSCA)
 
-	c2, err := EnsureCentral(data, centralNow.AddDate(1, 0, 0))
+	// A restart loads it; a second publish archives the first real DSC too.
+	again, err := EnsureCentral(data, at)
+	if err != nil || again.Demo || !bytes.Equal(again.DSC.Raw, c.DSC.Raw) {
+		t.Fatalf("restart: %v", err)
+	}
+	later := centralNow.AddDate(1, 0, 0)
+	c2, err := PublishDSC(data, csca, cscaKey, dscOptions(later), later)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Equal(c2.DSC.Raw, c1.DSC.Raw) {
-		t.Fatal("the DSC was not rotated a year on")
+	if len(c2.Previous) != 2 || c2.TrustList.Len() != 3 {
+		t.Errorf("second publish: %d previous, want 2", len(c2.Previous))
 	}
-	if len(c2.Previous) != 1 || !bytes.Equal(c2.Previous[0].Raw, c1.DSC.Raw) {
-		t.Fatalf("previous DSCs: %d, want the first DSC", len(c2.Previous))
-	}
-	if c2.TrustList.Len() != 2 {
-		t.Errorf("trust list of %d DSCs, want 2", c2.TrustList.Len())
-	}
-	onDisk, err := trust.ParseJSON(readFile(t, filepath.Join(data, TrustListJSONFile)))
-	if err != nil || onDisk.Len() != 2 {
-		t.Errorf("trustlist.json after rotation: %v, %v", onDisk, err)
-	}
-	old := filepath.Join(data, KeysDir, archiveName(c1.DSC, true))
-	if k, err := readKey(old); err != nil || !k.PublicKey.Equal(c1.DSC.PublicKey) {
-		t.Errorf("archived DSC key: %v", err)
-	}
-	if !bytes.Equal(readFile(t, filepath.Join(data, KeysDir, CSCAKeyFile)), cscaKey) || !bytes.Equal(c2.CSCA.Raw, c1.CSCA.Raw) {
-		t.Error("the CSCA changed")
-	}
-
-	// Two and a half years on: the first DSC has expired and leaves the trust list.
-	c3, err := EnsureCentral(data, centralNow.AddDate(2, 6, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(c3.Previous) != 1 || !bytes.Equal(c3.Previous[0].Raw, c2.DSC.Raw) {
-		t.Errorf("previous DSCs at 2.5 years: %d, want only the second DSC", len(c3.Previous))
+	// Another CSCA's key does not match the data directory's CSCA certificate: refused.
+	_, other := newCSCA(t, "other")
+	if _, err := PublishDSC(data, csca, other, dscOptions(later), later); !errors.Is(err, ErrCentral) {
+		t.Errorf("publish with a key not the CSCA's: %v, want ErrCentral", err)
 	}
 	checkNoTemp(t, filepath.Join(data, KeysDir))
 }
 
-// A rotation interrupted after the old key was archived and removed resumes.
-func TestEnsureCentralResumesRotation(t *testing.T) {
+// A data directory certified by an offline CSCA is never given a demo CSCA: without a DSC
+// it refuses to start and says how to publish one.
+func TestEnsureCentralWithoutDSCAfterPublish(t *testing.T) {
 	data := t.TempDir()
-	c1, err := EnsureCentral(data, centralNow)
+	csca, cscaKey := newCSCA(t, "VN DGC CSCA 1")
+	if _, err := PublishDSC(data, csca, cscaKey, dscOptions(centralNow), centralNow); err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(data, KeysDir)
+	for _, f := range []string{DSCCertFile, DSCKeyFile} {
+		if err := os.Remove(filepath.Join(keys, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := EnsureCentral(data, centralNow)
+	if !errors.Is(err, ErrCentral) || !strings.Contains(err.Error(), "dsc publish") {
+		t.Errorf("EnsureCentral without a DSC: %v, want ErrCentral naming dsc publish", err)
+	}
+	if _, err := os.Lstat(filepath.Join(keys, DSCCertFile)); err == nil {
+		t.Error("a DSC was made without the CSCA")
+	}
+}
+
+// A CSCA key left in the data directory by an earlier version is neither used nor
+// touched: the server starts and names it (in the log and in Central.LegacyCSCAKey).
+func TestEnsureCentralLegacyCSCAKey(t *testing.T) {
+	data := t.TempDir()
+	csca, cscaKey := newCSCA(t, "VN DGC CSCA 1")
+	if _, err := PublishDSC(data, csca, cscaKey, dscOptions(centralNow), centralNow); err != nil {
+		t.Fatal(err)
+	}
+	_, keyPEM, err := trust.EncodeCSCA(csca, cscaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := filepath.Join(data, KeysDir, CSCAKeyFile)
+	if err := os.WriteFile(legacy, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := EnsureCentral(data, centralNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LegacyCSCAKey != legacy {
+		t.Errorf("LegacyCSCAKey %q, want %q", c.LegacyCSCAKey, legacy)
+	}
+	if !bytes.Equal(readFile(t, legacy), keyPEM) {
+		t.Error("the legacy CSCA key file changed")
+	}
+}
+
+// A publish interrupted after archiving the DSC (its key removed) is completed by
+// publishing again; the server refuses to start meanwhile.
+func TestPublishDSCResumes(t *testing.T) {
+	data := t.TempDir()
+	csca, cscaKey := newCSCA(t, "VN DGC CSCA 1")
+	c1, err := PublishDSC(data, csca, cscaKey, dscOptions(centralNow), centralNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +271,10 @@ func TestEnsureCentralResumesRotation(t *testing.T) {
 	if err := os.Remove(filepath.Join(keys, DSCKeyFile)); err != nil {
 		t.Fatal(err)
 	}
-	c2, err := EnsureCentral(data, centralNow.AddDate(1, 0, 0))
+	if _, err := EnsureCentral(data, centralNow); !errors.Is(err, ErrCentral) {
+		t.Errorf("start mid-publish: %v, want ErrCentral", err)
+	}
+	c2, err := PublishDSC(data, csca, cscaKey, dscOptions(centralNow), centralNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,11 +288,7 @@ func TestEnsureCentralRefusesInconsistentMaterial(t *testing.T) {
 		name   string
 		damage func(t *testing.T, keys string)
 	}{
-		{"CSCA key missing", func(t *testing.T, keys string) { os.Remove(filepath.Join(keys, CSCAKeyFile)) }},
-		{"CSCA key and certificate missing, DSC left", func(t *testing.T, keys string) {
-			os.Remove(filepath.Join(keys, CSCAKeyFile))
-			os.Remove(filepath.Join(keys, CSCACertFile))
-		}},
+		{"CSCA certificate missing, DSC left", func(t *testing.T, keys string) { os.Remove(filepath.Join(keys, CSCACertFile)) }},
 		{"DSC key missing", func(t *testing.T, keys string) { os.Remove(filepath.Join(keys, DSCKeyFile)) }},
 		{"DSC certificate of another key", func(t *testing.T, keys string) {
 			os.Remove(filepath.Join(keys, DSCCertFile))
@@ -180,9 +298,13 @@ func TestEnsureCentralRefusesInconsistentMaterial(t *testing.T) {
 		}},
 		{"DSC key replaced", func(t *testing.T, keys string) {
 			os.Remove(filepath.Join(keys, DSCKeyFile))
-			if err := os.Link(filepath.Join(keys, CSCAKeyFile), filepath.Join(keys, DSCKeyFile)); err != nil {
+			if _, err := createKey(filepath.Join(keys, DSCKeyFile)); err != nil {
 				t.Fatal(err)
 			}
+		}},
+		{"CSCA certificate of another CSCA", func(t *testing.T, keys string) {
+			other, _ := newCSCA(t, "other")
+			os.WriteFile(filepath.Join(keys, CSCACertFile), certPEM(other), 0o600)
 		}},
 		{"corrupt CSCA certificate", func(t *testing.T, keys string) {
 			os.WriteFile(filepath.Join(keys, CSCACertFile), []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o600)
@@ -206,15 +328,21 @@ func TestEnsureCentralRefusesInconsistentMaterial(t *testing.T) {
 	}
 }
 
-// Near the CSCA's end no DSC can cover a certificate's year: an error, not a short DSC.
-func TestEnsureCentralCSCAEnding(t *testing.T) {
+// A DSC near its end is still used (the server cannot certify another without the
+// offline CSCA); an expired one is an error naming dsc publish.
+func TestEnsureCentralDSCEnding(t *testing.T) {
 	data := t.TempDir()
-	if _, err := EnsureCentral(data, centralNow); err != nil {
+	c, err := EnsureCentral(data, centralNow)
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := EnsureCentral(data, centralNow.AddDate(CSCAValidityYears, -6, 0))
-	if !errors.Is(err, ErrCentral) {
-		t.Errorf("EnsureCentral half a year before the CSCA ends: %v, want ErrCentral", err)
+	near, err := EnsureCentral(data, c.DSC.NotAfter.AddDate(0, -2, 0))
+	if err != nil || !bytes.Equal(near.DSC.Raw, c.DSC.Raw) {
+		t.Errorf("two months before the DSC ends: %v, want the same DSC", err)
+	}
+	_, err = EnsureCentral(data, c.DSC.NotAfter.Add(time.Hour))
+	if !errors.Is(err, ErrCentral) || !strings.Contains(err.Error(), "dsc publish") {
+		t.Errorf("after the DSC ended: %v, want ErrCentral naming dsc publish", err)
 	}
 }
 

@@ -42,7 +42,8 @@ func ExampleStore() {
 	// Output: keys/facility-hcm-q1-01.pem verifies: true
 }
 
-// The first start creates the CSCA, the DSC and the trust list; later starts load them.
+// The first start certifies a DSC with a one-time demo CSCA (its key discarded) and writes
+// the trust list; later starts load them.
 func ExampleEnsureCentral() {
 	data, _ := os.MkdirTemp("", "filekeys-example")
 	defer os.RemoveAll(data)

@@ -1,6 +1,7 @@
 // Package filekeys keeps the embedded backend's software keys as PEM files in the data
 // directory: one P-256 signing key per facility (the local stand-in for a facility's KMS
-// key) and the central key material (CSCA and DSC, see EnsureCentral). Key files are
+// key) and the central key material (the DSC and the CSCA's certificate, never the CSCA's
+// key: see EnsureCentral and PublishDSC). Key files are
 // created 0600 and atomically (temporary file, fsync, hard link or rename, directory
 // fsync), and an existing key is never overwritten.
 package filekeys
@@ -148,8 +149,9 @@ func (s *Store) FacilityPublicKey(ctx context.Context, facilityID string) (*ecds
 	return &key.PublicKey, nil
 }
 
-// facilityKey loads (once) a facility's key. Keys are never rewritten, so the cache never
-// goes stale.
+// facilityKey loads (once) a facility's current key (its .current file, else its first
+// key). Key files are never rewritten and UseFacilityKey, the only change of the current
+// key, updates the cache; the data directory has one process at a time.
 func (s *Store) facilityKey(facilityID string) (*ecdsa.PrivateKey, error) {
 	if err := CheckFacilityID(facilityID); err != nil {
 		return nil, fmt.Errorf("filekeys: facility key: %w", err)
@@ -160,7 +162,11 @@ func (s *Store) facilityKey(facilityID string) (*ecdsa.PrivateKey, error) {
 	if ok {
 		return key, nil
 	}
-	key, err := readKey(filepath.Join(s.dir, FacilityKeyFile(facilityID)))
+	name, err := s.currentName(facilityID)
+	if err != nil {
+		return nil, err
+	}
+	key, err = readKey(filepath.Join(s.dir, name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("filekeys: key of facility %s: %w", facilityID, vaxpass.ErrNotFound)
 	}

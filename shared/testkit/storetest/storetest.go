@@ -107,6 +107,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"SaveMatchBatch", testSaveMatchBatch},
 		{"UpdateDose", testUpdateDose},
 		{"ListByStatus/OrderAndCursor", testListByStatus},
+		{"ListByCommune/OrderCursorAndMoves", testListByCommune},
 		{"SignPendingPersons", testSignPendingPersons},
 		{"PersonDoses", testPersonDoses},
 		{"MarkSigned", testMarkSigned},

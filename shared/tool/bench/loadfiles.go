@@ -33,15 +33,17 @@ type LoadFiles struct {
 // The people are synthetic (shared/tool/synth), never real ones.
 func WriteLoadFiles(ctx context.Context, sys *local.Local, dir string, max int) (LoadFiles, error) {
 	lf := LoadFiles{Lookups: filepath.Join(dir, LookupBodiesFile), QRPaths: filepath.Join(dir, QRPathsFile)}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	// Owner-only: the lookups hold ID numbers and dates of birth (synthetic ones, but the
+	// tool treats them as it would real ones).
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return lf, err
 	}
-	lk, err := os.Create(lf.Lookups)
+	lk, err := os.OpenFile(lf.Lookups, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return lf, err
 	}
 	defer lk.Close()
-	qr, err := os.Create(lf.QRPaths)
+	qr, err := os.OpenFile(lf.QRPaths, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return lf, err
 	}

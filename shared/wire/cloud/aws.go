@@ -40,6 +40,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
 	"github.com/vaxpass/vaxpass/shared/edge/emf"
 	"github.com/vaxpass/vaxpass/shared/stage/renewal"
+	"github.com/vaxpass/vaxpass/shared/stage/security"
 	"github.com/vaxpass/vaxpass/shared/stage/signing"
 	"github.com/vaxpass/vaxpass/shared/stage/stats"
 	"github.com/vaxpass/vaxpass/shared/store/awsbudget"
@@ -217,6 +218,9 @@ type Stack struct {
 	workQueue *awssqs.Sender
 
 	Sys *wire.System
+	// Security records the security events of the function's handlers (counted in the
+	// ops table, and as the EMF metric SecurityEvent by Kind).
+	Security *security.Recorder
 
 	recorder *emf.Recorder
 
@@ -296,15 +300,22 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Stack, error) {
 	sealer := &kmsSealer{kms: kmsClient, keyID: cfg.DSCKeyID, trust: a.Trust, budget: priorityBudget{a},
 		observeSeal: a.observeKMS(emf.PurposeCentral), observeReseal: a.observeKMS(emf.PurposeRenewal)}
 
+	a.Security = &security.Recorder{Store: a.Ops, Log: cfg.Log, Now: cfg.Now, Metric: func(kind string) {
+		if m := a.metrics(); m != nil {
+			m.With(DimKind, kind).Count(MetricSecurityEvent, 1)
+		}
+	}}
 	ports := wire.Ports{
 		Now: cfg.Now, Rand: cfg.Rand, Log: cfg.Log,
+		// Failed lookups are counted in the ops table: one count for every instance.
+		LookupAttempts: a.Ops, SecurityEvents: a.Security,
 		Store: a.Store, Registry: a.Registry, Keys: a.Keys, Queue: a.Queue,
 		SigningRuns: a.Ops, SigningQueue: signingQueue,
 		Sealer: sealer, Resealer: sealer,
 		Trust: a.Trust, TrustListJSON: a.Trust.TrustListJSON,
-		RenewalRuns: a.Ops, Audit: a.Ops, Revocations: a.Ops, ReprocessRuns: a.Ops, OpsKeys: a.Ops,
+		RenewalRuns: a.Ops, Audit: a.Ops, Revocations: a.Ops, ReprocessRuns: a.Ops, OpsKeys: a.Ops, AccessKeys: a.Ops,
 		Background: background,
-		Stats:      &stats.Service{Counters: a.Store, Now: cfg.Now},
+		Stats:      &stats.Service{Counters: a.Store, Now: cfg.Now, Security: security.Flushed{Recorder: a.Security, Reader: a.Ops}},
 		LookupRate: cfg.LookupRate,
 		// A facility signs a page of 500 people with one KMS call; reading their doses is
 		// what takes the time (a DynamoDB query each, ~5-10 ms), so 32 are read at once.
@@ -392,7 +403,7 @@ type KMSFacilityKeys struct {
 	Options awskms.Options
 
 	mu      sync.Mutex
-	signers map[string]*awskms.Signer   // by facility ID; facility keys never change
+	signers map[string]*awskms.Signer   // by key ID
 	pubs    map[string]*ecdsa.PublicKey // by facility ID
 }
 
@@ -439,19 +450,21 @@ func (k *KMSFacilityKeys) CreateFacilityKey(ctx context.Context, facilityID stri
 	return arn, nil
 }
 
+// signer reads the facility's record at each call (one GetItem per signed page) so that a
+// rotated or revoked key is left at once; signers are cached by key.
 func (k *KMSFacilityKeys) signer(ctx context.Context, facilityID string) (*awskms.Signer, error) {
-	k.mu.Lock()
-	s, ok := k.signers[facilityID]
-	k.mu.Unlock()
-	if ok {
-		return s, nil
-	}
 	f, err := k.Facilities.GetFacility(ctx, facilityID)
 	if err != nil {
 		return nil, err
 	}
 	if f.KeyID == "" {
 		return nil, fmt.Errorf("facility %s has no signing key: %w", facilityID, vaxpass.ErrNotFound)
+	}
+	k.mu.Lock()
+	s, ok := k.signers[f.KeyID]
+	k.mu.Unlock()
+	if ok {
+		return s, nil
 	}
 	if s, err = awskms.NewSigner(k.KMS, f.KeyID, k.Options); err != nil {
 		return nil, err
@@ -460,7 +473,7 @@ func (k *KMSFacilityKeys) signer(ctx context.Context, facilityID string) (*awskm
 	if k.signers == nil {
 		k.signers = map[string]*awskms.Signer{}
 	}
-	k.signers[facilityID] = s
+	k.signers[f.KeyID] = s
 	k.mu.Unlock()
 	return s, nil
 }
@@ -710,8 +723,15 @@ func Start(handler func(*Stack) (any, error), opts ...Option) {
 	if err != nil {
 		Fatal(err)
 	}
-	lambda.Start(flushing{inner: lambda.NewHandler(h), rec: rec, log: cfg.Log})
+	lambda.Start(flushing{inner: lambda.NewHandler(h), rec: rec, log: cfg.Log, sec: s.Security})
 }
+
+// The security events' EMF metric: a count per event, with the dimensions Function and
+// Kind (security.Kinds).
+const (
+	MetricSecurityEvent = "SecurityEvent"
+	DimKind             = "Kind"
+)
 
 // flushing writes the invocation's metrics as one EMF line to stdout before the answer
 // leaves (Lambda may freeze the process right after), so CloudWatch turns them into
@@ -720,10 +740,13 @@ type flushing struct {
 	inner lambda.Handler
 	rec   *emf.Recorder
 	log   *slog.Logger
+	sec   *security.Recorder
 }
 
 func (f flushing) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	out, err := f.inner.Invoke(ctx, payload)
+	// The tail of a burst of security events (a failure is logged by the recorder).
+	_ = f.sec.FlushDue(ctx)
 	if ferr := f.rec.Flush(os.Stdout); ferr != nil {
 		f.log.Warn("metrics not written", "err", ferr)
 	}

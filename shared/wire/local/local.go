@@ -21,8 +21,10 @@ import (
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
 	"github.com/vaxpass/vaxpass/shared/edge/centralqueue"
 	"github.com/vaxpass/vaxpass/shared/edge/dosestream"
+	"github.com/vaxpass/vaxpass/shared/stage/lookup"
 	"github.com/vaxpass/vaxpass/shared/stage/matching"
 	"github.com/vaxpass/vaxpass/shared/stage/renewal"
+	"github.com/vaxpass/vaxpass/shared/stage/security"
 	"github.com/vaxpass/vaxpass/shared/stage/signing"
 	"github.com/vaxpass/vaxpass/shared/stage/stats"
 	"github.com/vaxpass/vaxpass/shared/stage/verification"
@@ -177,7 +179,17 @@ func (l *Local) assemble() error {
 	}
 	l.signingWorker = sw
 	r := &Reprocessing{l: l, running: map[string]bool{}}
-	r.Stats = &stats.Service{Counters: l.Store, Now: opt.Now}
+	secEvents, err := embedded.OpenSecurityEvents(l.DB)
+	if err != nil {
+		return err
+	}
+	secRec := &security.Recorder{Store: secEvents, Log: opt.Log, Now: opt.Now}
+	r.Stats = &stats.Service{Counters: l.Store, Now: opt.Now, Security: security.Flushed{Recorder: secRec, Reader: secEvents}}
+	// The failed-lookup counts live in this process only, so their hash key can too.
+	lookupSecret := make([]byte, 32)
+	if _, err := rand.Read(lookupSecret); err != nil {
+		return fmt.Errorf("lookup limit key: %w", err)
+	}
 	l.Reprocessing = r
 
 	l.Sys, err = wire.New(wire.Ports{
@@ -190,10 +202,12 @@ func (l *Local) assemble() error {
 			return l.Central.TrustList.MarshalJSON()
 		},
 		Audit: o.Audit, Revocations: o.Revocations, RenewalRuns: o.RenewalRuns,
-		ReprocessRuns: l.Store, DoseScan: l.Store, OpsKeys: o.OpsKeys,
+		ReprocessRuns: l.Store, DoseScan: l.Store, OpsKeys: o.OpsKeys, AccessKeys: o.OpsKeys,
 		DeadLetters: localDeadLetters{l}, Stats: r.Stats, Background: r,
 		SigningRuns: sw.store, SigningQueue: sw,
-		LookupRate: opt.LookupRate,
+		// One process answers every lookup: the failed-lookup counts are in its memory.
+		LookupAttempts: lookup.NewMemoryAttempts(lookup.DefaultMemoryKeys, opt.Now), LookupSecret: lookupSecret,
+		SecurityEvents: secRec, LookupRate: opt.LookupRate,
 		SignInCall: opt.SignInCall, FacilityPageSize: opt.FacilityPageSize, SignPagesInCall: opt.SignPagesInCall,
 		// Many messages at once: their store writes share commits (see embedded storeBatch).
 		CentralConcurrency: centralConcurrency,
@@ -236,7 +250,12 @@ func (l *Local) assemble() error {
 		return err
 	}
 	l.Router, err = routes.Router(facility.Group(sys), public.Group(sys), routes.Ops(sys, runs), public.LookupPages, routes.OpsPages)
-	return err
+	if err != nil {
+		return err
+	}
+	// Bodies too large, busy pools and keyed routes without a key are security events too.
+	routes.GuardEvents(l.Router, sys.Ports().SecurityEvents)
+	return nil
 }
 
 // fileKeys gives the file keys the context-taking registration of wire.FacilityKeys.

@@ -19,9 +19,14 @@ import (
 // Group registers a group of routes.
 type Group func(r *apigw.Router) error
 
-// Router is a router with the groups registered.
+// Router is a router with the groups registered, guarded by the per-route limits (Limits).
 func Router(groups ...Group) (*apigw.Router, error) {
 	r := apigw.NewRouter()
+	limits, err := guard()
+	if err != nil {
+		return nil, err
+	}
+	r.SetGuard(limits)
 	for _, g := range groups {
 		if err := g(r); err != nil {
 			return nil, err
@@ -30,16 +35,26 @@ func Router(groups ...Group) (*apigw.Router, error) {
 	return r, nil
 }
 
-// OpsAuth guards the ops routes with the ops keys.
-func OpsAuth(s *wire.System) (*httpapi.OpsAuth, error) {
+// Auth is the one authenticator of every keyed route: the API keys of every role
+// (wire.Ports.AccessKeys).
+func Auth(s *wire.System) (*httpapi.Auth, error) {
 	p := s.Ports()
-	if p.OpsKeys == nil {
-		return nil, fmt.Errorf("%w: OpsKeys", wire.ErrNoPort)
+	if p.AccessKeys == nil {
+		return nil, fmt.Errorf("%w: AccessKeys", wire.ErrNoPort)
 	}
-	return &httpapi.OpsAuth{Keys: p.OpsKeys, Log: p.Log}, nil
+	return &httpapi.Auth{Keys: p.AccessKeys, Events: p.SecurityEvents, Log: p.Log}, nil
 }
 
-// Ops is the ops API (ops key): revocations, the audit trail, reprocessing, dead letters
+// OpsAuth guards the ops routes: keys of role ops.
+func OpsAuth(s *wire.System) (*httpapi.OpsAuth, error) {
+	a, err := Auth(s)
+	if err != nil {
+		return nil, err
+	}
+	return &httpapi.OpsAuth{Auth: a}, nil
+}
+
+// Ops is the ops API (key of role ops): revocations, the audit trail, reprocessing, dead letters
 // and the dashboard's numbers. runs are the reprocessing runs: wire.System.ReprocessRuns
 // where the server does the work itself (the embedded backend), a remote control of the
 // ops worker function on AWS (so the API function links none of the stages).

@@ -116,7 +116,7 @@ func TestWorklistCorrectionsVerify(t *testing.T) {
 			wantRejected[rowNum] = badEdit{"corrected_dob", dose.CodeFormat}
 			continue
 		case i%89 == 7:
-			put("corrected_gender", "nữ")
+			put("corrected_gender", "khác") // neither male nor female (Nam/Nữ are taken)
 			wantRejected[rowNum] = badEdit{"corrected_gender", dose.CodeValue}
 			continue
 		}

@@ -37,8 +37,8 @@ func TestRevocationOpsAPIAndCLI(t *testing.T) {
 	if !strings.HasPrefix(opsKey, "vxo_") {
 		t.Fatalf("ops key %q", opsKey)
 	}
-	if b, _ := os.ReadFile(filepath.Join(w.data, "ops-keys.json")); bytes.Contains(b, []byte(opsKey)) {
-		t.Fatal("the ops key itself is stored")
+	if b, err := os.ReadFile(filepath.Join(w.data, "access-keys.json")); err != nil || !bytes.Contains(b, []byte(`"ops"`)) || bytes.Contains(b, []byte(opsKey)) {
+		t.Fatalf("the key file (%v) must hold the ops key's hash, never the key", err)
 	}
 
 	srv := server.Spawn(t, w.data)
@@ -56,10 +56,14 @@ func TestRevocationOpsAPIAndCLI(t *testing.T) {
 		return s
 	}
 	valid := map[string]string{"uvci": byAPI.UVCI, "reason": "issued in error"}
-	for _, key := range []string{"", w.apiKey, "vxo_wrong"} {
+	for _, key := range []string{"", "vxo_wrong"} {
 		if code, m := revoke(key, valid); code != http.StatusUnauthorized || errCode(m) != "unauthorized" {
 			t.Errorf("revoke with key %q: %d %v, want 401 unauthorized", key, code, m)
 		}
+	}
+	// A facility's key is valid, of a role the ops routes do not take.
+	if code, m := revoke(w.apiKey, valid); code != http.StatusForbidden || errCode(m) != "forbidden" {
+		t.Errorf("revoke with the facility's key: %d %v, want 403 forbidden", code, m)
 	}
 	for name, tc := range map[string]struct {
 		body any

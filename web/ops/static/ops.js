@@ -25,6 +25,18 @@
     ['revoked', 'Thu hồi', 'Revoked', 'bad']
   ];
 
+  var SECURITY_LABELS = {
+    auth_failed: ['Khóa thiếu hoặc sai', 'Missing or unknown key'],
+    auth_revoked: ['Khóa đã thu hồi', 'Revoked key used'],
+    forbidden: ['Ngoài quyền', 'Forbidden (role or scope)'],
+    body_too_large: ['Dữ liệu gửi quá lớn', 'Request body too large'],
+    rate_limited: ['Vượt giới hạn tần suất', 'Rate limited'],
+    busy: ['Quá tải, từ chối', 'Busy, refused'],
+    identity_locked: ['Tra cứu bị khóa theo số định danh', 'Lookup locked per ID number'],
+    import_refused: ['Tệp nhập bị từ chối', 'Import refused'],
+    other: ['Khác', 'Other']
+  };
+
   function $(id) { return document.getElementById(id); }
   function fmt(n) { return numberFormat.format(n); }
 
@@ -140,14 +152,51 @@
         unknown: unknown, row: p
       };
     }), ['Tỉnh, thành phố', 'Province'], total);
-    renderTable($('facilities'), statuses, snap.facilities.map(function (f) {
+    renderTable($('facilities'), statuses, (snap.facilities || []).map(function (f) {
       return { key: f.id, code: f.id, name: f.name || '', row: f };
     }), ['Cơ sở', 'Site'], null);
     applyFilter();
+    renderSecurity(snap.security);
 
     show('loading', false);
     show('session', true);
     show('dashboard', true);
+  }
+
+  // renderSecurity lists the security events by kind: today (Vietnam day) and in all.
+  function renderSecurity(sec) {
+    var card = $('security-card');
+    card.hidden = !sec;
+    if (!sec) { return; }
+    var table = $('security');
+    table.textContent = '';
+    var thead = el('thead');
+    var hr = el('tr');
+    [['Loại', 'Kind'], ['Hôm nay', 'Today'], ['Tổng', 'Total']].forEach(function (h, i) {
+      var th = bilingual(el('th', i === 0 ? 'name' : null), h[0], h[1]);
+      th.scope = 'col';
+      hr.appendChild(th);
+    });
+    thead.appendChild(hr);
+    table.appendChild(thead);
+    var tbody = el('tbody');
+    var kinds = Object.keys(SECURITY_LABELS).filter(function (k) { return sec[k]; });
+    Object.keys(sec).forEach(function (k) { if (kinds.indexOf(k) < 0) { kinds.push(k); } });
+    kinds.forEach(function (k) {
+      var label = SECURITY_LABELS[k] || [k, k];
+      var tr = el('tr');
+      tr.setAttribute('data-key', k);
+      tr.appendChild(bilingual(el('td', 'name'), label[0], label[1]));
+      ['today', 'total'].forEach(function (f) {
+        var n = sec[k][f] || 0;
+        var td = el('td', n === 0 ? 'zero' : (f === 'today' ? 'warn' : null), fmt(n));
+        td.setAttribute('data-col', f);
+        td.setAttribute('data-n', String(n));
+        tr.appendChild(td);
+      });
+      tbody.appendChild(tr);
+    });
+    table.appendChild(tbody);
   }
 
   function formatTime(iso) {

@@ -22,6 +22,7 @@ var (
 	ErrTooManyParts          error = &limitError{"too many parts in the archive"}
 	ErrPartTooLarge          error = &limitError{"part inflates beyond the limit"}
 	ErrInflatedTooLarge      error = &limitError{"parts inflate beyond the total limit"}
+	ErrCompressionRatio      error = &limitError{"part compressed beyond any real workbook (a zip bomb)"}
 	ErrTooManyRows           error = &limitError{"too many rows"}
 	ErrTooManyColumns        error = &limitError{"too many columns"}
 	ErrCellTooLarge          error = &limitError{"cell text too long"}

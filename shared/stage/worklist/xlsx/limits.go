@@ -22,7 +22,16 @@ type Limits struct {
 	MaxCellBytes         int   // one cell's text, UTF-8 after XML decoding
 	MaxSharedStrings     int   // entries in the shared-string table
 	MaxSharedStringBytes int64 // the table's text, all entries together
+	// MaxRatio bounds a part's declared inflated size over its compressed size, for parts
+	// declaring more than ratioFloor bytes: deflate's ceiling is about 1032:1, which only
+	// a bomb (megabytes of one repeated byte) comes near, while a real sheet's XML
+	// compresses 5 to 30 times.
+	MaxRatio int
 }
+
+// ratioFloor: parts smaller than this are not judged by their ratio (a few KB of empty
+// cells compress far, and cost nothing).
+const ratioFloor = 1 << 20
 
 // DefaultLimits admit any sheet Excel itself can hold within a 20 MB file, while keeping
 // what reading costs to a few hundred megabytes.
@@ -37,6 +46,7 @@ func DefaultLimits() Limits {
 		MaxCellBytes:         3 * MaxCellChars, // a full cell of non-Latin text
 		MaxSharedStrings:     4 << 20,
 		MaxSharedStringBytes: 64 << 20,
+		MaxRatio:             200,
 	}
 }
 
@@ -68,6 +78,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxSharedStringBytes <= 0 {
 		l.MaxSharedStringBytes = d.MaxSharedStringBytes
+	}
+	if l.MaxRatio <= 0 {
+		l.MaxRatio = d.MaxRatio
 	}
 	// References past a sheet's bounds are clamped just beyond them (parseRef).
 	l.MaxRows = min(l.MaxRows, MaxSheetRows)

@@ -34,6 +34,10 @@ func (r *Reader) openPart(name string, maxText int) (*xmlPart, error) {
 	if f.UncompressedSize64 > uint64(r.lim.MaxPartBytes) {
 		return nil, fmt.Errorf("%w: %s declares %d bytes (limit %d)", ErrPartTooLarge, quoteName(name), f.UncompressedSize64, r.lim.MaxPartBytes)
 	}
+	if f.UncompressedSize64 > ratioFloor && f.UncompressedSize64 > uint64(r.lim.MaxRatio)*max(f.CompressedSize64, 1) {
+		return nil, fmt.Errorf("%w: %s declares %d bytes from %d (limit %d:1)", ErrCompressionRatio, quoteName(name),
+			f.UncompressedSize64, f.CompressedSize64, r.lim.MaxRatio)
+	}
 	rc, err := f.Open()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, quoteName(name), err)

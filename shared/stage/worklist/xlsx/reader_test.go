@@ -378,6 +378,8 @@ func TestLimits(t *testing.T) {
 		{"parts", zipOf(t, manyParts), small, ErrTooManyParts},
 		{"declared part size", bomb(t, sheetOpen, "<!-- bomb -->", sheetClose, 3<<20), Limits{MaxPartBytes: 1 << 20}, ErrPartTooLarge},
 		{"declared total", bomb(t, sheetOpen, "<!-- bomb -->", sheetClose, 3<<20), small, ErrInflatedTooLarge},
+		{"compression ratio", bomb(t, sheetOpen, "<!-- bomb -->", sheetClose, 3<<20), Limits{}, ErrCompressionRatio},
+		{"compression ratio, a lower limit", bomb(t, sheetOpen+`<row><c t="inlineStr"><is><t>`, "abcdefghij", `</t></is></c></row>`+sheetClose, 2<<20), Limits{MaxRatio: 50}, ErrCompressionRatio},
 		{"actual part size", lyingPart(t, 3<<20), Limits{MaxPartBytes: 1 << 20}, ErrCorrupt}, // archive/zip stops at the declared size
 		{"row number", row(`<row r="11"/>`), small, ErrTooManyRows},
 		{"huge row number", row(`<row r="99999999999999999999"/>`), small, ErrTooManyRows},
@@ -439,7 +441,8 @@ func TestHugeCellCostsLittle(t *testing.T) {
 			runtime.GC()
 			runtime.ReadMemStats(&before)
 			start := time.Now()
-			err := readErr(data, Limits{})
+			// The ratio check would refuse the file first: this is about the stream.
+			err := readErr(data, Limits{MaxRatio: 1 << 30})
 			runtime.ReadMemStats(&after)
 			if !errors.Is(err, ErrCellTooLarge) {
 				t.Fatalf("got %v", err)
@@ -647,5 +650,53 @@ func BenchmarkReader(b *testing.B) {
 			b.Fatal(err)
 		}
 		rows.Close()
+	}
+}
+
+// TestRatioAdmitsRealSheets: a large worklist as this package writes it (20,000 rows, the
+// columns a worklist has, many cells blank) compresses far less than MaxRatio: the bomb
+// check refuses nothing a person sends.
+func TestRatioAdmitsRealSheets(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, "Worklist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := w.NextSheet(SheetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20_000 {
+		row := []Field{Text(fmt.Sprintf("F001-%07d", i)), Text("Nguyễn Văn An"), Text("1990-05-17"), Text("male"),
+			Text(fmt.Sprintf("0790900%05d", i)), Blank(), Text("VN"), Text("26734"), Text("PFIZER"), Int(1 + i%3),
+			Text("2021-08-01"), Text("FF1234"), Text("VERIFIED"), Blank(), Blank(), Blank(), Blank(), Blank(), Blank(), Blank()}
+		if err := s.WriteRow(row...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range zr.File {
+		if f.UncompressedSize64 > ratioFloor {
+			t.Logf("%s: %d bytes from %d (%.0f:1)", f.Name, f.UncompressedSize64, f.CompressedSize64, float64(f.UncompressedSize64)/float64(f.CompressedSize64))
+		}
+	}
+	r := open(t, buf.Bytes(), Limits{})
+	rows, err := r.Rows()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	if err := rows.Err(); err != nil || n != 20_000 {
+		t.Fatalf("read %d rows: %v", n, err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
+
 	"github.com/vaxpass/vaxpass/shared/domain/dose"
 	"github.com/vaxpass/vaxpass/shared/stage/ingest"
 	"github.com/vaxpass/vaxpass/shared/stage/worklist"
@@ -20,11 +22,21 @@ type Worklists struct {
 	Now func() time.Time
 }
 
-// Write renders doses as a CSV or .xlsx worklist.
+// Write renders doses as a CSV or .xlsx worklist of a facility or a clerk: candidates
+// as their count.
 func (w Worklists) Write(out io.Writer, format string, doses []vaxpass.Dose) error {
+	return write(out, format, doses, false)
+}
+
+// WriteDisclosed renders doses as the registry officer's CSV list: candidates in full.
+func (w Worklists) WriteDisclosed(out io.Writer, doses []vaxpass.Dose) error {
+	return write(out, "csv", doses, true)
+}
+
+func write(out io.Writer, format string, doses []vaxpass.Dose, disclose bool) error {
 	rows := func(yield func(worklist.Row) bool) {
 		for _, d := range doses {
-			if !yield(worklist.Row{Facility: d.FacilityID, Record: d.Record, Result: d.Match}) {
+			if !yield(worklist.Row{Facility: d.FacilityID, Record: d.Record, Result: d.Match, Disclose: disclose}) {
 				return
 			}
 		}
@@ -47,8 +59,12 @@ func (w Worklists) ReadImport(body []byte) ([]ingest.Item, error) {
 	// read, not after (the rows a reader would parse for nothing are the cost of an attack).
 	lim := worklist.DefaultLimits()
 	lim.MaxRows = ingest.MaxBatch
-	lim.MaxUnzipped = min(lim.MaxUnzipped, 64<<20)
+	// 1,000 real rows are ~0.7 MB of sheet XML: 16 MB unzipped is generous and bounded.
+	lim.MaxUnzipped = min(lim.MaxUnzipped, 16<<20)
 	res, err := worklist.ReadXLSX(bytes.NewReader(body), w.Now().UTC(), lim)
+	if errors.Is(err, worklist.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: %w: %w", vaxpass.ErrInvalid, httpapi.ErrImportTooLarge, err)
+	}
 	if err != nil {
 		for _, e := range []error{worklist.ErrTooLarge, worklist.ErrCorrupt, worklist.ErrEncrypted, worklist.ErrLegacyFormat, worklist.ErrHeader} {
 			if errors.Is(err, e) {

@@ -8,7 +8,9 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
 	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
+	"github.com/vaxpass/vaxpass/shared/edge/passportpage"
 	"github.com/vaxpass/vaxpass/shared/hc1/qr"
+	"github.com/vaxpass/vaxpass/shared/stage/lookup"
 	"github.com/vaxpass/vaxpass/shared/stage/revocation"
 	"github.com/vaxpass/vaxpass/shared/stage/verification"
 	"github.com/vaxpass/vaxpass/shared/wire"
@@ -29,6 +31,15 @@ func Group(s *wire.System) routes.Group {
 		if err != nil {
 			return err
 		}
+		if p.SecurityEvents != nil {
+			lim.Events = p.SecurityEvents
+		}
+		if p.LookupAttempts == nil {
+			return fmt.Errorf("%w: LookupAttempts (the lookup's limit per ID number)", wire.ErrNoPort)
+		}
+		looker := lookup.Limited{Service: s.Lookup(), Limit: &lookup.Limiter{
+			Store: p.LookupAttempts, Secret: p.LookupSecret, Now: p.Now, Log: p.Log,
+		}}
 		if p.TrustListJSON == nil {
 			return fmt.Errorf("%w: TrustListJSON", wire.ErrNoPort)
 		}
@@ -36,11 +47,16 @@ func Group(s *wire.System) routes.Group {
 		if err != nil {
 			return err
 		}
-		(&httpapi.Public{
-			Lookup: s.Lookup(), Verifier: verdicts{ver}, TrustList: p.TrustListJSON,
-			RenderQR: func(hc1 string) ([]byte, error) { return qr.PNG(hc1) },
-			Limiter:  lim, Now: p.Now, Log: p.Log,
-		}).Routes(r)
+		pubAPI := &httpapi.Public{
+			Lookup: looker, Verifier: verdicts{ver}, TrustList: p.TrustListJSON,
+			RenderQR:  func(hc1 string) ([]byte, error) { return qr.PNG(hc1) },
+			RenderPDF: passportpage.PDF,
+			Limiter:   lim, Now: p.Now, Log: p.Log,
+		}
+		if p.SecurityEvents != nil {
+			pubAPI.Events = p.SecurityEvents
+		}
+		pubAPI.Routes(r)
 		(&httpapi.RevocationList{Log: p.Log, Revocations: func(ctx context.Context) ([]byte, error) {
 			b, _, err := pub.Current(ctx)
 			return b, err
