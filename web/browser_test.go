@@ -29,26 +29,36 @@ const (
 	goodID   = "001090012345"
 	goodName = "Nguyễn Văn An"
 	goodDOB  = "1990-05-17"
+	// typedDOB is goodDOB as the citizen types it, as on the ID card.
+	typedDOB = "17/05/1990"
 	uvci     = "URN:UVCI:01:VN:8GQ2XJ7T4K1P5R9M#K"
 	// API Gateway decodes the path before routing, so the QR path carries the UVCI
 	// percent-encoded and the UVCI must not contain "/" (see shared/edge/apigw).
-	qrPath = "/v1/passports/URN%3AUVCI%3A01%3AVN%3A8GQ2XJ7T4K1P5R9M%23K/qr.png"
+	qrPath  = "/v1/passports/URN%3AUVCI%3A01%3AVN%3A8GQ2XJ7T4K1P5R9M%23K/qr.png"
+	pdfPath = "/v1/passports/URN%3AUVCI%3A01%3AVN%3A8GQ2XJ7T4K1P5R9M%23K/passport.pdf"
 )
 
 var wantFields = map[string]string{
 	"full_name":           goodName,
-	"date_of_birth":       goodDOB,
+	"date_of_birth":       "17/05/1990",
 	"nationality":         "VN",
+	"nationality-vi":      "Việt Nam",
 	"disease":             "COVID-19",
 	"doses_received":      "3",
-	"date_of_vaccination": "2021-11-20",
+	"date_of_vaccination": "20/11/2021",
 	"dose_number":         "3/3",
 	"vaccine":             "SARS-CoV-2 mRNA vaccine",
+	"vaccine-vi":          "Vắc xin mRNA phòng SARS-CoV-2",
 	"vaccine_product":     "Comirnaty",
 	"manufacturer":        "BioNTech Manufacturing GmbH",
 	"certificate_id":      uvci,
+	"name_icao":           "NGUYEN<<VAN<AN",
+	"country":             "VN",
+	"country-vi":          "Việt Nam",
+	"issuer":              "Ministry of Health of Viet Nam",
+	"issuer-vi":           "Bộ Y tế",
 	// 17:00 UTC on 30 April is midnight on 1 May in Viet Nam.
-	"expires_at": "2023-05-01",
+	"expires_at": "01/05/2023",
 }
 
 // fakeAPI serves the page and a lookup that behaves like the contract: 200 for the right
@@ -81,14 +91,18 @@ func (f *fakeAPI) lookup(_ context.Context, req events.APIGatewayV2HTTPRequest) 
 		return apigw.FieldError(400, "id_number", "invalid_id", "id_number must be 9 or 12 digits"), nil
 	case id != goodID:
 		return apigw.Error(404, "not_found", "no such person"), nil
-	case body.FullName != goodName || body.DOB != goodDOB:
+	case body.FullName != goodName || body.DOB != goodDOB && body.DOB != typedDOB:
 		return apigw.Error(404, "not_found", "details do not match"), nil
 	}
 	return apigw.JSON(200, map[string]any{
 		"uvci":       uvci,
 		"hc1":        "HC1:NCFOXN%TS3DH3ZSUZK+.V0ETD%65NL-AH",
 		"qr_png":     qrPath,
+		"pdf":        pdfPath,
 		"expires_at": "2023-04-30T17:00:00Z",
+		"name_icao":  map[string]string{"fnt": "NGUYEN", "gnt": "VAN<AN"},
+		"country":    "VN",
+		"issuer":     "Ministry of Health of Viet Nam",
 		"fields": map[string]any{
 			"full_name":           goodName,
 			"date_of_birth":       goodDOB,
@@ -185,14 +199,14 @@ func TestLookupPageInChromium(t *testing.T) {
 	browser.Screenshot(t, ctx, dir, "lookup-form.png")
 
 	t.Run("right details show the certificate and its QR code", func(t *testing.T) {
-		fillForm(t, ctx, "001 090 012345", goodName, goodDOB)
+		fillForm(t, ctx, "001 090 012345", goodName, typedDOB)
 		browser.Do(t, ctx, "wait for the certificate", chromedp.WaitVisible(chromedp.ID("result")))
 		browser.Run(t, ctx, "wait for the QR image", chromedp.Poll[bool](
 			`(function(){var q=document.getElementById('qr');return q.complete && q.naturalWidth > 0;})()`,
 			chromedp.WithPollingTimeout(30*time.Second)))
 
 		sent := fake.lastLookup()
-		if sent["id_number"] != "001 090 012345" || sent["full_name"] != goodName || sent["dob"] != goodDOB {
+		if sent["id_number"] != "001 090 012345" || sent["full_name"] != goodName || sent["dob"] != typedDOB {
 			t.Errorf("page posted %v", sent)
 		}
 		for key, want := range wantFields {
@@ -203,6 +217,12 @@ func TestLookupPageInChromium(t *testing.T) {
 		}
 		if src := browser.Run(t, ctx, "qr src", chromedp.Evaluate[string](`document.getElementById('qr').getAttribute('src')`)); src != qrPath {
 			t.Errorf("QR src %q", src)
+		}
+		if href := browser.Run(t, ctx, "pdf href", chromedp.Evaluate[string](`document.getElementById('download').getAttribute('href')`)); href != pdfPath {
+			t.Errorf("download href %q", href)
+		}
+		if !hidden(t, ctx, "report-wrap") {
+			t.Error("the report link is shown next to a certificate")
 		}
 		if fake.qrHits == 0 {
 			t.Error("QR image never requested")
@@ -275,8 +295,8 @@ func TestLookupPageInChromium(t *testing.T) {
 	t.Run("wrong details and unknown ID give the same neutral message", func(t *testing.T) {
 		var texts []string
 		for _, c := range []struct{ id, name, dob string }{
-			{goodID, goodName, "1991"},          // the registry has the person: details do not match
-			{"079203000001", goodName, goodDOB}, // no such person
+			{goodID, goodName, "1991"},           // the registry has the person: details do not match
+			{"079203000001", goodName, typedDOB}, // no such person
 		} {
 			before := fake.lookupCount()
 			fillForm(t, ctx, c.id, c.name, c.dob)
@@ -290,6 +310,12 @@ func TestLookupPageInChromium(t *testing.T) {
 			}
 			if got := browser.Run(t, ctx, "old name cleared", chromedp.TextContent(chromedp.ID("field-full_name"))); got != "" {
 				t.Errorf("previous name still in the page: %q", got)
+			}
+			if got := browser.Run(t, ctx, "old ICAO name cleared", chromedp.TextContent(chromedp.ID("field-name_icao"))); got != "" {
+				t.Errorf("previous ICAO name still in the page: %q", got)
+			}
+			if hidden(t, ctx, "report-wrap") {
+				t.Error("no way to report a missing passport after a failed lookup")
 			}
 		}
 		if texts[0] != texts[1] {
@@ -321,7 +347,8 @@ func TestLookupPageInChromium(t *testing.T) {
 
 	t.Run("malformed date of birth is caught before sending", func(t *testing.T) {
 		before := fake.lookupCount()
-		fillForm(t, ctx, goodID, goodName, "17/05/1990")
+		// A two-digit year is never guessed (shared/domain/dose NormalizeDate).
+		fillForm(t, ctx, goodID, goodName, "17/05/90")
 		browser.Do(t, ctx, "wait for the dob error", chromedp.WaitVisible(chromedp.ID("dob-error")))
 		if fake.lookupCount() != before {
 			t.Error("a malformed date of birth was sent")

@@ -1,7 +1,8 @@
 // Package web is the citizen lookup page served at "/": one HTML page, a stylesheet and a
 // small script, all embedded, with no external resource, no inline script or style, and a
 // Content-Security-Policy that allows only this origin. The page posts the typed details to
-// /v1/passports/lookup and shows the certificate's fields and QR code.
+// /v1/passports/lookup and shows the certificate's fields in Vietnamese beside the English
+// the certificate carries, its QR code and a link to its PDF.
 package web
 
 import (
@@ -9,6 +10,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -16,11 +18,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vaxpass/vaxpass/shared/domain/dcc"
+	"github.com/vaxpass/vaxpass/shared/domain/vaccine"
+	"github.com/vaxpass/vaxpass/shared/edge/passportpage"
 )
 
-// Files holds the page: index.html and static/ (app.css, app.js, emblem.svg).
+// Files holds the page: index.html and static/ (app.css, app.js, emblem.svg). The page
+// also loads /static/vi.js, made at start-up by ValuesVI.
 //
-//go:embed index.html static
+//go:embed index.html report.html static
 var Files embed.FS
 
 // ContentSecurityPolicy is sent with the page: scripts, styles, images and fetches from this
@@ -53,7 +60,9 @@ type asset struct {
 }
 
 type site struct {
-	page   asset
+	page asset
+	// report is the citizen's report page at /report (report.html).
+	report asset
 	assets map[string]asset // by URL path, "/static/app.css"
 }
 
@@ -101,6 +110,11 @@ func load(files fs.FS) (*site, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load static files: %w", err)
 	}
+	vi, err := ValuesVI()
+	if err != nil {
+		return nil, err
+	}
+	s.assets[viScript] = asset{body: vi, contentType: contentTypes[".js"], version: version(vi)}
 	page, err := fs.ReadFile(files, "index.html")
 	if err != nil {
 		return nil, fmt.Errorf("read index.html: %w", err)
@@ -109,7 +123,43 @@ func load(files fs.FS) (*site, error) {
 		page = bytes.ReplaceAll(page, []byte(`"`+urlPath+`"`), []byte(`"`+urlPath+"?v="+a.version+`"`))
 	}
 	s.page = asset{body: page, contentType: contentTypes[".html"], version: version(page)}
+	rep, err := fs.ReadFile(files, "report.html")
+	if err != nil {
+		return nil, fmt.Errorf("read report.html: %w", err)
+	}
+	for urlPath, a := range s.assets {
+		rep = bytes.ReplaceAll(rep, []byte(`"`+urlPath+`"`), []byte(`"`+urlPath+"?v="+a.version+`"`))
+	}
+	s.report = asset{body: rep, contentType: contentTypes[".html"], version: version(rep)}
 	return s, nil
+}
+
+// viScript is the path of the Vietnamese values script.
+const viScript = "/static/vi.js"
+
+// ValuesVI is the script /static/vi.js: it sets window.VAXPASS_VI to the Vietnamese of the
+// English values our certificates carry, by kind ("vaccine" types, "country" codes for
+// nationality and country of vaccination, "issuer"), for every value the catalogue and
+// the DCC builder can put in one. The words come from shared/edge/passportpage, which lays
+// out the PDF, so the page and the PDF never say two different things.
+func ValuesVI() ([]byte, error) {
+	t := map[string]map[string]string{"vaccine": {}, "country": {}, "issuer": {}}
+	add := func(kind, en, vi string) {
+		if vi != "" {
+			t[kind][en] = vi
+		}
+	}
+	for _, v := range vaccine.All() {
+		add("vaccine", v.ProphylaxisDisplay, passportpage.VaccineTypeVI(v.ProphylaxisDisplay))
+	}
+	add("country", dcc.Country, passportpage.CountryVI(dcc.Country))
+	add("issuer", dcc.Issuer, passportpage.IssuerVI(dcc.Issuer))
+	b, err := json.Marshal(t)
+	if err != nil {
+		return nil, fmt.Errorf("vi.js: %w", err)
+	}
+	return []byte("// Vietnamese of the values certificates carry (made by web.ValuesVI from shared/edge/passportpage).\n" +
+		"window.VAXPASS_VI = " + string(b) + ";\n"), nil
 }
 
 func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -120,8 +170,11 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var a asset
 	var cache string
 	switch {
-	case r.URL.Path == "/":
+	case r.URL.Path == "/" || r.URL.Path == "/report":
 		a, cache = s.page, cachePage
+		if r.URL.Path == "/report" {
+			a = s.report
+		}
 		h.Set("Content-Security-Policy", ContentSecurityPolicy)
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,10 @@ import (
 	"testing"
 
 	"golang.org/x/net/html"
+
+	"github.com/vaxpass/vaxpass/shared/domain/dcc"
+	"github.com/vaxpass/vaxpass/shared/domain/vaccine"
+	"github.com/vaxpass/vaxpass/shared/edge/passportpage"
 )
 
 // The contract's lookup `fields` keys, each shown in #field-<key>.
@@ -68,6 +73,7 @@ func TestHandlerServesPageAndAssets(t *testing.T) {
 		"/static/app.css":    "text/css; charset=utf-8",
 		"/static/app.js":     "text/javascript; charset=utf-8",
 		"/static/emblem.svg": "image/svg+xml",
+		"/static/vi.js":      "text/javascript; charset=utf-8",
 	}
 	seen := map[string]bool{}
 	for _, ref := range refs {
@@ -214,7 +220,9 @@ func TestPageStructure(t *testing.T) {
 			}
 		}
 	})
-	want := []string{"lookup", "id_number", "full_name", "dob", "submit", "message", "result", "qr", "field-expires_at", "print", "reset"}
+	want := []string{"lookup", "id_number", "full_name", "dob", "submit", "message", "result", "qr", "field-expires_at", "print", "reset",
+		"download", "report-wrap", "report", "field-name_icao", "field-country", "field-issuer",
+		"field-nationality-vi", "field-vaccine-vi", "field-country-vi", "field-issuer-vi"}
 	for _, f := range contractFields {
 		want = append(want, "field-"+f)
 	}
@@ -249,6 +257,21 @@ func TestPageStructure(t *testing.T) {
 			t.Error("#qr has no alt text")
 		}
 	}
+	if n := ids["download"]; n != nil {
+		if _, ok := attr(n, "download"); !ok || n.Data != "a" {
+			t.Error("#download is not a link with the download attribute")
+		}
+	}
+	if n := ids["report"]; n != nil {
+		if href, _ := attr(n, "href"); href != "/report" {
+			t.Errorf("#report links to %q, want /report", href)
+		}
+	}
+	if n := ids["dob"]; n != nil {
+		if ph, _ := attr(n, "placeholder"); ph != "DD/MM/YYYY" {
+			t.Errorf("#dob placeholder %q", ph)
+		}
+	}
 }
 
 // The script must read the contract's keys and write values as text only.
@@ -258,7 +281,8 @@ func TestScriptUsesContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := string(js)
-	for _, f := range append(contractFields, "id_number", "full_name", "dob", "qr_png", "expires_at", "total_doses", "/v1/passports/lookup", "Retry-After") {
+	for _, f := range append(contractFields, "id_number", "full_name", "dob", "qr_png", "pdf", "expires_at", "total_doses",
+		"name_icao", "fnt", "gnt", "country", "issuer", "VAXPASS_VI", "/v1/passports/lookup", "Retry-After") {
 		if !strings.Contains(src, "'"+f+"'") && !strings.Contains(src, "."+f) {
 			t.Errorf("app.js never uses %q", f)
 		}
@@ -267,5 +291,41 @@ func TestScriptUsesContract(t *testing.T) {
 		if strings.Contains(src, banned) {
 			t.Errorf("app.js uses %s", banned)
 		}
+	}
+}
+
+// The page's Vietnamese values are the PDF's: every vaccine type the catalogue can put in
+// a certificate, the country and the issuer, as shared/edge/passportpage translates them.
+func TestValuesVIArePassportPages(t *testing.T) {
+	b, err := ValuesVI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(b)
+	const prefix = "window.VAXPASS_VI = "
+	i := strings.Index(src, prefix)
+	if i < 0 || !strings.HasSuffix(src, ";\n") {
+		t.Fatalf("vi.js: %q", src)
+	}
+	var table map[string]map[string]string
+	if err := json.Unmarshal([]byte(strings.TrimSuffix(src[i+len(prefix):], ";\n")), &table); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, v := range vaccine.All() {
+		want := passportpage.VaccineTypeVI(v.ProphylaxisDisplay)
+		if want == "" {
+			t.Errorf("passportpage has no Vietnamese for %q (vaccine %s)", v.ProphylaxisDisplay, v.Code)
+		}
+		if got := table["vaccine"][v.ProphylaxisDisplay]; got != want {
+			t.Errorf("vi.js vaccine %q = %q, want %q", v.ProphylaxisDisplay, got, want)
+		}
+		n++
+	}
+	if table["country"][dcc.Country] != "Việt Nam" || table["issuer"][dcc.Issuer] != passportpage.IssuerVI(dcc.Issuer) || table["issuer"][dcc.Issuer] == "" {
+		t.Errorf("vi.js country/issuer: %v %v", table["country"], table["issuer"])
+	}
+	if n == 0 {
+		t.Fatal("empty catalogue")
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/stage/lookup"
 	"github.com/vaxpass/vaxpass/shared/stage/matching"
 	"github.com/vaxpass/vaxpass/shared/stage/renewal"
+	"github.com/vaxpass/vaxpass/shared/stage/report"
 	"github.com/vaxpass/vaxpass/shared/stage/reprocess"
 	"github.com/vaxpass/vaxpass/shared/stage/revocation"
 	"github.com/vaxpass/vaxpass/shared/stage/signing"
@@ -140,6 +141,9 @@ type Ports struct {
 	// the ID numbers are counted under.
 	LookupAttempts lookup.AttemptStore
 	LookupSecret   []byte
+	// Reports keeps citizens' reports (POST /v1/reports; counted per ID number in
+	// LookupAttempts under a key of their own).
+	Reports report.Store
 	// SecurityEvents records security events (security.Recorder): handlers that refuse
 	// a request for a security reason are given it and tell it kind and route.
 	SecurityEvents SecurityEvents

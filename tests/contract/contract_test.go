@@ -337,6 +337,9 @@ func TestContract(t *testing.T) {
 	// ---- ops: the dashboard, reprocessing, dead letters ----
 	h.checkReprocess(t)
 
+	// ---- the citizen's report ----
+	h.checkReports(t)
+
 	// ---- the pages, served by the same API ----
 	for _, c := range []call{
 		{name: "the lookup page", method: "GET", path: "/", status: 200},

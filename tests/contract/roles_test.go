@@ -39,7 +39,9 @@ func (h *harness) checkRoles(t *testing.T, sid string) {
 		// A key of a role the operation does not take: 403.
 		{name: "a record with a clerk key", method: "GET", path: "/v1/doses/" + pathEscape(sid), header: bearer(clerk), request: reqValid, status: 403},
 		{name: "worklist with an officer key", method: "GET", path: "/v1/worklist?status=NO_ID", header: bearer(officer), request: reqValid, status: 403},
-		{name: "import with a clerk key", method: "POST", path: "/v1/imports", header: map[string]string{"Authorization": "Bearer " + clerk, "Content-Type": xlsxType}, body: []byte("PK"), status: 403},
+		{name: "import with an officer key", method: "POST", path: "/v1/imports", header: map[string]string{"Authorization": "Bearer " + officer, "Content-Type": xlsxType}, body: []byte("PK"), status: 403},
+		// A clerk sends the commune's worklist back (here not a spreadsheet at all).
+		{name: "import with a clerk key", method: "POST", path: "/v1/imports", header: map[string]string{"Authorization": "Bearer " + clerk, "Content-Type": xlsxType}, body: []byte("PK"), status: 400},
 		{name: "sign with a clerk key", method: "POST", path: "/v1/signatures", header: bearer(clerk), status: 403},
 		{name: "a signing run with an officer key", method: "GET", path: runPath, header: bearer(officer), request: reqValid, status: 403},
 		{name: "runs with a clerk key", method: "GET", path: "/v1/ops/reprocess", header: bearer(clerk), request: reqValid, status: 403},

@@ -6,7 +6,10 @@
 // page, so the page asks for the ops key, keeps it in sessionStorage (this tab only,
 // gone when the tab closes, never sent as a cookie, so no cross-site request can carry
 // it) and fetches GET /v1/stats with "Authorization: Bearer <key>". A wrong key gets the
-// API's 401 and the form again. The chart is SVG drawn by the script from the JSON.
+// API's 401 and the form again. The chart is SVG drawn by the script from the JSON. A
+// province opens its communes (GET /v1/stats?province=); a commune or a site opens its
+// follow-up: its worklists' API paths and the key that opens them, the dead letters
+// (GET /v1/ops/dead-letters) and a prefilled selector for POST /v1/ops/reprocess.
 package ops
 
 import (

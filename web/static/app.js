@@ -1,4 +1,6 @@
-// Citizen lookup page: posts the typed details to the lookup API and shows the certificate.
+// Citizen lookup page: posts the typed details to the lookup API and shows the certificate:
+// Vietnamese beside the English the certificate carries (window.VAXPASS_VI, from
+// /static/vi.js), dates as DD/MM/YYYY, the QR code and a link to the PDF.
 // No framework, no inline script (the page's CSP allows only 'self'), nothing stored on the
 // device, and every value is written with textContent, never as HTML.
 (function () {
@@ -7,11 +9,19 @@
   var LOOKUP_URL = '/v1/passports/lookup';
   var TIMEOUT_MS = 20000;
   var INPUTS = ['id_number', 'full_name', 'dob'];
-  // The contract's `fields` keys, shown in this order.
+  // The contract's `fields` keys.
   var FIELDS = ['full_name', 'date_of_birth', 'nationality', 'disease', 'doses_received',
     'date_of_vaccination', 'dose_number', 'vaccine', 'vaccine_product', 'manufacturer',
     'certificate_id'];
-  var DOB_PATTERN = /^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$/;
+  // Values read from the HC1 itself, beside the fields in the answer.
+  var PAGE = ['name_icao', 'country', 'issuer', 'expires_at'];
+  // Dates shown DD/MM/YYYY, as Vietnamese documents write them.
+  var DATES = { date_of_birth: true, date_of_vaccination: true };
+  // Values shown with their Vietnamese (#field-<key>-vi), by the VAXPASS_VI table's kind.
+  var TRANSLATED = { nationality: 'country', vaccine: 'vaccine', country: 'country', issuer: 'issuer' };
+  // What the API takes (shared/domain/dose NormalizeDate): DD/MM/YYYY (also D/M, with '.'
+  // or '-'), MM/YYYY, or YYYY-MM-DD, YYYY-MM, YYYY. The calendar is the API's to check.
+  var DOB_PATTERN = /^([0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?|[0-9]{1,2}([\/.-])[0-9]{1,2}\4[0-9]{4}|[0-9]{1,2}[\/.][0-9]{4})$/;
 
   var TEXT = {
     notFound: ['Không tìm thấy chứng nhận phù hợp với thông tin đã nhập. Vui lòng kiểm tra lại số CCCD/CMND, họ và tên, ngày sinh.',
@@ -23,7 +33,8 @@
       'The service is unavailable. Please try again later.'],
     checkForm: ['Vui lòng kiểm tra các ô được đánh dấu.', 'Please check the highlighted fields.'],
     required: ['Vui lòng nhập thông tin này.', 'This field is required.'],
-    dobFormat: ['Ngày sinh phải có dạng NNNN-TT-NN, NNNN-TT hoặc NNNN.', 'Date of birth must be YYYY-MM-DD, YYYY-MM or YYYY.'],
+    dobFormat: ['Ngày sinh phải có dạng NN/TT/NNNN (ví dụ 17/05/1990), TT/NNNN hoặc NNNN.',
+      'Date of birth must be DD/MM/YYYY (e.g. 17/05/1990), MM/YYYY or YYYY.'],
     busy: ['Đang tra cứu…', 'Looking up…']
   };
 
@@ -58,6 +69,7 @@
     var box = $('message');
     box.hidden = true;
     box.textContent = '';
+    $('report-wrap').hidden = true;
   }
 
   function setFieldError(name, pair, extra) {
@@ -83,10 +95,16 @@
   // device never shows someone else's details next to a new error.
   function hideResult() {
     $('result').hidden = true;
-    FIELDS.concat(['expires_at']).forEach(function (key) { $('field-' + key).textContent = ''; });
+    FIELDS.concat(PAGE).forEach(function (key) {
+      $('field-' + key).textContent = '';
+      if (TRANSLATED[key]) { $('field-' + key + '-vi').textContent = ''; }
+    });
     var qr = $('qr');
     qr.removeAttribute('src');
     qr.hidden = true;
+    var pdf = $('download');
+    pdf.removeAttribute('href');
+    pdf.hidden = true;
   }
 
   function display(value) {
@@ -104,7 +122,29 @@
     return display(dn);
   }
 
-  // expiryDate shows a timestamp as its calendar date in Viet Nam (YYYY-MM-DD).
+  // dateVI writes YYYY-MM-DD (or YYYY-MM, YYYY) as DD/MM/YYYY (MM/YYYY, YYYY), as
+  // passportpage.DateVI does for the PDF.
+  function dateVI(iso) {
+    if (typeof iso !== 'string' || iso === '') { return '—'; }
+    if (!/^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$/.test(iso)) { return iso; }
+    return iso.split('-').reverse().join('/');
+  }
+
+  // valueVI is the Vietnamese of a value the certificate carries in English, '' if none.
+  function valueVI(kind, value) {
+    var table = window.VAXPASS_VI && window.VAXPASS_VI[kind];
+    if (!table || typeof value !== 'string' || !Object.prototype.hasOwnProperty.call(table, value)) { return ''; }
+    return String(table[value]);
+  }
+
+  // icaoName writes the DCC's fnt and gnt as a passport's machine-readable zone does:
+  // NGUYEN<<THI<LAN.
+  function icaoName(n) {
+    if (!n || typeof n.fnt !== 'string' || n.fnt === '') { return '—'; }
+    return typeof n.gnt === 'string' && n.gnt !== '' ? n.fnt + '<<' + n.gnt : n.fnt;
+  }
+
+  // expiryDate shows a timestamp as its calendar date in Viet Nam (DD/MM/YYYY).
   function expiryDate(value) {
     if (typeof value !== 'string' || value === '') { return '—'; }
     var t = new Date(value);
@@ -114,27 +154,48 @@
       new Intl.DateTimeFormat('en-GB', {
         timeZone: 'Asia/Ho_Chi_Minh', year: 'numeric', month: '2-digit', day: '2-digit'
       }).formatToParts(t).forEach(function (p) { parts[p.type] = p.value; });
-      return parts.year + '-' + parts.month + '-' + parts.day;
+      return parts.day + '/' + parts.month + '/' + parts.year;
     } catch (e) {
-      return value.slice(0, 10);
+      return dateVI(value.slice(0, 10));
     }
   }
 
-  // sameOriginPath accepts only a path on this site for the QR image.
+  // sameOriginPath accepts only a path on this site for the QR image and the PDF.
   function sameOriginPath(p) {
     return typeof p === 'string' && p.charAt(0) === '/' && p.charAt(1) !== '/' && p.charAt(1) !== '\\';
+  }
+
+  function setValue(key, value) {
+    $('field-' + key).textContent = value;
+    if (TRANSLATED[key]) { $('field-' + key + '-vi').textContent = valueVI(TRANSLATED[key], value); }
   }
 
   function showResult(data) {
     var fields = (data && typeof data.fields === 'object' && data.fields) || {};
     FIELDS.forEach(function (key) {
-      $('field-' + key).textContent = key === 'dose_number' ? doseNumber(fields) : display(fields[key]);
+      var v;
+      if (key === 'dose_number') {
+        v = doseNumber(fields);
+      } else if (DATES[key]) {
+        v = dateVI(fields[key]);
+      } else {
+        v = display(fields[key]);
+      }
+      setValue(key, v);
     });
-    $('field-expires_at').textContent = expiryDate(data && data.expires_at);
+    setValue('name_icao', icaoName(data.name_icao));
+    setValue('country', data.country ? display(data.country) : '—');
+    setValue('issuer', data.issuer ? display(data.issuer) : '—');
+    setValue('expires_at', expiryDate(data.expires_at));
     var qr = $('qr');
-    if (data && sameOriginPath(data.qr_png)) {
+    if (sameOriginPath(data.qr_png)) {
       qr.src = data.qr_png;
       qr.hidden = false;
+    }
+    var pdf = $('download');
+    if (sameOriginPath(data.pdf)) {
+      pdf.href = data.pdf;
+      pdf.hidden = false;
     }
     var result = $('result');
     result.hidden = false;
@@ -201,6 +262,7 @@
     if (status === 404) {
       // One neutral answer: "no such person" and "details do not match" must look the same.
       showMessage('info', TEXT.notFound);
+      $('report-wrap').hidden = false;
       return;
     }
     if (status === 429) {

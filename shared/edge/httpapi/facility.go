@@ -22,6 +22,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/domain/match"
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
 	"github.com/vaxpass/vaxpass/shared/stage/ingest"
+	"github.com/vaxpass/vaxpass/shared/stage/report"
 	"github.com/vaxpass/vaxpass/shared/stage/signing"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
@@ -90,9 +91,40 @@ type Worklists interface {
 	// Write renders doses in format "csv" or "xlsx" as a facility or a clerk sees them:
 	// each row with its facility_id, candidates as their count (no registry value).
 	Write(w io.Writer, format string, doses []vaxpass.Dose) error
-	// ReadImport reads an .xlsx import into items (row numbers set); a file that cannot be
-	// read at all is an error wrapping vaxpass.ErrInvalid.
-	ReadImport(body []byte) ([]ingest.Item, error)
+	// ReadImport reads an .xlsx import into rows (row numbers set); a worklist sent back
+	// is read against stored (each row the stored record with its corrected_* cells
+	// applied). A file that cannot be read at all is an error wrapping vaxpass.ErrInvalid.
+	ReadImport(body []byte, stored StoredRecord) ([]ImportRow, error)
+}
+
+// StoredRecord reads the stored record a worklist row corrects, by the row's facility_id
+// ("" when the sheet has none) and source_id: found is false when there is none the
+// caller may change; err is a store failure.
+type StoredRecord func(facilityID, sourceID string) (rec dose.Record, found bool, err error)
+
+// ImportRow is one row of an import.
+type ImportRow struct {
+	ingest.Item
+	// FromStore: Record is a stored record (of FacilityID) with the row's corrections.
+	FromStore  bool
+	FacilityID string
+	// Warnings name read-only cells that differ from the stored record (never written).
+	Warnings []dose.FieldError
+}
+
+// ImportResult is a row's result in the answer of POST /v1/imports: the upload's result
+// and the warnings of a worklist row.
+type ImportResult struct {
+	ingest.Result
+	Warnings []dose.FieldError `json:"warnings,omitempty"`
+}
+
+// ImportReport is the answer of POST /v1/imports: an upload's report, rows with warnings.
+type ImportReport struct {
+	Accepted   int            `json:"accepted"`
+	Duplicates int            `json:"duplicates"`
+	Rejected   int            `json:"rejected"`
+	Results    []ImportResult `json:"results"`
 }
 
 // Facility is the facility API (facility keys; the worklist also with clerk keys).
@@ -104,8 +136,12 @@ type Facility struct {
 	Certs      CertReader
 	Signer     FacilitySigner
 	Worklists  Worklists
-	Now        func() time.Time
-	Log        *slog.Logger
+	// Reports lists citizens' reports for GET /v1/worklist?status=REPORTED (nil: not served).
+	Reports interface {
+		List(ctx context.Context, scope report.Scope, after string, limit int) ([]report.Report, string, error)
+	}
+	Now func() time.Time
+	Log *slog.Logger
 	// SignInCall bounds the signing POST /v1/signatures does before it answers 202
 	// (default SignInCall); the first page is always signed in the call.
 	SignInCall time.Duration
@@ -115,7 +151,8 @@ type Facility struct {
 func (f *Facility) Routes(r *apigw.Router) {
 	facility := []access.Role{access.Facility}
 	r.Handle("POST /v1/doses", f.authed("POST /v1/doses", facility, f.postDoses))
-	r.Handle("POST /v1/imports", f.authed("POST /v1/imports", facility, f.postImport))
+	// A clerk sends back the commune's worklist (records of the commune only).
+	r.Handle("POST /v1/imports", f.authed("POST /v1/imports", []access.Role{access.Facility, access.Clerk}, f.postImport))
 	r.Handle("GET /v1/doses/{source_id}", f.authed("GET /v1/doses/{source_id}", facility, f.getDose))
 	r.Handle("GET /v1/worklist", f.authed("GET /v1/worklist", []access.Role{access.Facility, access.Clerk}, f.getWorklist))
 	r.Handle("POST /v1/signatures", f.authed("POST /v1/signatures", facility, f.postSignatures))
@@ -137,9 +174,9 @@ func (f *Facility) authed(route string, roles []access.Role, h facilityHandler) 
 		}
 		resp, err := h(ctx, fac, req)
 		if err != nil {
-			return failure(f.log(), route, err), nil
+			resp = failure(f.log(), route, err)
 		}
-		return resp, nil
+		return LocalizeError(req, resp), nil
 	})
 }
 
@@ -179,6 +216,7 @@ func (f *Facility) postDoses(ctx context.Context, fac vaxpass.Facility, req even
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
+	localizeReport(req, &rep)
 	return apigw.JSON(http.StatusOK, rep), nil
 }
 
@@ -233,7 +271,8 @@ func (f *Facility) postImport(ctx context.Context, fac vaxpass.Facility, req eve
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
-	items, err := f.Worklists.ReadImport(body)
+	p, _ := access.PrincipalFrom(ctx)
+	rows, err := f.Worklists.ReadImport(body, f.storedRecord(ctx, fac, p))
 	if err != nil {
 		if errors.Is(err, ErrImportTooLarge) && f.Auth != nil && f.Auth.Events != nil {
 			f.Auth.Events.SecurityEvent(ctx, "import_refused", "POST /v1/imports")
@@ -243,14 +282,78 @@ func (f *Facility) postImport(ctx context.Context, fac vaxpass.Facility, req eve
 		}
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
-	if len(items) > ingest.MaxBatch {
+	if len(rows) > ingest.MaxBatch {
 		return events.APIGatewayV2HTTPResponse{}, fieldError("body", dose.CodeRange, fmt.Sprintf("at most %d rows per import", ingest.MaxBatch))
 	}
-	rep, err := f.Ingest.Submit(ctx, fac.ID, items)
-	if err != nil {
-		return events.APIGatewayV2HTTPResponse{}, err
+	// A facility's rows are its own; a clerk's go to the facility of each stored record
+	// (a clerk creates nothing: a row that is no stored record of the commune is refused).
+	groups := map[string][]int{}
+	var order []string
+	for i := range rows {
+		r := &rows[i]
+		facID := fac.ID
+		if p.Role == access.Clerk {
+			if len(r.Errors) == 0 && !r.FromStore {
+				r.Errors = []dose.FieldError{{Field: "source_id", Code: "not_found", Message: "a clerk sends back the commune's worklist: this row is no stored record of the commune"}}
+			}
+			facID = r.FacilityID
+			if len(r.Errors) > 0 {
+				facID = "" // judged without the store
+			}
+		}
+		if _, ok := groups[facID]; !ok {
+			order = append(order, facID)
+		}
+		groups[facID] = append(groups[facID], i)
 	}
-	return apigw.JSON(http.StatusOK, rep), nil
+	out := ImportReport{Results: make([]ImportResult, len(rows))}
+	for _, facID := range order {
+		idx := groups[facID]
+		items := make([]ingest.Item, len(idx))
+		for j, i := range idx {
+			items[j] = rows[i].Item
+		}
+		rep, err := f.Ingest.Submit(ctx, facID, items)
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		out.Accepted += rep.Accepted
+		out.Duplicates += rep.Duplicates
+		out.Rejected += rep.Rejected
+		for j, i := range idx {
+			out.Results[i] = ImportResult{Result: rep.Results[j], Warnings: rows[i].Warnings}
+		}
+	}
+	localizeImport(req, &out)
+	return apigw.JSON(http.StatusOK, out), nil
+}
+
+// storedRecord reads the stored record a worklist row corrects: a facility's own records,
+// a clerk's commune's records of any facility (any other reads as none, as GET
+// /v1/worklist would never have listed it).
+func (f *Facility) storedRecord(ctx context.Context, fac vaxpass.Facility, p access.Principal) StoredRecord {
+	return func(facilityID, sourceID string) (dose.Record, bool, error) {
+		switch {
+		case p.Role == access.Clerk && facilityID == "":
+			return dose.Record{}, false, nil
+		case p.Role != access.Clerk:
+			if facilityID != "" && facilityID != fac.ID {
+				return dose.Record{}, false, nil
+			}
+			facilityID = fac.ID
+		}
+		d, err := f.Doses.GetDose(ctx, vaxpass.DoseKey{FacilityID: facilityID, SourceID: sourceID})
+		if errors.Is(err, vaxpass.ErrNotFound) {
+			return dose.Record{}, false, nil
+		}
+		if err != nil {
+			return dose.Record{}, false, fmt.Errorf("read dose to correct: %w", err)
+		}
+		if p.Role == access.Clerk && d.Record.CommuneCode != p.Subject {
+			return dose.Record{}, false, nil
+		}
+		return d.Record, true, nil
+	}
 }
 
 // DoseView is a record as a facility or a clerk sees it: the answer of GET
@@ -342,7 +445,7 @@ func worklistStatus(q map[string]string, allowed ...match.Status) (match.Status,
 
 func (f *Facility) getWorklist(ctx context.Context, fac vaxpass.Facility, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	q := req.QueryStringParameters
-	status, err := worklistStatus(q, match.Pending, match.Verified, match.NoID, match.InvalidID, match.NotFound, match.Mismatch)
+	status, err := worklistStatus(q, match.Pending, match.Verified, match.NoID, match.InvalidID, match.NotFound, match.Mismatch, report.StatusReported)
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
@@ -360,7 +463,25 @@ func (f *Facility) getWorklist(ctx context.Context, fac vaxpass.Facility, req ev
 	}
 	var doses []vaxpass.Dose
 	var next string
-	if p.Role == access.Clerk {
+	if status == report.StatusReported {
+		// Citizens' reports: rows of their own (no dose record, no match), listed with the
+		// facility's or the commune's records so the clerk sees them where they work.
+		if f.Reports == nil {
+			return events.APIGatewayV2HTTPResponse{}, fieldError("status", dose.CodeValue, "REPORTED is not served here")
+		}
+		scope := report.Scope{FacilityID: fac.ID}
+		if p.Role == access.Clerk {
+			scope = report.Scope{CommuneCode: p.Subject}
+		}
+		rs, n, err := f.Reports.List(ctx, scope, q["after"], WorklistPage)
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		for _, r := range rs {
+			doses = append(doses, vaxpass.Dose{FacilityID: r.FacilityID, Record: r.Record(), Match: r.Result()})
+		}
+		next = n
+	} else if p.Role == access.Clerk {
 		// The clerk's commune's records of every facility, by (facility_id, source_id);
 		// the cursor is "facility_id/source_id" (facility IDs hold no "/").
 		var after vaxpass.DoseKey

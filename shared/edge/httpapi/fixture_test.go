@@ -1,15 +1,12 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +26,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/store/embedded"
 	"github.com/vaxpass/vaxpass/shared/store/filekeys"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
+	"github.com/vaxpass/vaxpass/shared/wire/routes/facility"
 )
 
 // today is the fixture's clock: after every dose of the seeds.
@@ -180,27 +178,8 @@ func (worklistAdapter) write(out io.Writer, format string, doses []vaxpass.Dose,
 	return err
 }
 
-func (worklistAdapter) ReadImport(body []byte) ([]ingest.Item, error) {
-	res, err := worklist.ReadXLSX(bytes.NewReader(body), today, worklist.DefaultLimits())
-	if err != nil {
-		for _, e := range []error{worklist.ErrTooLarge, worklist.ErrCorrupt, worklist.ErrEncrypted, worklist.ErrLegacyFormat, worklist.ErrHeader} {
-			if errors.Is(err, e) {
-				return nil, fmt.Errorf("%w: %w", vaxpass.ErrInvalid, err)
-			}
-		}
-		return nil, err
-	}
-	var items []ingest.Item
-	for _, a := range res.Accepted {
-		items = append(items, ingest.Item{Row: a.Row, Record: a.Record, Corrected: res.Worklist && len(a.Corrected) > 0})
-	}
-	for _, r := range res.Rejected {
-		it := ingest.Item{Row: r.Row, Errors: r.Errors}
-		it.Record.SourceID = r.SourceID
-		items = append(items, it)
-	}
-	slices.SortFunc(items, func(a, b ingest.Item) int { return a.Row - b.Row })
-	return items, nil
+func (worklistAdapter) ReadImport(body []byte, stored httpapi.StoredRecord) ([]httpapi.ImportRow, error) {
+	return facility.Worklists{Now: func() time.Time { return today }}.ReadImport(body, stored)
 }
 
 // request is one API Gateway event, built the way the bridge builds it.

@@ -242,7 +242,12 @@ type Corrections struct {
 // Routes registers the route.
 func (c *Corrections) Routes(r *apigw.Router) {
 	const route = "PATCH /v1/doses/{source_id}"
-	r.Handle(route, c.Auth.Require(route, []access.Role{access.Facility, access.Clerk, access.Officer}, c.patchDose))
+	// Errors in Vietnamese for a clerk's request that asks for them (codes unchanged).
+	r.Handle(route, c.Auth.Require(route, []access.Role{access.Facility, access.Clerk, access.Officer},
+		func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+			resp, err := c.patchDose(ctx, req)
+			return LocalizeError(req, resp), err
+		}))
 }
 
 // correctionRequest lists the correctable fields; absent ones stay as stored.

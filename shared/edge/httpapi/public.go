@@ -99,6 +99,19 @@ type LookupAnswer struct {
 	PDF       string         `json:"pdf"`
 	ExpiresAt time.Time      `json:"expires_at"`
 	Fields    vaxpass.Fields `json:"fields"`
+	// NameICAO, Country and Issuer are read from the HC1 itself (lookup.PageOf): what a
+	// border officer compares with the passport or reads on the certificate. They are
+	// empty when the HC1 cannot be read back.
+	NameICAO ICAOName `json:"name_icao"`
+	Country  string   `json:"country"`
+	Issuer   string   `json:"issuer"`
+}
+
+// ICAOName is the name as a passport's machine-readable zone writes it (ICAO 9303): the
+// DCC's fnt (family names) and gnt (given names), "<" between words.
+type ICAOName struct {
+	FNT string `json:"fnt"`
+	GNT string `json:"gnt"`
 }
 
 // QRPath is where the QR image of a certificate is served. The UVCI travels base64url
@@ -132,9 +145,20 @@ func (p *Public) postLookup(ctx context.Context, req events.APIGatewayV2HTTPRequ
 		}
 		return failure(p.log(), "lookup", err), nil
 	}
-	return apigw.JSON(http.StatusOK, LookupAnswer{
+	ans := LookupAnswer{
 		UVCI: cert.UVCI, HC1: cert.HC1, QRPNG: QRPath(cert.UVCI), PDF: PDFPath(cert.UVCI), ExpiresAt: cert.ExpiresAt, Fields: cert.Fields,
-	}), nil
+	}
+	if pg, err := lookup.PageOf(cert); err != nil {
+		// Our own HC1 should always read back; if it does not, the citizen still gets the
+		// certificate and its 11 fields. The UVCI is left out of the log with the rest of
+		// the person's data.
+		p.log().Error("lookup answer without the certificate's page", "route", routeLookup,
+			"err", strings.ReplaceAll(err.Error(), cert.UVCI, "<uvci>"))
+	} else {
+		ans.NameICAO = ICAOName{FNT: pg.FamilyICAO, GNT: pg.GivenICAO}
+		ans.Country, ans.Issuer = pg.Country, pg.Issuer
+	}
+	return apigw.JSON(http.StatusOK, ans), nil
 }
 
 func (p *Public) getQR(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {

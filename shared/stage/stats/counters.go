@@ -2,6 +2,7 @@ package stats
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/domain/match"
@@ -12,8 +13,9 @@ import (
 // write that changes what they count (see Service). A store renders Keys in its own
 // layout; what each write changes is decided here, so both stores count alike.
 //
-// A dose record counts in the province of its ID number (as typed) and at its facility,
-// under its match status. A certificate counts in the province of its person and at
+// A dose record counts in the province of its ID number (as typed), at its facility and,
+// when its record has a commune code, in that commune within that province, under its
+// match status. A certificate counts in the province of its person and at
 // every facility holding a signature for that person (so a facility that signs for a
 // person later gains their earlier certificates too: stores add the person's
 // PersonMetrics to it when they store its first signature for the person): revoked, or,
@@ -31,7 +33,20 @@ const (
 	InProvince ScopeKind = 'p'
 	// AtFacility is a facility (ID: the facility ID).
 	AtFacility ScopeKind = 'f'
+	// InCommune is a commune within a province (ID: CommuneScopeID): dose records only,
+	// read by a province's drill-down (Service.Province), never by StatCounters.
+	InCommune ScopeKind = 'm'
 )
+
+// CommuneScopeID is the scope ID of the doses of a commune whose ID numbers name a
+// province: "province/commune". A commune's row sits under the province its doses count
+// in, so a province's communes add up to it (less the doses without a commune code).
+func CommuneScopeID(province, commune string) string { return province + "/" + commune }
+
+// SplitCommuneScopeID reads CommuneScopeID's form back.
+func SplitCommuneScopeID(id string) (province, commune string, ok bool) {
+	return strings.Cut(id, "/")
+}
 
 // Scope is the row a counter belongs to.
 type Scope struct {
@@ -97,10 +112,11 @@ func ValidDay(s string) bool {
 	return err == nil && len(s) == len(time.DateOnly)
 }
 
-// doseRow is what a dose counts under: its province, facility and status.
+// doseRow is what a dose counts under: its province, facility, commune (when the record
+// has a commune code) and status.
 type doseRow struct {
-	province, facility string
-	status             match.Status
+	province, facility, commune string
+	status                      match.Status
 }
 
 func doseRowOf(d *vaxpass.Dose) doseRow {
@@ -108,7 +124,7 @@ func doseRowOf(d *vaxpass.Dose) doseRow {
 	if st == "" {
 		st = match.Pending
 	}
-	return doseRow{province: provinceOf(d.IDNumber), facility: d.FacilityID, status: st}
+	return doseRow{province: provinceOf(d.IDNumber), facility: d.FacilityID, commune: d.CommuneCode, status: st}
 }
 
 // AddDose adds to d what storing next in place of old changes (old nil: a new dose;
@@ -125,6 +141,9 @@ func (d Delta) AddDose(old, next *vaxpass.Dose) {
 		m := Metric{DoseStatus, string(r.status)}
 		d.Add(Key{Scope{InProvince, r.province}, m}, x.n)
 		d.Add(Key{Scope{AtFacility, r.facility}, m}, x.n)
+		if r.commune != "" {
+			d.Add(Key{Scope{InCommune, CommuneScopeID(r.province, r.commune)}, m}, x.n)
+		}
 	}
 }
 
@@ -266,13 +285,16 @@ type Row struct {
 type Tally struct {
 	Provinces  map[string]*Row
 	Facilities map[string]*Row
+	// Communes (by CommuneScopeID) are filled by a province's read (CommuneCounters),
+	// doses only.
+	Communes map[string]*Row
 	// Issuance counts certificates by day of their latest signature.
 	Issuance map[string]int64
 }
 
 // NewTally returns an empty tally.
 func NewTally() *Tally {
-	return &Tally{Provinces: map[string]*Row{}, Facilities: map[string]*Row{}, Issuance: map[string]int64{}}
+	return &Tally{Provinces: map[string]*Row{}, Facilities: map[string]*Row{}, Communes: map[string]*Row{}, Issuance: map[string]int64{}}
 }
 
 // Row returns the row of a province or facility scope, creating it; nil for Country.
@@ -283,6 +305,11 @@ func (t *Tally) Row(s Scope) *Row {
 		rows = t.Provinces
 	case AtFacility:
 		rows = t.Facilities
+	case InCommune:
+		if t.Communes == nil {
+			t.Communes = map[string]*Row{}
+		}
+		rows = t.Communes
 	default:
 		return nil
 	}
@@ -308,6 +335,9 @@ func (t *Tally) Add(k Key, n int64, from, to string) error {
 	r := t.Row(k.Scope)
 	if r == nil {
 		return fmt.Errorf("stats: counter %q of the country row", EncodeMetric(k.Metric))
+	}
+	if k.Scope.Kind == InCommune && k.Metric.Kind != DoseStatus {
+		return fmt.Errorf("stats: counter %q of a commune row", EncodeMetric(k.Metric))
 	}
 	switch k.Metric.Kind {
 	case DoseStatus:

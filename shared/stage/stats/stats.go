@@ -49,6 +49,10 @@ var VietnamTime = time.FixedZone("ICT", 7*3600)
 // Snapshot is the dashboard's numbers at one instant.
 type Snapshot struct {
 	GeneratedAt time.Time `json:"generated_at"`
+	// AsOf is when the counters were read: the numbers are those of that instant (the
+	// counters change in the transaction of every write, and a snapshot is read when
+	// asked, never cached).
+	AsOf time.Time `json:"as_of"`
 	// ExpiringWithinDays is the window of Certificates.Expiring.
 	ExpiringWithinDays int `json:"expiring_within_days"`
 	// TimeZone names the zone of Issuance's days.
@@ -65,6 +69,8 @@ type Snapshot struct {
 	// Security counts the security events by kind (security.Kinds), today and in all;
 	// absent without Service.Security.
 	Security map[string]SecurityCount `json:"security,omitempty"`
+	// Communes is one province's drill-down, when asked for (Service.SnapshotOf).
+	Communes *ProvinceCommunes `json:"communes,omitempty"`
 }
 
 // Counts are the numbers of one row.
@@ -162,7 +168,7 @@ func (s *Service) now() time.Time {
 // build turns counters into the snapshot's rows.
 func build(t *Tally, facs []vaxpass.Facility, now time.Time, within time.Duration, today, end string) Snapshot {
 	snap := Snapshot{
-		GeneratedAt: now, ExpiringWithinDays: int(within / (24 * time.Hour)), TimeZone: "Asia/Ho_Chi_Minh (UTC+7)",
+		GeneratedAt: now, AsOf: now, ExpiringWithinDays: int(within / (24 * time.Hour)), TimeZone: "Asia/Ho_Chi_Minh (UTC+7)",
 		Statuses: slices.Clone(Statuses), Total: newCounts(),
 	}
 	// Every province has a row, so a province with nothing yet shows zeros.

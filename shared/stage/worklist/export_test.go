@@ -12,6 +12,7 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/domain/dose"
 	"github.com/vaxpass/vaxpass/shared/domain/match"
+	"github.com/vaxpass/vaxpass/shared/stage/worklist/xlsx"
 )
 
 var today = time.Date(2022, 7, 1, 0, 0, 0, 0, time.UTC)
@@ -90,7 +91,7 @@ func TestCSVRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(parsed[0], Columns()) {
+	if !slices.Equal(parsed[0], Header()) || parsed[0][colIDNumber] != "Số CCCD/CMND (id_number)" {
 		t.Fatalf("header %v", parsed[0])
 	}
 	if got := parsed[1][colReasons]; got != "NAME, DOB" {
@@ -152,8 +153,13 @@ func TestXLSXExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if got := f.GetSheetList(); !slices.Equal(got, []string{SheetName}) {
+	if got := f.GetSheetList(); !slices.Equal(got, []string{SheetName, GuideSheetName}) {
 		t.Fatalf("sheets %v", got)
+	}
+	guideRows, err := f.GetRows(GuideSheetName)
+	if err != nil || len(guideRows) != len(guide) || !strings.Contains(guideRows[1][0], "corrected_dob") ||
+		!strings.Contains(strings.Join(guideRows[4], " "), "DD/MM/YYYY") || !strings.Contains(guideRows[5][0], "Nữ") {
+		t.Errorf("guide sheet %q, %v", guideRows, err)
 	}
 	panes, err := f.GetPanes(SheetName)
 	if err != nil || !panes.Freeze || panes.YSplit != 1 {
@@ -168,8 +174,14 @@ func TestXLSXExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(all[0], Columns()) {
+	if !slices.Equal(all[0], Header()) || all[0][colFacilityID] != "Mã cơ sở tiêm (facility_id)" {
 		t.Fatalf("header %v", all[0])
+	}
+	for c := colSourceID; c < numColumns; c++ { // every column is text-formatted
+		style, err := f.GetColStyle(SheetName, xlsx.ColumnName(int(c)))
+		if s, err2 := f.GetStyle(style); err != nil || err2 != nil || s.NumFmt != textFormat {
+			t.Errorf("column %s style %+v: not text", columnNames[c], s)
+		}
 	}
 	if got := all[2][colCandidates]; !strings.Contains(got, "079190000001 Trần Thị Bích 1990-05-01 female 0.80; ") {
 		t.Errorf("candidates cell %q", got)

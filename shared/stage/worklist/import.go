@@ -72,8 +72,26 @@ var (
 	ErrHeader       = errors.New("bad header row")
 )
 
-// CodeDuplicate is the FieldError code of a source_id repeated within one file.
-const CodeDuplicate = "duplicate"
+// FieldError codes of this package.
+const (
+	// CodeDuplicate: a source_id repeated within one file.
+	CodeDuplicate = "duplicate"
+	// CodeNotFound: a worklist row whose record is not stored (or not the caller's).
+	CodeNotFound = "not_found"
+	// CodeLostZeros: an ID, phone or commune cell came back as a number whose leading
+	// zeros cannot be told; the row is refused so that nothing guesses.
+	CodeLostZeros = "lost_leading_zeros"
+	// CodeReadOnlyChanged is a warning: a read-only column of a worklist differs from
+	// the stored record; the stored value is kept.
+	CodeReadOnlyChanged = "read_only_changed"
+	// CodeNoHeader: a value in a column without a header.
+	CodeNoHeader = dose.CodeFormat
+)
+
+// Stored reads the stored record a worklist row corrects, by the row's facility_id (""
+// when the sheet has none) and source_id. found is false when there is no such record
+// the caller may change (another commune's record reads as none); err is a store failure.
+type Stored func(facilityID, sourceID string) (rec dose.Record, found bool, err error)
 
 // Accepted is a row that gave a valid dose record.
 type Accepted struct {
@@ -82,6 +100,14 @@ type Accepted struct {
 	// Corrected lists the dose-record fields whose value came from a corrected_* column
 	// (a worklist filled in by the commune), in column order.
 	Corrected []string
+	// Facility is the row's facility_id as read (a worklist with that column).
+	Facility string
+	// FromStore: Record is the stored record with the row's corrections applied (a
+	// worklist read with Stored), not the sheet's cells.
+	FromStore bool
+	// Warnings name the read-only columns whose cells differ from the stored record
+	// (CodeReadOnlyChanged): reported, never written.
+	Warnings []dose.FieldError
 }
 
 // Rejected is a row that did not; Errors name the column to fix (corrected_dob rather
@@ -107,18 +133,27 @@ func Read(r io.Reader, today time.Time, lim Limits) (*Result, error) {
 		return nil, err
 	}
 	if bytes.HasPrefix(data, zipMagic) || bytes.HasPrefix(data, oleMagic) {
-		return readXLSX(data, today, lim)
+		return readXLSX(data, today, lim, nil)
 	}
 	return readCSV(data, today, lim)
 }
 
 // ReadXLSX reads the first sheet of an .xlsx file.
 func ReadXLSX(r io.Reader, today time.Time, lim Limits) (*Result, error) {
+	return ReadXLSXStored(r, today, lim, nil)
+}
+
+// ReadXLSXStored reads the first sheet of an .xlsx file; a worklist sent back (a sheet
+// with corrected_* columns) is read against the store: each row's record is the stored
+// one (stored, by facility_id and source_id) with the row's corrected_* cells applied, the
+// read-only cells only compared (Accepted.Warnings). A nil stored reads the cells as the
+// record, as ReadXLSX does.
+func ReadXLSXStored(r io.Reader, today time.Time, lim Limits, stored Stored) (*Result, error) {
 	data, err := readLimited(r, lim.MaxBytes)
 	if err != nil {
 		return nil, err
 	}
-	return readXLSX(data, today, lim)
+	return readXLSX(data, today, lim, stored)
 }
 
 // ReadCSV reads a CSV file (UTF-8, with or without a byte-order mark).
@@ -146,7 +181,7 @@ var (
 	oleMagic = []byte{0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1}
 )
 
-func readXLSX(data []byte, today time.Time, lim Limits) (*Result, error) {
+func readXLSX(data []byte, today time.Time, lim Limits, stored Stored) (*Result, error) {
 	xr, err := xlsx.NewReader(bytes.NewReader(data), int64(len(data)), lim.xlsx())
 	if err != nil {
 		return nil, xlsxError(err)
@@ -158,6 +193,7 @@ func readXLSX(data []byte, today time.Time, lim Limits) (*Result, error) {
 	defer rows.Close()
 
 	s := newSheet(today, lim)
+	s.stored = stored
 	var (
 		values []string
 		cells  []xlsx.Cell // the row's cells by column; the zero Cell in gaps
@@ -256,9 +292,11 @@ type sheet struct {
 	lim     Limits
 	columns []column // sheet column index -> column; -1 for a trailing empty header cell
 	has     [numColumns]bool
-	seen    map[string]int // source_id -> row it first appeared in
+	seen    map[string]int // source_id (worklist: facility_id and source_id) -> row it first appeared in
 	res     Result
 	gotHead bool
+	stored  Stored // nil: the cells are the record
+	err     error  // a store failure: the read stops
 }
 
 func newSheet(today time.Time, lim Limits) *sheet {
@@ -296,7 +334,7 @@ func (s *sheet) add(row int, values []string, fix func(c column, i int, v string
 		return nil
 	}
 	s.record(row, values, fix)
-	return nil
+	return s.err
 }
 
 func blank(values []string) bool {
@@ -383,6 +421,16 @@ func (s *sheet) record(row int, values []string, fix func(c column, i int, v str
 		v[c] = val
 	}
 
+	// Cells that came back as numbers: the text they were, where that can be told.
+	v[colCorrectedIDNumber] = restoreByLength(colIDNumber, v[colCorrectedIDNumber])
+	if s.res.Worklist && s.stored != nil {
+		s.storedRecord(row, v, errs)
+		return
+	}
+	for _, c := range digitColumns {
+		v[c] = restoreByLength(c, v[c])
+	}
+
 	var corrected []column
 	for _, c := range corrections {
 		if strings.TrimSpace(v[c.from]) != "" {
@@ -422,6 +470,11 @@ func (s *sheet) record(row int, values []string, fix func(c column, i int, v str
 		s.seen[rec.SourceID] = row
 	}
 
+	s.finish(row, rec, corrected, errs, Accepted{Row: row, Facility: strings.TrimSpace(v[colFacilityID])})
+}
+
+// finish files a row: rejected with errs (named after the cells typed), else accepted.
+func (s *sheet) finish(row int, rec dose.Record, corrected []column, errs []dose.FieldError, acc Accepted) {
 	if len(errs) > 0 {
 		for i := range errs {
 			for _, c := range corrections {
@@ -434,11 +487,204 @@ func (s *sheet) record(row int, values []string, fix func(c column, i int, v str
 		s.res.Rejected = append(s.res.Rejected, Rejected{Row: row, SourceID: truncate(rec.SourceID, dose.MaxSourceID), Errors: errs})
 		return
 	}
-	acc := Accepted{Row: row, Record: rec}
+	acc.Row, acc.Record = row, rec
 	for _, c := range corrected {
 		acc.Corrected = append(acc.Corrected, columnNames[c])
 	}
 	s.res.Accepted = append(s.res.Accepted, acc)
+}
+
+// storedRecord judges one row of a worklist sent back against the store: the record is
+// the stored one, only the corrected_* cells change it, and each read-only cell is
+// compared with the stored value (a difference is a warning, never written).
+func (s *sheet) storedRecord(row int, v [numColumns]string, errs []dose.FieldError) {
+	sid, fac := strings.TrimSpace(v[colSourceID]), strings.TrimSpace(v[colFacilityID])
+	if sid == "" {
+		errs = append(errs, dose.FieldError{Field: "source_id", Code: dose.CodeRequired, Message: "is required"})
+		s.finish(row, dose.Record{}, nil, errs, Accepted{})
+		return
+	}
+	key := fac + "\x00" + sid
+	if first, dup := s.seen[key]; dup {
+		errs = append(errs, dose.FieldError{Field: "source_id", Code: CodeDuplicate, Message: "repeats the source_id of row " + strconv.Itoa(first)})
+		s.finish(row, dose.Record{SourceID: sid}, nil, errs, Accepted{})
+		return
+	}
+	s.seen[key] = row
+	base, found, err := s.stored(fac, sid)
+	if err != nil {
+		s.err = fmt.Errorf("read stored record of row %d: %w", row, err)
+		return
+	}
+	if !found {
+		errs = append(errs, dose.FieldError{Field: "source_id", Code: CodeNotFound, Message: "no stored record of this worklist has this source_id"})
+		s.finish(row, dose.Record{SourceID: sid}, nil, errs, Accepted{})
+		return
+	}
+	base.Normalize()
+
+	// The read-only cells as a record, normalized as the stored one was.
+	var warnings []dose.FieldError
+	for _, c := range digitColumns {
+		if !s.has[c] {
+			continue
+		}
+		cell := strings.TrimSpace(v[c])
+		want := *field(&base, c)
+		if restored, ok := restoreZeros(cell, want); ok {
+			v[c] = restored
+			continue
+		}
+		v[c] = restoreByLength(c, cell)
+		if lostZeros(c, v[c]) {
+			errs = append(errs, dose.FieldError{Field: columnNames[c], Code: CodeLostZeros,
+				Message: "came back as a number without its leading zeros: type it as text, as it was"})
+		}
+	}
+	sheetRec := dose.Record{
+		SourceID: sid, FullName: v[colFullName], DOB: v[colDOB], Gender: v[colGender],
+		IDNumber: v[colIDNumber], Phone: v[colPhone], Nationality: v[colNationality],
+		CommuneCode: v[colCommuneCode], Vaccine: v[colVaccine], VaccinatedOn: v[colVaccinatedOn], Lot: v[colLot],
+	}
+	sheetRec.Normalize()
+	for c := colFullName; c <= colLot; c++ {
+		if !s.has[c] {
+			continue
+		}
+		var same bool
+		if c == colDoseNumber {
+			n, err := strconv.Atoi(strings.TrimSpace(v[c]))
+			same = err == nil && n == base.DoseNumber
+		} else {
+			same = *field(&sheetRec, c) == *field(&base, c)
+		}
+		if !same {
+			warnings = append(warnings, dose.FieldError{Field: columnNames[c], Code: CodeReadOnlyChanged,
+				Message: "is read-only and differs from the stored record: the stored value is kept; correct it in its corrected_ column, if it has one"})
+		}
+	}
+
+	rec := base
+	var corrected []column
+	for _, c := range corrections {
+		if val := strings.TrimSpace(v[c.from]); val != "" {
+			*field(&rec, c.to) = val
+			corrected = append(corrected, c.to)
+		}
+	}
+	rec.Normalize()
+	errs = append(errs, rec.Validate(s.today)...)
+	s.finish(row, rec, corrected, errs, Accepted{Facility: fac, FromStore: true, Warnings: warnings})
+}
+
+// field is the record's field of a text column.
+func field(r *dose.Record, c column) *string {
+	switch c {
+	case colSourceID:
+		return &r.SourceID
+	case colFullName:
+		return &r.FullName
+	case colDOB:
+		return &r.DOB
+	case colGender:
+		return &r.Gender
+	case colIDNumber:
+		return &r.IDNumber
+	case colPhone:
+		return &r.Phone
+	case colNationality:
+		return &r.Nationality
+	case colCommuneCode:
+		return &r.CommuneCode
+	case colVaccine:
+		return &r.Vaccine
+	case colVaccinatedOn:
+		return &r.VaccinatedOn
+	case colLot:
+		return &r.Lot
+	}
+	var none string // dose_number and the worklist's own columns
+	return &none
+}
+
+// digitColumns hold codes of digits whose leading zeros matter: a spreadsheet that takes
+// them for numbers drops the zeros.
+var digitColumns = []column{colIDNumber, colPhone, colCommuneCode}
+
+// restoreZeros reads a cell of digits that lost its leading zeros as the stored value it
+// was: ok when stored is cell with zeros in front (or cell itself).
+func restoreZeros(cell, stored string) (string, bool) {
+	if cell == stored {
+		return cell, true
+	}
+	if cell == "" || !allDigits(cell) || len(stored) <= len(cell) || !strings.HasSuffix(stored, cell) ||
+		strings.Trim(stored[:len(stored)-len(cell)], "0") != "" {
+		return "", false
+	}
+	return stored, true
+}
+
+// restoreByLength restores the leading zeros of a cell of digits where its length leaves
+// no doubt: a CCCD has 12 digits and a CMND 9 (10 or 11 digits were a CCCD, 8 a CMND),
+// a Vietnamese phone 10 starting with 0 (9 digits: one 0 lost), a commune code 5 or 7
+// (4 and 6 digits: one 0 lost). Anything else comes back as it was.
+func restoreByLength(c column, cell string) string {
+	t := strings.TrimSpace(cell)
+	if t == "" || !allDigits(t) || t[0] == '0' {
+		return cell
+	}
+	want := 0
+	switch n := len(t); c {
+	case colIDNumber:
+		switch n {
+		case 10, 11:
+			want = 12
+		case 8:
+			want = 9
+		}
+	case colPhone:
+		if n == 9 {
+			want = 10
+		}
+	case colCommuneCode:
+		switch n {
+		case 4:
+			want = 5
+		case 6:
+			want = 7
+		}
+	}
+	if want == 0 {
+		return cell
+	}
+	return strings.Repeat("0", want-len(t)) + t
+}
+
+// lostZeros reports a cell of digits too short for its column, even after restoreByLength:
+// the zeros it lost cannot be told.
+func lostZeros(c column, cell string) bool {
+	t := strings.TrimSpace(cell)
+	if t == "" || !allDigits(t) || t[0] == '0' {
+		return false
+	}
+	switch c {
+	case colIDNumber:
+		return len(t) < 12 && len(t) != 9
+	case colPhone:
+		return len(t) < 9
+	case colCommuneCode:
+		return len(t) < 5
+	}
+	return false
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // fieldOrder sorts errors by the column they name: a corrected_* column sits with the field

@@ -8,7 +8,10 @@
 // checks each limit (bytes, parts, inflated size, rows, columns, cell size, shared
 // strings) before the work it guards, and this package answers with a sentinel error per
 // failure class. The .xlsx worklist writes ID, phone, commune and date cells as text with
-// the text number format, so that a spreadsheet program keeps them as they are.
+// the text number format, so that a spreadsheet program keeps them as they are; its header
+// is "Nhãn (field_name)" and a second sheet tells the clerk what to fill in. A worklist
+// sent back is read against the store (ReadXLSXStored): only its corrected_* cells change
+// a record, and cells that came back as numbers get their leading zeros back.
 package worklist
 
 import (
@@ -98,8 +101,27 @@ var columnNames = [numColumns]string{
 	"facility_id",
 }
 
-// Columns returns the header of a worklist.
+// columnLabels are the Vietnamese labels a commune's clerk reads in the header.
+var columnLabels = [numColumns]string{
+	"Mã hồ sơ", "Họ và tên", "Ngày sinh", "Giới tính", "Số CCCD/CMND", "Số điện thoại", "Quốc tịch",
+	"Mã xã/phường", "Vắc xin", "Mũi số", "Ngày tiêm", "Số lô",
+	"Trạng thái", "Lý do", "Ứng viên",
+	"Sửa họ và tên", "Sửa ngày sinh", "Sửa giới tính", "Sửa số CCCD/CMND", "Ghi chú",
+	"Mã cơ sở tiêm",
+}
+
+// Columns returns the field names of a worklist's columns, in order.
 func Columns() []string { return append([]string(nil), columnNames[:]...) }
+
+// Header returns the header row of a worklist: each column as "Nhãn (field_name)", the
+// Vietnamese label then the field name the import reads (columnNamed).
+func Header() []string {
+	h := make([]string, numColumns)
+	for c := range h {
+		h[c] = columnLabels[c] + " (" + columnNames[c] + ")"
+	}
+	return h
+}
 
 // corrections pairs each corrected_* column with the field it corrects.
 var corrections = []struct{ from, to column }{

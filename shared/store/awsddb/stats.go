@@ -7,6 +7,8 @@ package awsddb
 //	               sk "S#"+scope+"#"+shard
 //	               d_<STATUS>, r, m_<YYYY-MM> (issued, by expiry month), i_<YYYY-MM-DD>
 //	               (issuance, country only): numbers, added to with ADD
+//	commune item   pk as a counter item, sk "C#m:"+province+"/"+commune+"#"+shard
+//	               d_<STATUS> (stats_communes.go: read per province, not by StatCounters)
 //	day item       pk as its counter item, sk "D#"+YYYY-MM+"#"+scope+"#"+shard
 //	               x_<YYYY-MM-DD>: issued certificates by expiry day in that month
 //	person metrics pk "PERSON#"+person_id  sk "STATS"
@@ -58,6 +60,7 @@ const (
 	skStats   = "STATS"
 	skCounter = "S#"
 	skDay     = "D#"
+	skCommune = "C#"
 
 	// statsPartitions is how many partition keys the counters spread over. Reads query
 	// all of them: changing it moves every counter (RebuildStats).
@@ -89,6 +92,8 @@ func scopeText(sc stats.Scope) string {
 		return "p:" + sc.ID
 	case stats.AtFacility:
 		return "f:" + sc.ID
+	case stats.InCommune:
+		return "m:" + sc.ID
 	}
 	return "c"
 }
@@ -101,6 +106,8 @@ func parseScope(s string) (stats.Scope, error) {
 		return stats.Scope{Kind: stats.InProvince, ID: s[2:]}, nil
 	case strings.HasPrefix(s, "f:"):
 		return stats.Scope{Kind: stats.AtFacility, ID: s[2:]}, nil
+	case strings.HasPrefix(s, "m:"):
+		return stats.Scope{Kind: stats.InCommune, ID: s[2:]}, nil
 	}
 	return stats.Scope{}, fmt.Errorf("%w: counter scope %q", ErrCorrupt, s)
 }
@@ -135,11 +142,15 @@ func (s *Store) counterItems(delta stats.Delta, seed string, attempt int) []txIt
 	pick := hash32(seed + "#" + strconv.Itoa(attempt))
 	for k, n := range delta {
 		shards := uint32(s.statsShards)
-		if k.Scope.Kind == stats.AtFacility {
+		if k.Scope.Kind == stats.AtFacility || k.Scope.Kind == stats.InCommune {
 			shards = uint32(s.statsFacilityShards)
 		}
 		row := counterSK(k.Scope, pick%shards)
 		item := key{statsPK(row), skCounter + row}
+		if k.Scope.Kind == stats.InCommune {
+			// Apart from the rows StatCounters reads (stats_communes.go).
+			item = key{statsPK(row), skCommune + row}
+		}
 		switch k.Metric.Kind {
 		case stats.DoseStatus:
 			add(item, attrDosePrefix+k.Metric.Arg, n)

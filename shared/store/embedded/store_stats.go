@@ -26,7 +26,9 @@ var statsChunk = 10_000
 type statsDose struct {
 	FacilityID string `json:"facility_id"`
 	IDNumber   string `json:"id_number"`
-	Match      struct {
+	// CommuneCode: the commune rows (stats.InCommune).
+	CommuneCode string `json:"commune_code"`
+	Match       struct {
 		Status match.Status `json:"status"`
 	} `json:"match"`
 }

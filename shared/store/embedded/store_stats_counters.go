@@ -32,8 +32,9 @@ var (
 	// storeBucketStatsPeople: person -> JSON of the person's stats.PersonMetrics (encoded
 	// metric -> n), what a facility gains when it first signs for the person.
 	storeBucketStatsPeople = []byte("stats_people")
-	// statsReadyKey (in store_meta) is set once the counters count every record.
-	statsReadyKey = []byte("stats_counters_ready")
+	// statsReadyKey (in store_meta) is set once the counters count every record. It is
+	// "_2" since the counters count communes: a database counted before is counted again.
+	statsReadyKey = []byte("stats_counters_ready_2")
 )
 
 // EnsureStats counts the dashboard's counters from the records if they never were (a
@@ -63,13 +64,24 @@ func (s *Store) StatCounters(ctx context.Context, from, to string) (*stats.Tally
 	t := stats.NewTally()
 	if err == nil {
 		err = s.storeView(ctx, func(tx *bolt.Tx) error {
-			return tx.Bucket(storeBucketStats).ForEach(func(k, v []byte) error {
+			c := tx.Bucket(storeBucketStats).Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if k[0] == byte(stats.InCommune) {
+					// A province's drill-down reads them (StatCommunes): skip them all,
+					// some 10,000 communes' counters in a national store.
+					if k, v = c.Seek([]byte{byte(stats.InCommune) + 1}); k == nil {
+						break
+					}
+				}
 				key, n, err := statsDecode(k, v)
 				if err != nil {
 					return err
 				}
-				return t.Add(key, n, from, to)
-			})
+				if err := t.Add(key, n, from, to); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 	}
 	if err != nil {
@@ -163,7 +175,7 @@ func statsEnsure(tx *bolt.Tx) error {
 			return fmt.Errorf("%w: dose %q: %w", storeErrCorrupt, k, err)
 		}
 		dose := vaxpass.Dose{FacilityID: d.FacilityID}
-		dose.IDNumber, dose.Match.Status = d.IDNumber, d.Match.Status
+		dose.IDNumber, dose.CommuneCode, dose.Match.Status = d.IDNumber, d.CommuneCode, d.Match.Status
 		delta.AddDose(nil, &dose)
 		return nil
 	})

@@ -308,7 +308,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Stack, error) {
 	ports := wire.Ports{
 		Now: cfg.Now, Rand: cfg.Rand, Log: cfg.Log,
 		// Failed lookups are counted in the ops table: one count for every instance.
-		LookupAttempts: a.Ops, SecurityEvents: a.Security,
+		LookupAttempts: a.Ops, SecurityEvents: a.Security, Reports: a.Ops,
 		Store: a.Store, Registry: a.Registry, Keys: a.Keys, Queue: a.Queue,
 		SigningRuns: a.Ops, SigningQueue: signingQueue,
 		Sealer: sealer, Resealer: sealer,

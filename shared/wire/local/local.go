@@ -191,6 +191,10 @@ func (l *Local) assemble() error {
 		return fmt.Errorf("lookup limit key: %w", err)
 	}
 	l.Reprocessing = r
+	reports, err := embedded.OpenReports(l.DB)
+	if err != nil {
+		return err
+	}
 
 	l.Sys, err = wire.New(wire.Ports{
 		Now: opt.Now, Rand: opt.Rand, Log: opt.Log,
@@ -207,6 +211,7 @@ func (l *Local) assemble() error {
 		SigningRuns: sw.store, SigningQueue: sw,
 		// One process answers every lookup: the failed-lookup counts are in its memory.
 		LookupAttempts: lookup.NewMemoryAttempts(lookup.DefaultMemoryKeys, opt.Now), LookupSecret: lookupSecret,
+		Reports:        reports,
 		SecurityEvents: secRec, LookupRate: opt.LookupRate,
 		SignInCall: opt.SignInCall, FacilityPageSize: opt.FacilityPageSize, SignPagesInCall: opt.SignPagesInCall,
 		// Many messages at once: their store writes share commits (see embedded storeBatch).

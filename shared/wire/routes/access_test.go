@@ -32,10 +32,11 @@ const public access.Role = ""
 // TestEveryRouteByRole.
 var policy = map[string][]access.Role{
 	"POST /v1/doses":                    {access.Facility},
-	"POST /v1/imports":                  {access.Facility},
+	"POST /v1/imports":                  {access.Facility, access.Clerk},
 	"GET /v1/doses/{source_id}":         {access.Facility},
 	"PATCH /v1/doses/{source_id}":       {access.Facility, access.Clerk, access.Officer},
 	"GET /v1/worklist":                  {access.Facility, access.Clerk},
+	"GET /v1/reports":                   {access.Facility, access.Clerk},
 	"POST /v1/signatures":               {access.Facility},
 	"GET /v1/signatures/{run_id}":       {access.Facility},
 	"GET /v1/registry/records":          {access.Officer},
@@ -54,6 +55,9 @@ var policy = map[string][]access.Role{
 	"GET /v1/passports/{uvci}/passport.pdf": {public},
 	"POST /v1/verify":                       {public},
 	"GET /v1/trustlist":                     {public},
+	"POST /v1/reports":                      {public},
+	"GET /v1/reports/{reference}":           {public},
+	"GET /report":                           {public},
 	"GET /v1/revocations":                   {public},
 	"GET /":                                 {public},
 	"GET /static/{file}":                    {public},

@@ -35,6 +35,8 @@ var pools = map[string]apigw.Pool{
 	"qr":     {Slots: 4, Waiting: 256, MaxWait: 2 * time.Second},
 	// A PDF takes ~17 MB and ~17 ms to draw (BENCHMARKS): two at a time.
 	"pdf": {Slots: 2, Waiting: 64, MaxWait: 2 * time.Second},
+	// A citizen's report is a facility read and three small writes.
+	"report": {Slots: 8, Waiting: 64, MaxWait: 2 * time.Second},
 }
 
 // Limits are the API's per-route limits: the same table for the embedded server (checked
@@ -52,6 +54,8 @@ func Limits() apigw.Limits {
 			"POST /v1/passports/lookup":             {MaxBody: maxLookupBody, Pool: "lookup"},
 			"GET /v1/passports/{uvci}/qr.png":       {MaxBody: maxSmallBody, Pool: "qr"},
 			"GET /v1/passports/{uvci}/passport.pdf": {MaxBody: maxSmallBody, Pool: "pdf"},
+			"POST /v1/reports":                      {MaxBody: httpapi.MaxReportBody, Pool: "report"},
+			"GET /v1/reports/{reference}":           {MaxBody: maxSmallBody, Pool: "report"},
 			// facility, clerk, officer
 			"POST /v1/doses":              keyed(httpapi.MaxDosesBody, "upload"),
 			"POST /v1/imports":            keyed(httpapi.MaxImportBody, "import"),
@@ -61,6 +65,7 @@ func Limits() apigw.Limits {
 			"GET /v1/worklist":            keyed(maxSmallBody, ""),
 			"GET /v1/signatures/{run_id}": keyed(maxSmallBody, ""),
 			"GET /v1/registry/records":    keyed(maxSmallBody, ""),
+			"GET /v1/reports":             keyed(maxSmallBody, ""),
 			// ops
 			"GET /v1/ops/audit":                 keyed(maxSmallBody, ""),
 			"GET /v1/stats":                     keyed(maxSmallBody, ""),

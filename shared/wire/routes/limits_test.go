@@ -17,6 +17,7 @@ import (
 var publicRoutes = map[string]bool{
 	"POST /v1/passports/lookup": true, "GET /v1/passports/{uvci}/qr.png": true, "GET /v1/passports/{uvci}/passport.pdf": true, "POST /v1/verify": true,
 	"GET /v1/trustlist": true, "GET /v1/revocations": true,
+	"POST /v1/reports": true, "GET /v1/reports/{reference}": true,
 }
 
 // TestLimitsCoverServedRoutes: the limits table names only routes the server serves (a

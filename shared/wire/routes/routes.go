@@ -12,6 +12,7 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/edge/apigw"
 	"github.com/vaxpass/vaxpass/shared/edge/httpapi"
+	"github.com/vaxpass/vaxpass/shared/stage/report"
 	"github.com/vaxpass/vaxpass/shared/wire"
 	opsweb "github.com/vaxpass/vaxpass/web/ops"
 )
@@ -43,6 +44,18 @@ func Auth(s *wire.System) (*httpapi.Auth, error) {
 		return nil, fmt.Errorf("%w: AccessKeys", wire.ErrNoPort)
 	}
 	return &httpapi.Auth{Keys: p.AccessKeys, Events: p.SecurityEvents, Log: p.Log}, nil
+}
+
+// Reports is the citizen's report use case: reports kept in wire.Ports.Reports, counted
+// per ID number (report.NewLimiter) in the lookup's attempt store.
+func Reports(s *wire.System) (*report.Service, error) {
+	p := s.Ports()
+	if p.Reports == nil || p.LookupAttempts == nil {
+		return nil, fmt.Errorf("%w: Reports and LookupAttempts (citizens' reports and their limit per ID number)", wire.ErrNoPort)
+	}
+	limit := report.NewLimiter(p.LookupAttempts, p.LookupSecret, p.Now)
+	limit.Log = p.Log
+	return &report.Service{Store: p.Reports, Facilities: p.Store, Lookup: s.Lookup(), Limit: limit, Now: p.Now, Rand: p.Rand}, nil
 }
 
 // OpsAuth guards the ops routes: keys of role ops.
@@ -92,10 +105,12 @@ func Ops(s *wire.System, runs httpapi.ReprocessRuns) Group {
 // Page routes: the citizen's lookup page and the ops dashboard, static files embedded in
 // the binary, served through the API like every other route.
 const (
-	RoutePage      = "GET /"
-	RouteStatic    = "GET /static/{file}"
-	RouteOpsPage   = "GET /ops"
-	RouteOpsStatic = "GET /ops/static/{file}"
+	RoutePage   = "GET /"
+	RouteStatic = "GET /static/{file}"
+	// RouteReportPage is the citizen's report page.
+	RouteReportPage = "GET /report"
+	RouteOpsPage    = "GET /ops"
+	RouteOpsStatic  = "GET /ops/static/{file}"
 )
 
 // OpsPages serve the ops dashboard (its data comes from the ops API, with the key the page

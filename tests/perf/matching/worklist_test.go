@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,7 +85,8 @@ func TestWorklistCorrectionsVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	col := func(name string) string {
-		i := slices.Index(sheetRows[0], name)
+		// The header is "Nhãn (field_name)".
+		i := slices.IndexFunc(sheetRows[0], func(h string) bool { return strings.HasSuffix(h, "("+name+")") })
 		if i < 0 {
 			t.Fatalf("worklist has no column %s", name)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vaxpass/vaxpass/shared/domain/dose"
 	"github.com/vaxpass/vaxpass/shared/domain/vaccine"
+	"github.com/vaxpass/vaxpass/shared/edge/passportpage"
 	"github.com/vaxpass/vaxpass/shared/hc1/qrscan"
 	"github.com/vaxpass/vaxpass/shared/testkit/browser"
 	"github.com/vaxpass/vaxpass/shared/testkit/server"
@@ -102,17 +103,17 @@ func TestLookupPage(t *testing.T) {
 	})
 	want := map[string]string{
 		"full_name":           query.FullName,
-		"date_of_birth":       query.DOB,
+		"date_of_birth":       passportpage.DateVI(query.DOB),
 		"nationality":         "VN",
 		"disease":             "COVID-19",
 		"doses_received":      fmt.Sprint(a.DosesReceived),
-		"date_of_vaccination": a.Certified.VaccinatedOn,
+		"date_of_vaccination": passportpage.DateVI(a.Certified.VaccinatedOn),
 		"dose_number":         fmt.Sprintf("%d/%d", a.Certified.DoseNumber, a.Certified.SeriesDoses),
 		"vaccine":             a.Certified.Vaccine.ProphylaxisDisplay,
 		"vaccine_product":     a.Certified.Vaccine.ProductDisplay,
 		"manufacturer":        a.Certified.Vaccine.ManufacturerDisplay,
 		"certificate_id":      cert.UVCI,
-		"expires_at":          cert.ExpiresAt.In(vietnam).Format(time.DateOnly),
+		"expires_at":          cert.ExpiresAt.In(vietnam).Format("02/01/2006"),
 	}
 
 	dir := browser.ArtifactDir(t, "e2e")

@@ -1,6 +1,8 @@
 /* Ops dashboard: asks for the ops key, keeps it in sessionStorage (this tab only), fetches
-   GET /v1/stats with it and draws the numbers. No external resource, no inline code; all
-   text goes in through textContent. */
+   GET /v1/stats with it (read when asked; with ?province= for a province's communes) and
+   draws the numbers. A commune or a site opens its follow-up: the worklists' API paths
+   and the key that opens them, the dead letters, a prefilled reprocessing selector. No
+   external resource, no inline code; all text goes in through textContent. */
 (function () {
   'use strict';
 
@@ -18,6 +20,7 @@
     NO_ID: ['Thiếu ID', 'No ID']
   };
   var ATTENTION = ['MISMATCH', 'NOT_FOUND', 'INVALID_ID', 'NO_ID'];
+  var STATUS_ORDER = ['MISMATCH', 'NOT_FOUND', 'INVALID_ID', 'NO_ID', 'PENDING', 'VERIFIED'];
   var CERT_COLUMNS = [
     ['valid', 'Còn hiệu lực', 'Valid', 'ok'],
     ['expiring', 'Sắp hết hạn', 'Expiring', 'warn'],
@@ -82,6 +85,16 @@
     show('loading', false);
   }
 
+  // province is the province whose communes are shown ('' for none): a refresh reads
+  // them again with the rest.
+  var province = '';
+  // picked is the commune or site the follow-up card is about (null for none).
+  var picked = null;
+
+  function authHeaders(key) {
+    return { 'Authorization': 'Bearer ' + key, 'Accept': 'application/json' };
+  }
+
   function load() {
     var key = sessionStorage.getItem(KEY);
     if (!key) {
@@ -92,8 +105,8 @@
     show('load-error', false);
     show('loading', $('dashboard').hidden);
     $('refresh').disabled = true;
-    fetch('/v1/stats', {
-      headers: { 'Authorization': 'Bearer ' + key, 'Accept': 'application/json' },
+    fetch('/v1/stats' + (province ? '?province=' + encodeURIComponent(province) : ''), {
+      headers: authHeaders(key),
       cache: 'no-store',
       credentials: 'omit',
       referrerPolicy: 'no-referrer'
@@ -140,8 +153,9 @@
     bilingual(note, 'trong ' + snap.expiring_within_days + ' ngày', 'within ' + snap.expiring_within_days + ' days');
     setNumber('kpi-revoked', total.certificates.revoked);
 
-    $('asof').textContent = formatTime(snap.generated_at);
-    $('asof').setAttribute('datetime', snap.generated_at);
+    var asOf = snap.as_of || snap.generated_at;
+    $('asof').textContent = formatTime(asOf);
+    $('asof').setAttribute('datetime', asOf);
 
     renderChart(snap.issuance || []);
     renderTable($('provinces'), statuses, snap.provinces.map(function (p) {
@@ -151,11 +165,20 @@
         name: unknown ? 'Không xác định / Unknown' : (p.name || p.code),
         unknown: unknown, row: p
       };
-    }), ['Tỉnh, thành phố', 'Province'], total);
+    }), ['Tỉnh, thành phố', 'Province'], total, { pick: openProvince, selected: province });
     renderTable($('facilities'), statuses, (snap.facilities || []).map(function (f) {
       return { key: f.id, code: f.id, name: f.name || '', row: f };
-    }), ['Cơ sở', 'Site'], null);
+    }), ['Cơ sở', 'Site'], null, {
+      pick: function (r) { openActions({ kind: 'facility', id: r.key, name: r.name, row: r.row }); },
+      selected: picked && picked.kind === 'facility' ? picked.id : null
+    });
     applyFilter();
+    renderCommunes(statuses, snap.communes);
+    if (picked) {
+      // The follow-up card shows the numbers just read.
+      var fresh = findPicked(snap);
+      if (fresh) { picked.row = fresh; renderActions(); }
+    }
     renderSecurity(snap.security);
 
     show('loading', false);
@@ -210,7 +233,7 @@
     }
   }
 
-  function columns(statuses) {
+  function columns(statuses, dosesOnly) {
     var cols = [{ key: 'doses', vi: 'Mũi tiêm', en: 'Doses', get: function (r) { return r.doses; } }];
     statuses.forEach(function (s, i) {
       var label = STATUS_LABELS[s] || [s, s];
@@ -219,6 +242,7 @@
         get: function (r) { return r.by_status[s] || 0; }
       });
     });
+    if (dosesOnly) { return cols; }
     CERT_COLUMNS.forEach(function (c, i) {
       cols.push({
         key: 'cert:' + c[0], vi: c[1], en: c[2], tone: c[3], groupStart: i === 0,
@@ -248,8 +272,11 @@
     return td;
   }
 
-  function renderTable(table, statuses, rows, nameHeader, total) {
-    var cols = columns(statuses);
+  // renderTable draws rows of counts; opt.pick, when set, makes a row clickable (and
+  // keyboard-operable) and is called with it; opt.selected marks a row's key.
+  function renderTable(table, statuses, rows, nameHeader, total, opt) {
+    opt = opt || {};
+    var cols = columns(statuses, opt.dosesOnly);
     table.textContent = '';
     var thead = el('thead');
     var hr = el('tr');
@@ -274,7 +301,23 @@
 
     var tbody = el('tbody');
     rows.forEach(function (r) {
-      var tr = el('tr', r.unknown ? 'unknown' : null);
+      var tr = el('tr');
+      var classes = [];
+      if (r.unknown) { classes.push('unknown'); }
+      if (r.muted) { classes.push('muted'); }
+      if (opt.pick && !r.muted) {
+        classes.push('pick');
+        tr.tabIndex = 0;
+        tr.addEventListener('click', function () { opt.pick(r); });
+        tr.addEventListener('keydown', function (ev) {
+          if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); opt.pick(r); }
+        });
+      }
+      if (opt.selected !== undefined && opt.selected !== null && opt.selected === r.key) {
+        classes.push('selected');
+        tr.setAttribute('aria-selected', 'true');
+      }
+      tr.className = classes.join(' ');
       tr.setAttribute('data-key', r.key);
       tr.setAttribute('data-search', fold(r.key + ' ' + r.name));
       var name = el('td', 'name');
@@ -336,6 +379,210 @@
     for (var i = 0; i < rows.length; i++) {
       rows[i].hidden = q !== '' && rows[i].getAttribute('data-search').indexOf(q) < 0;
     }
+  }
+
+  // ---- drill-down and follow-up ----
+
+  // openProvince reads the numbers again with a province's communes (current when asked).
+  function openProvince(r) {
+    province = r.key;
+    load();
+  }
+
+  function renderCommunes(statuses, pc) {
+    var card = $('communes-card');
+    if (!province || !pc || pc.province !== province) {
+      card.hidden = true;
+      return;
+    }
+    var label = $('com-province');
+    label.textContent = '';
+    if (pc.province !== 'unknown') { label.appendChild(el('span', 'code', pc.province)); }
+    label.appendChild(document.createTextNode(pc.province === 'unknown' ? 'Không xác định / Unknown' : (pc.name || pc.province)));
+    var rows = pc.communes.map(function (c) {
+      return { key: c.code, code: c.code, name: '', row: c };
+    });
+    if (pc.without_commune && pc.without_commune.doses > 0) {
+      rows.push({ key: '', code: '', name: 'Không có mã xã / No commune code', unknown: true, muted: true, row: pc.without_commune });
+    }
+    renderTable($('communes'), statuses, rows, ['Mã xã', 'Commune'], null, {
+      dosesOnly: true,
+      pick: function (r) { openActions({ kind: 'commune', id: r.key, province: pc.province, row: r.row }); },
+      selected: picked && picked.kind === 'commune' ? picked.id : null
+    });
+    if (rows.length === 0) {
+      var empty = el('tbody');
+      var tr = el('tr');
+      var td = bilingual(el('td', 'name'), 'Chưa có mũi tiêm nào có mã xã.', 'No dose record with a commune code yet.');
+      td.colSpan = statuses.length + 2;
+      tr.appendChild(td);
+      empty.appendChild(tr);
+      $('communes').appendChild(empty);
+    }
+    card.hidden = false;
+  }
+
+  function findPicked(snap) {
+    if (picked.kind === 'facility') {
+      return (snap.facilities || []).filter(function (f) { return f.id === picked.id; })[0] || null;
+    }
+    if (snap.communes && snap.communes.province === picked.province) {
+      return snap.communes.communes.filter(function (c) { return c.code === picked.id; })[0] || null;
+    }
+    return null;
+  }
+
+  function openActions(p) {
+    picked = p;
+    $('act-dead-result').hidden = true;
+    $('act-run-result').hidden = true;
+    var statuses = ATTENTION.filter(function (s) { return p.row.by_status[s]; });
+    var sel = { stage: 'match', status: statuses.length ? statuses : ATTENTION.slice() };
+    if (p.kind === 'commune') {
+      sel.commune = [p.id];
+    } else {
+      sel.facility = [p.id];
+    }
+    sel.reason = 'ops dashboard: ' + (p.kind === 'commune' ? 'commune ' : 'site ') + p.id;
+    $('act-selector').value = JSON.stringify(sel, null, 2);
+    renderActions();
+    // Mark the picked row.
+    ['communes', 'facilities'].forEach(function (id) {
+      $(id).querySelectorAll('tbody tr').forEach(function (tr) {
+        var on = (id === 'communes') === (p.kind === 'commune') && tr.getAttribute('data-key') === p.id;
+        tr.classList.toggle('selected', on);
+        if (on) { tr.setAttribute('aria-selected', 'true'); } else { tr.removeAttribute('aria-selected'); }
+      });
+    });
+    var card = $('actions-card');
+    card.hidden = false;
+    card.scrollIntoView({ block: 'start' });
+  }
+
+  // renderActions lists, per match status with records, the worklist (the API path and
+  // the key that opens it) and the registry officer's view of the picked commune or site.
+  function renderActions() {
+    var p = picked;
+    var scope = $('act-scope');
+    scope.textContent = '';
+    scope.appendChild(el('span', 'code', p.id));
+    if (p.kind === 'commune') {
+      bilingual(scope, 'xã', 'commune');
+    } else {
+      scope.appendChild(document.createTextNode(p.name || ''));
+    }
+    var note = $('act-worklist-note');
+    note.textContent = '';
+    if (p.kind === 'commune') {
+      bilingual(note, 'Mở bằng khóa cán bộ xã ' + p.id + ' (vai trò clerk); danh sách hộ tịch bằng khóa cán bộ hộ tịch (officer).',
+        'Opened with the clerk key of commune ' + p.id + '; the registry view with a registry officer key.');
+    } else {
+      bilingual(note, 'Mở bằng khóa API của cơ sở ' + p.id + '; danh sách hộ tịch bằng khóa cán bộ hộ tịch (officer).',
+        'Opened with site ' + p.id + '’s API key; the registry view with a registry officer key.');
+    }
+    var table = $('act-worklists');
+    table.textContent = '';
+    var thead = el('thead');
+    var hr = el('tr');
+    [['Trạng thái', 'Status'], ['Số', 'Count'], ['Danh sách (GET)', 'Worklist (GET)'], ['Cán bộ hộ tịch (GET)', 'Registry officer (GET)']].forEach(function (h, i) {
+      var th = bilingual(el('th', i === 1 ? null : 'name'), h[0], h[1]);
+      th.scope = 'col';
+      hr.appendChild(th);
+    });
+    thead.appendChild(hr);
+    table.appendChild(thead);
+    var tbody = el('tbody');
+    (STATUS_ORDER).forEach(function (st) {
+      var n = p.row.by_status[st] || 0;
+      if (!n) { return; }
+      var label = STATUS_LABELS[st] || [st, st];
+      var tr = el('tr');
+      tr.setAttribute('data-key', st);
+      tr.appendChild(bilingual(el('td', 'name'), label[0], label[1]));
+      var count = el('td', ATTENTION.indexOf(st) >= 0 ? 'warn' : null, fmt(n));
+      count.setAttribute('data-n', String(n));
+      tr.appendChild(count);
+      var wl = el('td', 'name');
+      wl.appendChild(el('code', 'path', '/v1/worklist?status=' + st + '&format=xlsx'));
+      wl.setAttribute('data-col', 'worklist');
+      tr.appendChild(wl);
+      var reg = el('td', 'name');
+      if (ATTENTION.indexOf(st) >= 0) {
+        reg.appendChild(el('code', 'path', '/v1/registry/records?status=' + st + '&' +
+          (p.kind === 'commune' ? 'commune_code=' : 'facility_id=') + encodeURIComponent(p.id)));
+      }
+      reg.setAttribute('data-col', 'registry');
+      tr.appendChild(reg);
+      tbody.appendChild(tr);
+    });
+    table.appendChild(tbody);
+  }
+
+  function opsFetch(path, init) {
+    var key = sessionStorage.getItem(KEY);
+    if (!key) {
+      showLogin(null);
+      return Promise.reject(new Error('signed out'));
+    }
+    init = init || {};
+    init.headers = authHeaders(key);
+    init.cache = 'no-store';
+    init.credentials = 'omit';
+    init.referrerPolicy = 'no-referrer';
+    return fetch(path, init).then(function (res) {
+      if (res.status === 401) {
+        sessionStorage.removeItem(KEY);
+        showLogin(['Khóa vận hành không được chấp nhận.', 'The ops key was not accepted.']);
+        throw new Error('unauthorized');
+      }
+      return res.json().catch(function () { return {}; }).then(function (body) { return { status: res.status, body: body }; });
+    });
+  }
+
+  function showResult(id, vi, en, text) {
+    var box = $(id);
+    box.textContent = '';
+    bilingual(box, vi, en);
+    if (text) { box.appendChild(document.createTextNode('\n' + text)); }
+    box.hidden = false;
+  }
+
+  // showDeadLetters counts the first page (1,000) of each queue.
+  function showDeadLetters() {
+    var queues = ['central', 'matcher'];
+    Promise.all(queues.map(function (q) { return opsFetch('/v1/ops/dead-letters?queue=' + q); })).then(function (answers) {
+      var parts = answers.map(function (a, i) {
+        if (a.status !== 200) { return queues[i] + ': ? (' + a.status + ')'; }
+        var n = (a.body.dead_letters || []).length;
+        return queues[i] + ': ' + fmt(n) + (a.body.next ? '+' : '');
+      });
+      showResult('act-dead-result', 'Thư lỗi', 'Dead letters', parts.join(' · '));
+    }).catch(function () {});
+  }
+
+  // reprocess posts the selector as it stands in the box: a dry run, or a run after a
+  // confirmation. Only counts are shown (the changes name records).
+  function reprocess(dryRun) {
+    var sel;
+    try {
+      sel = JSON.parse($('act-selector').value);
+    } catch (e) {
+      showResult('act-run-result', 'Bộ chọn không phải JSON.', 'The selector is not JSON.', String(e.message || e));
+      return;
+    }
+    sel.dry_run = dryRun;
+    if (!dryRun && !window.confirm('Chạy xử lý lại cho bộ chọn này? / Run reprocessing for this selector?')) { return; }
+    $('act-dry').disabled = $('act-run').disabled = true;
+    opsFetch('/v1/ops/reprocess', { method: 'POST', body: JSON.stringify(sel) }).then(function (a) {
+      var b = a.body || {};
+      var shown = { http_status: a.status };
+      ['run_id', 'status', 'dry_run', 'done', 'counts', 'error', 'message', 'field'].forEach(function (k) {
+        if (b[k] !== undefined) { shown[k] = b[k]; }
+      });
+      showResult('act-run-result', dryRun ? 'Chạy thử' : 'Chạy', dryRun ? 'Dry run' : 'Run', JSON.stringify(shown, null, 2));
+    }).catch(function () {}).then(function () {
+      $('act-dry').disabled = $('act-run').disabled = false;
+    });
   }
 
   // ---- chart ----
@@ -456,9 +703,26 @@
     $('refresh').addEventListener('click', load);
     $('signout').addEventListener('click', function () {
       sessionStorage.removeItem(KEY);
+      province = '';
+      picked = null;
+      $('communes-card').hidden = true;
+      $('actions-card').hidden = true;
       showLogin(null);
     });
     $('fac-filter').addEventListener('input', applyFilter);
+    $('com-close').addEventListener('click', function () {
+      province = '';
+      $('communes-card').hidden = true;
+      $('provinces').querySelectorAll('tbody tr.selected').forEach(function (tr) {
+        tr.classList.remove('selected');
+        tr.removeAttribute('aria-selected');
+      });
+      if (picked && picked.kind === 'commune') { picked = null; $('actions-card').hidden = true; }
+    });
+    $('act-close').addEventListener('click', function () { picked = null; $('actions-card').hidden = true; });
+    $('act-dead').addEventListener('click', showDeadLetters);
+    $('act-dry').addEventListener('click', function () { reprocess(true); });
+    $('act-run').addEventListener('click', function () { reprocess(false); });
     load();
   });
 })();

@@ -32,14 +32,19 @@ func Group(s *wire.System) routes.Group {
 		if err != nil {
 			return err
 		}
+		reports, err := routes.Reports(s)
+		if err != nil {
+			return err
+		}
 		(&httpapi.Facility{
 			Auth: auth, Facilities: p.Store, Ingest: ing, Doses: doses, Certs: p.Store,
-			Signer: runs, Worklists: Worklists{Now: p.Now}, Now: p.Now, Log: p.Log, SignInCall: p.SignInCall,
+			Signer: runs, Worklists: Worklists{Now: p.Now}, Reports: reports, Now: p.Now, Log: p.Log, SignInCall: p.SignInCall,
 		}).Routes(r)
 		if p.Audit == nil {
 			return fmt.Errorf("%w: Audit (corrections and disclosures are audited)", wire.ErrNoPort)
 		}
 		(&httpapi.Corrections{Auth: auth, Facilities: p.Store, Doses: doses, Ingest: ing, Audit: p.Audit, Now: p.Now, Log: p.Log}).Routes(r)
+		(&httpapi.Reports{Auth: auth, Service: reports, Log: p.Log}).WorklistRoutes(r)
 		(&httpapi.Registry{Auth: auth, Doses: doses, Worklists: Worklists{Now: p.Now}, Audit: p.Audit, Now: p.Now, Log: p.Log}).Routes(r)
 		return nil
 	}

@@ -53,15 +53,21 @@ func write(out io.Writer, format string, doses []vaxpass.Dose, disclose bool) er
 	return err
 }
 
-// ReadImport reads an .xlsx import sheet or a worklist sent back, row by row.
-func (w Worklists) ReadImport(body []byte) ([]ingest.Item, error) {
+// ReadImport reads an .xlsx import sheet or a worklist sent back, row by row. A worklist
+// is read against the store (stored): each row is the stored record with its corrected_*
+// cells applied, its read-only cells only compared (ImportRow.Warnings).
+func (w Worklists) ReadImport(body []byte, stored httpapi.StoredRecord) ([]httpapi.ImportRow, error) {
 	// One import is one upload batch: a sheet with more rows is refused before they are
 	// read, not after (the rows a reader would parse for nothing are the cost of an attack).
 	lim := worklist.DefaultLimits()
 	lim.MaxRows = ingest.MaxBatch
 	// 1,000 real rows are ~0.7 MB of sheet XML: 16 MB unzipped is generous and bounded.
 	lim.MaxUnzipped = min(lim.MaxUnzipped, 16<<20)
-	res, err := worklist.ReadXLSX(bytes.NewReader(body), w.Now().UTC(), lim)
+	var base worklist.Stored
+	if stored != nil {
+		base = worklist.Stored(stored)
+	}
+	res, err := worklist.ReadXLSXStored(bytes.NewReader(body), w.Now().UTC(), lim, base)
 	if errors.Is(err, worklist.ErrTooLarge) {
 		return nil, fmt.Errorf("%w: %w: %w", vaxpass.ErrInvalid, httpapi.ErrImportTooLarge, err)
 	}
@@ -73,15 +79,20 @@ func (w Worklists) ReadImport(body []byte) ([]ingest.Item, error) {
 		}
 		return nil, err
 	}
-	items := make([]ingest.Item, 0, len(res.Accepted)+len(res.Rejected))
+	rows := make([]httpapi.ImportRow, 0, len(res.Accepted)+len(res.Rejected))
 	for _, a := range res.Accepted {
-		items = append(items, ingest.Item{Row: a.Row, Record: a.Record, Corrected: res.Worklist && len(a.Corrected) > 0})
+		rows = append(rows, httpapi.ImportRow{
+			Item: ingest.Item{Row: a.Row, Record: a.Record,
+				// A row read against the store corrects that record (unchanged: a duplicate).
+				Corrected: a.FromStore || res.Worklist && len(a.Corrected) > 0},
+			FromStore: a.FromStore, FacilityID: a.Facility, Warnings: a.Warnings,
+		})
 	}
 	for _, r := range res.Rejected {
-		items = append(items, ingest.Item{Row: r.Row, Record: recordWithID(r.SourceID), Errors: r.Errors})
+		rows = append(rows, httpapi.ImportRow{Item: ingest.Item{Row: r.Row, Record: recordWithID(r.SourceID), Errors: r.Errors}})
 	}
-	slices.SortFunc(items, func(a, b ingest.Item) int { return a.Row - b.Row })
-	return items, nil
+	slices.SortFunc(rows, func(a, b httpapi.ImportRow) int { return a.Row - b.Row })
+	return rows, nil
 }
 
 func recordWithID(sourceID string) (r dose.Record) {

@@ -57,6 +57,11 @@ func Group(s *wire.System) routes.Group {
 			pubAPI.Events = p.SecurityEvents
 		}
 		pubAPI.Routes(r)
+		reports, err := routes.Reports(s)
+		if err != nil {
+			return err
+		}
+		(&httpapi.Reports{Service: reports, Limiter: lim, Log: p.Log, Events: pubAPI.Events}).Routes(r)
 		(&httpapi.RevocationList{Log: p.Log, Revocations: func(ctx context.Context) ([]byte, error) {
 			b, _, err := pub.Current(ctx)
 			return b, err
@@ -69,6 +74,7 @@ func Group(s *wire.System) routes.Group {
 func LookupPages(r *apigw.Router) error {
 	h := routes.HTTPRoute(web.Handler())
 	r.Handle(routes.RoutePage, h)
+	r.Handle(routes.RouteReportPage, h)
 	r.Handle(routes.RouteStatic, h)
 	return nil
 }
