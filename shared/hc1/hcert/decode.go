@@ -115,3 +115,33 @@ func growTo(dst []byte, n int) []byte {
 	copy(nd, dst)
 	return nd
 }
+
+// Open runs the decoding steps that come before any signature check: Unprefix,
+// DecodeBase45, Inflate and ParseCOSE, each with its size limits. Verify checks the
+// signature of what it returns; code that reads an HC1 from our own store (renewal, the
+// passport page) uses it as it is.
+func Open(hc1 string) (*Sign1, error) {
+	text, err := Unprefix(hc1)
+	if err != nil {
+		return nil, err
+	}
+	z, err := DecodeBase45(text)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := Inflate(z)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCOSE(raw)
+}
+
+// OpenClaims is Open and ParseClaims of its payload: the claims and the DCC's CBOR, with
+// no signature checked.
+func OpenClaims(hc1 string) (*CWT, error) {
+	msg, err := Open(hc1)
+	if err != nil {
+		return nil, err
+	}
+	return ParseClaims(msg.Payload)
+}

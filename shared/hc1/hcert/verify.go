@@ -152,19 +152,7 @@ type Result struct {
 // decoded so far (authentic content, but not valid), e.g. to show when an
 // expired certificate expired.
 func (v *Verifier) Verify(ctx context.Context, hc1 string) (*Result, error) {
-	text, err := Unprefix(hc1)
-	if err != nil {
-		return nil, err
-	}
-	z, err := DecodeBase45(text)
-	if err != nil {
-		return nil, err
-	}
-	coseBytes, err := Inflate(z)
-	if err != nil {
-		return nil, err
-	}
-	msg, err := ParseCOSE(coseBytes)
+	msg, err := Open(hc1)
 	if err != nil {
 		return nil, err
 	}

@@ -45,23 +45,7 @@ func PageOf(cert vaxpass.Certificate) (Page, error) {
 }
 
 func dccJSON(hc1 string) ([]byte, error) {
-	b45, err := hcert.Unprefix(hc1)
-	if err != nil {
-		return nil, err
-	}
-	z, err := hcert.DecodeBase45(b45)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := hcert.Inflate(z)
-	if err != nil {
-		return nil, err
-	}
-	msg, err := hcert.ParseCOSE(raw)
-	if err != nil {
-		return nil, err
-	}
-	cwt, err := hcert.ParseClaims(msg.Payload)
+	cwt, err := hcert.OpenClaims(hc1)
 	if err != nil {
 		return nil, err
 	}

@@ -24,25 +24,11 @@ var ErrStoredHC1 = errors.New("stored HC1 unusable")
 // as it was signed) and returns it with the certificate identifier it carries. The
 // signature is not checked: the HC1 comes from our own store.
 func StoredDCC(hc1 string) (dccCBOR []byte, ci string, err error) {
-	text, err := hcert.Unprefix(hc1)
-	if err == nil {
-		var z []byte
-		if z, err = hcert.DecodeBase45(text); err == nil {
-			var raw []byte
-			if raw, err = hcert.Inflate(z); err == nil {
-				var msg *hcert.Sign1
-				if msg, err = hcert.ParseCOSE(raw); err == nil {
-					var cwt *hcert.CWT
-					if cwt, err = hcert.ParseClaims(msg.Payload); err == nil {
-						dccCBOR = cwt.DCC
-					}
-				}
-			}
-		}
-	}
+	cwt, err := hcert.OpenClaims(hc1)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrStoredHC1, err)
 	}
+	dccCBOR = cwt.DCC
 	doc, err := hcert.DCCToJSON(dccCBOR)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrStoredHC1, err)

@@ -192,23 +192,7 @@ func (v *Verdict) fill(r *hcert.Result, hc1 string) {
 
 // decodeDCC runs the decoding steps again to get the DCC JSON; nil when any fails.
 func decodeDCC(hc1 string) []byte {
-	text, err := hcert.Unprefix(hc1)
-	if err != nil {
-		return nil
-	}
-	z, err := hcert.DecodeBase45(text)
-	if err != nil {
-		return nil
-	}
-	raw, err := hcert.Inflate(z)
-	if err != nil {
-		return nil
-	}
-	msg, err := hcert.ParseCOSE(raw)
-	if err != nil {
-		return nil
-	}
-	cwt, err := hcert.ParseClaims(msg.Payload)
+	cwt, err := hcert.OpenClaims(hc1)
 	if err != nil {
 		return nil
 	}

@@ -162,19 +162,7 @@ func (r *runner) rate(ctx context.Context, op func() error, d time.Duration) (fl
 
 // toBeSigned recovers the COSE Sig_structure an HC1 string's signature covers.
 func toBeSigned(hc1 string) ([]byte, error) {
-	text, err := hcert.Unprefix(hc1)
-	if err != nil {
-		return nil, err
-	}
-	z, err := hcert.DecodeBase45(text)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := hcert.Inflate(z)
-	if err != nil {
-		return nil, err
-	}
-	msg, err := hcert.ParseCOSE(raw)
+	msg, err := hcert.Open(hc1)
 	if err != nil {
 		return nil, err
 	}
