@@ -100,9 +100,21 @@ func appendText(b []byte, s string) []byte {
 	return b
 }
 
+// isXEscape reports whether the underscore starting s must be written _x005F_: it is
+// followed by x and four hex digits. The seventh character is not looked at, because
+// what follows may itself be written as an escape that starts with an underscore
+// ("_x0000" then a carriage return is written "_x0000_x000D_"); escaping an underscore
+// that did not need it costs six bytes and reads back the same.
 func isXEscape(s string) bool {
-	_, ok := xEscape([]byte(s[:min(len(s), 7)]))
-	return ok
+	if len(s) < 6 || s[1] != 'x' {
+		return false
+	}
+	for _, c := range []byte(s[2:6]) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 func appendXEscape(b []byte, r rune) []byte {
