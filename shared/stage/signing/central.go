@@ -1,7 +1,6 @@
 package signing
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
@@ -152,84 +151,55 @@ func (s *CentralService) verify(ctx context.Context, sig vaxpass.FacilitySignatu
 }
 
 // maxIssueRounds bounds how often Issue starts again because another worker changed the
-// person's signatures or certificate under it; past it the error goes back to the queue,
-// whose redelivery is the next round.
+// person's certificate under it; past it the error goes back to the queue, whose
+// redelivery is the next round.
 const maxIssueRounds = 5
 
-// ErrContended says a person's signatures kept changing while their certificate was being
-// issued: the caller retries later.
-var ErrContended = errors.New("person's facility signatures changed during issuing")
+// ErrContended says a person's certificate kept changing while it was being issued: the
+// caller retries later.
+var ErrContended = errors.New("person's certificate changed during issuing")
 
 // Issue (re)computes a person's certificate from their stored facility signatures.
 //
 // Workers issue concurrently, and two of them may hold signatures of one person from two
-// facilities. Each reads the signatures and then the active certificate, so one that read
-// the signatures before the other stored its own can replace a certificate built from
-// more doses with one built from fewer. ReplaceCertificate is conditional on the active
-// certificate it read, and after a write the signatures are read again: when they changed,
-// the round is repeated. The last writer therefore always built from what was stored
-// when it wrote, and a signature stored after that is the storing worker's own round.
+// facilities. Each has stored its own signature before it gets here, and each round reads
+// the active certificate first and the signatures after it; ReplaceCertificate is
+// conditional on the active certificate read. A worker X whose read of the signatures
+// missed worker Y's therefore read the active certificate before Y stored it, so before
+// Y's own round read anything: Y's round either writes first (and X's conditional write
+// fails, X reads again and sees Y's signature) or writes after X, conditional on X's
+// certificate or a later one, from signatures that include its own. The last write is
+// thus always built from every signature stored before it, with no read after the
+// write (one read less per certificate than reading the signatures first and checking
+// them again after the write).
 func (s *CentralService) Issue(ctx context.Context, personID string) (IssueOutcome, *vaxpass.Certificate, error) {
-	sigs, err := s.Store.FacilitySignatures(ctx, personID)
-	if err != nil {
-		return "", nil, fmt.Errorf("read facility signatures: %w", err)
-	}
-	var wrote IssueOutcome
-	var wroteCert *vaxpass.Certificate
 	for round := 1; ; round++ {
-		outcome, cert, err := s.issueFrom(ctx, personID, sigs)
-		conflict := errors.Is(err, vaxpass.ErrConflict)
+		prev, err := s.Store.ActiveCertificate(ctx, personID)
+		var prevPtr *vaxpass.Certificate
 		switch {
-		case err != nil && !conflict:
-			return "", nil, err
-		case outcome == Issued || outcome == Reissued:
-			if wrote == "" {
-				wrote = outcome
-			}
-			wroteCert = cert
-		case wrote != "":
-			// An earlier round wrote; this one found the store already agreeing.
-			return wrote, wroteCert, nil
-		default:
-			if !conflict {
-				return outcome, cert, nil
-			}
+		case err == nil:
+			prevPtr = &prev
+		case !errors.Is(err, vaxpass.ErrNotFound):
+			return "", nil, fmt.Errorf("read active certificate: %w", err)
 		}
-		now, err := s.Store.FacilitySignatures(ctx, personID)
+		sigs, err := s.Store.FacilitySignatures(ctx, personID)
 		if err != nil {
-			return "", nil, fmt.Errorf("re-read facility signatures: %w", err)
+			return "", nil, fmt.Errorf("read facility signatures: %w", err)
 		}
-		if !conflict && sameSignatures(sigs, now) {
-			return wrote, wroteCert, nil
+		outcome, cert, err := s.issueFrom(ctx, personID, sigs, prevPtr)
+		if !errors.Is(err, vaxpass.ErrConflict) {
+			return outcome, cert, err
 		}
 		if round == maxIssueRounds {
 			return "", nil, fmt.Errorf("issue for a person after %d rounds: %w", round, ErrContended)
 		}
-		sigs = now
 	}
 }
 
-// sameSignatures says whether two reads of a person's signatures hold the same ones. The
-// payload is compared with the signature: a batch signature is shared by a page of people.
-func sameSignatures(a, b []vaxpass.FacilitySignature) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	byFacility := make(map[string]vaxpass.FacilitySignature, len(a))
-	for _, sg := range a {
-		byFacility[sg.FacilityID] = sg
-	}
-	for _, sg := range b {
-		prev, ok := byFacility[sg.FacilityID]
-		if !ok || !bytes.Equal(prev.Signature, sg.Signature) || !bytes.Equal(prev.Payload, sg.Payload) {
-			return false
-		}
-	}
-	return true
-}
-
-// issueFrom issues from one read of the signatures: Issued or Reissued when it wrote.
-func (s *CentralService) issueFrom(ctx context.Context, personID string, sigs []vaxpass.FacilitySignature) (IssueOutcome, *vaxpass.Certificate, error) {
+// issueFrom issues from one read of the active certificate (prevPtr, nil when none) and
+// then the signatures: Issued or Reissued when it wrote; vaxpass.ErrConflict (wrapped)
+// when the active certificate changed since it was read.
+func (s *CentralService) issueFrom(ctx context.Context, personID string, sigs []vaxpass.FacilitySignature, prevPtr *vaxpass.Certificate) (IssueOutcome, *vaxpass.Certificate, error) {
 	contents := make([]facilitysig.Content, 0, len(sigs))
 	for _, sg := range sigs {
 		// Stored signatures were verified when stored; decoding re-checks their form.
@@ -257,21 +227,12 @@ func (s *CentralService) issueFrom(ctx context.Context, personID string, sigs []
 		return NotYet, nil, nil
 	}
 
-	prev, err := s.Store.ActiveCertificate(ctx, personID)
-	var prevPtr *vaxpass.Certificate
-	switch {
-	case err == nil:
-		prevPtr = &prev
-	case !errors.Is(err, vaxpass.ErrNotFound):
-		return "", nil, fmt.Errorf("read active certificate: %w", err)
-	}
-
 	draft, err := dcc.Build(dcc.Person{FullName: person.FullName, DOB: person.DOB}, a.Certified, uvci.Prefix+"X")
 	if err != nil {
 		return "", nil, fmt.Errorf("build certificate: %w", err)
 	}
 	hash := contentHash(draft, person.Nationality, a.DosesReceived)
-	if prevPtr != nil && prev.ContentHash == hash {
+	if prevPtr != nil && prevPtr.ContentHash == hash {
 		return Unchanged, prevPtr, nil
 	}
 
@@ -296,7 +257,7 @@ func (s *CentralService) issueFrom(ctx context.Context, personID string, sigs []
 	}
 	outcome := Issued
 	if prevPtr != nil {
-		next.Replaces = prev.UVCI
+		next.Replaces = prevPtr.UVCI
 		outcome = Reissued
 	}
 	if err := s.Store.ReplaceCertificate(ctx, next, prevPtr); err != nil {

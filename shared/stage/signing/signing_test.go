@@ -247,6 +247,58 @@ func (s *interleavedStore) FacilitySignatures(ctx context.Context, personID stri
 	return sigs, err
 }
 
+// activeFirstStore lets another worker run right after this worker's read of the active
+// certificate, before it reads the signatures.
+type activeFirstStore struct {
+	signing.CentralStore
+	between func()
+}
+
+func (s *activeFirstStore) ActiveCertificate(ctx context.Context, personID string) (vaxpass.Certificate, error) {
+	c, err := s.CentralStore.ActiveCertificate(ctx, personID)
+	if f := s.between; f != nil {
+		s.between = nil
+		f()
+	}
+	return c, err
+}
+
+// Worker B runs whole between worker A's read of the (missing) certificate and its read
+// of the signatures: A sees both signatures, its write conditional on no certificate
+// fails, and its next round finds B's certificate saying all it would.
+func TestWorkerBetweenCertificateAndSignatureReads(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.addVerified(t, "site-a", "a1", "PFIZER", "2021-06-01")
+	r.addVerified(t, "site-a", "a2", "PFIZER", "2021-07-01")
+	r.addVerified(t, "site-b", "b1", "MODERNA", "2022-01-10")
+	for _, site := range []string{"site-a", "site-b"} {
+		if res, err := r.facility.SignAll(ctx, site); err != nil || res.Signed != 1 {
+			t.Fatalf("%s SignAll = %+v, %v", site, res, err)
+		}
+	}
+	sigA, sigB := (*r.queue)[0], (*r.queue)[1]
+	var errB error
+	slow := *r.issuer
+	slow.Store = &activeFirstStore{CentralStore: r.store, between: func() {
+		_, _, errB = r.issuer.Process(ctx, sigB)
+	}}
+	out, _, err := slow.Process(ctx, sigA)
+	if err != nil || errB != nil {
+		t.Fatalf("worker A: %v; worker B: %v", err, errB)
+	}
+	if out != signing.Unchanged {
+		t.Errorf("worker A: %s, want unchanged (B's certificate already says 3/3)", out)
+	}
+	cert, err := r.store.ActiveCertificate(ctx, personID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := cert.Fields; f.DoseNumber != 3 || f.DosesReceived != 3 || cert.Replaces != "" {
+		t.Fatalf("active certificate %d/%d, replaces %q; want B's 3/3, the person's first", f.DoseNumber, f.DosesReceived, cert.Replaces)
+	}
+}
+
 func TestConcurrentWorkersEndOnAllDoses(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -299,8 +300,12 @@ func (s *Store) MarkSignedGroups(ctx context.Context, groups [][]vaxpass.Dose, a
 // MarkSigned implements signing.FacilityStore: it sets SignedAt to at on every given
 // dose, each conditional on its Version (vaxpass.ErrConflict, and nothing written, if one
 // changed; vaxpass.ErrNotFound if one is missing), with Version+1, in one transaction. The
-// stored dose is what is written (only SignedAt and Version change), not the caller's
-// copy. At most 100 distinct doses (a transaction's limit; a person has a handful).
+// caller's copy is what is written, with SignedAt and Version changed: every write of a
+// dose raises its Version (the commune index backfill only adds attributes derived from
+// the doc), so a stored dose of the same Version is the same dose, and the condition
+// refuses any other. No read before the write: one request per person signed instead of
+// one per dose more (a backlog signs millions). At most 100 distinct doses (a
+// transaction's limit; a person has a handful).
 func (s *Store) MarkSigned(ctx context.Context, doses []vaxpass.Dose, at time.Time) error {
 	for i := range doses {
 		if err := checkKey(doses[i].Key()); err != nil {
@@ -330,42 +335,53 @@ func (s *Store) MarkSigned(ctx context.Context, doses []vaxpass.Dose, at time.Ti
 	}
 	items := make([]types.TransactWriteItem, len(list))
 	what := make([]string, len(list))
-	err := forEach(ctx, len(list), s.concurrency, func(ctx context.Context, i int) error {
-		d := list[i]
-		old, err := s.GetDose(ctx, d.Key())
-		if err != nil {
-			return err
-		}
-		if old.Version != d.Version {
-			return fmt.Errorf("%s/%s: %w: stored version %d, read version %d", d.FacilityID, d.SourceID, vaxpass.ErrConflict, old.Version, d.Version)
-		}
-		next := old
+	for i, d := range list {
+		next := d
 		next.SignedAt = at
-		next.Version = old.Version + 1
+		next.Version = d.Version + 1
 		item, err := doseItem(&next)
 		if err != nil {
-			return err
+			return fmt.Errorf("awsddb: mark signed: %w", err)
 		}
 		items[i] = types.TransactWriteItem{Put: &types.Put{
-			TableName:                 aws.String(s.tables.Doses),
-			Item:                      item,
-			ConditionExpression:       aws.String("#v = :v"),
-			ExpressionAttributeNames:  map[string]string{"#v": doseitem.AttrVersion},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":v": nAttr(old.Version)},
+			TableName:                           aws.String(s.tables.Doses),
+			Item:                                item,
+			ConditionExpression:                 aws.String("#v = :v"),
+			ExpressionAttributeNames:            map[string]string{"#v": doseitem.AttrVersion},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":v": nAttr(d.Version)},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}}
 		what[i] = d.FacilityID + "/" + d.SourceID
-		return nil
-	})
-	if err == nil {
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		if desc, ok := transactConflict(err, what); ok {
-			err = fmt.Errorf("%w: %s", vaxpass.ErrConflict, desc)
-		}
+	}
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if missing, ok := transactMissing(err, what); ok {
+		err = fmt.Errorf("%w: %s", vaxpass.ErrNotFound, missing)
+	} else if desc, ok := transactConflict(err, what); ok {
+		err = fmt.Errorf("%w: %s", vaxpass.ErrConflict, desc)
 	}
 	if err != nil {
 		return fmt.Errorf("awsddb: mark signed: %w", err)
 	}
 	return nil
+}
+
+// transactMissing reports the first item of a cancelled transaction whose condition
+// failed on no item at all (the item's old image, asked for with
+// ReturnValuesOnConditionCheckFailure ALL_OLD, is empty): a dose that does not exist.
+func transactMissing(err error, what []string) (string, bool) {
+	var e *types.TransactionCanceledException
+	if !errors.As(err, &e) {
+		return "", false
+	}
+	for i, r := range e.CancellationReasons {
+		if aws.ToString(r.Code) == "ConditionalCheckFailed" && len(r.Item) == 0 {
+			if i < len(what) {
+				return what[i] + ": no such dose", true
+			}
+			return "item " + strconv.Itoa(i) + ": no such dose", true
+		}
+	}
+	return "", false
 }
 
 // GetDose implements api.DoseReader (vaxpass.ErrNotFound when there is no such dose); the
