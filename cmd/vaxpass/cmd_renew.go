@@ -43,7 +43,7 @@ func runRenew(ctx context.Context, e env, args []string) int {
 			"The server (vaxpass serve) holds the database and renews daily by itself: stop it\n"+
 			"before running this on the same data directory. With --backend aws the stack's\n"+
 			"renewal function starts the run and its queue fans the run's slices out to the\n"+
-			"function's workers (at 90 %% of the stack's KmsSignsPerSecond); the command follows\n"+
+			"function's workers (at the stack's KmsSignsPerSecond, less what interactive signing takes); the command follows\n"+
 			"the run until every slice is done (interrupting it leaves the run going on).\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			if f.Name != "pace" {

@@ -1,7 +1,10 @@
 // Package awsbudget shares the account's KMS Sign quota between every Lambda instance of
 // the stack (central signing, facility signing fan-out, renewal fan-out): at most
 // PerSecond tokens are granted in any wall-clock second, whichever process asks, and bulk
-// work never takes the last Reserve of them, so interactive issuance always finds room. A
+// work leaves the last Reserve of them to interactive issuance for the first half of every
+// second (BorrowAfter), so a facility's call always finds room within a second, and takes
+// what interactive work left of them after that, so a quiet system's bulk work runs at
+// the whole quota. A
 // per-process token bucket (awskms.TokenBucket) cannot do that: N instances would each
 // take the whole quota.
 //
@@ -88,7 +91,8 @@ type Class int
 const (
 	// Interactive work (a facility's signing call) may take every token of a second.
 	Interactive Class = iota
-	// Bulk work (backlog, renewal, reprocessing) leaves Reserve tokens of each second.
+	// Bulk work (backlog, renewal, reprocessing) leaves Reserve tokens of each second to
+	// interactive work until BorrowAfter into the second.
 	Bulk
 )
 
@@ -109,6 +113,9 @@ const (
 	ShardTokens = 500
 	// LeaseCap is the most tokens one batched lease takes.
 	LeaseCap = 25
+	// BorrowAfter: from this far into a second on, bulk work may take the part of the
+	// reserve interactive work has not taken (limitsOf).
+	BorrowAfter = 500 * time.Millisecond
 	// Guard: a token arriving this close to its second's end (or later) is not used.
 	Guard = 10 * time.Millisecond
 	// jitter is the most added to a sleep to the next second.
@@ -323,7 +330,7 @@ func (b *Budget) sleepToNext(ctx context.Context) error {
 // lease takes between least and want tokens of second win, trying every shard that can
 // hold least from a random one on. It returns how many it got: 0 when the window is full.
 func (b *Budget) lease(ctx context.Context, class Class, win int64, want, least int) (int, error) {
-	limits := b.limits[class]
+	limits := b.limitsOf(class, win)
 	start := rand.IntN(len(limits))
 	for i := range limits {
 		shard := (start + i) % len(limits)
@@ -347,6 +354,18 @@ func (b *Budget) lease(ctx context.Context, class Class, win int64, want, least 
 		}
 	}
 	return 0, nil
+}
+
+// limitsOf is the class's limit per shard for second win: bulk work leaves the reserve to
+// interactive work until the second is BorrowAfter old, and may then take what of it is
+// left (a reserve nobody used by then would be lost: a quiet system's backlog and
+// renewal run at the whole quota, not 90 % of it). Interactive work arriving later in
+// the second finds its reserve at the start of the next one.
+func (b *Budget) limitsOf(class Class, win int64) []int {
+	if class == Bulk && !b.now().Before(time.Unix(win, 0).Add(BorrowAfter)) {
+		return b.limits[Interactive]
+	}
+	return b.limits[class]
 }
 
 // add is the conditional UpdateItem of k tokens on a shard of second win whose class

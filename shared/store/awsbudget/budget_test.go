@@ -260,6 +260,52 @@ func TestClassLimits(t *testing.T) {
 	db.mu.Unlock()
 }
 
+// TestBulkBorrowsTheUnusedReserve: from BorrowAfter into a second on, bulk work takes the
+// part of the reserve interactive work has not used, never more than the quota; before
+// it, it leaves the reserve alone.
+func TestBulkBorrowsTheUnusedReserve(t *testing.T) {
+	db, clk := newFakeDB(), newClock()
+	b := newBudget(t, db, clk, Config{PerSecond: 20}) // reserve 2
+	ctx := t.Context()
+	w0 := t0.Unix()
+	if err := b.Take(ctx, Bulk, 18); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Take(ctx, Interactive, 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.set(time.Unix(w0, 0).Add(BorrowAfter - time.Millisecond))
+	if err := b.Take(ctx, Bulk, 1); err != nil {
+		t.Fatal(err)
+	}
+	if clk.sleepCount() == 0 || db.count(w0) != 19 {
+		t.Fatalf("bulk took the reserve before %s into the second: %d tokens in it", BorrowAfter, db.count(w0))
+	}
+	// The next second: bulk 18, interactive 1, then half a second on bulk takes the last one.
+	w1 := w0 + 1
+	clk.set(time.Unix(w1, 0).Add(100 * time.Millisecond))
+	if err := b.Take(ctx, Bulk, 17); err != nil { // 1 taken above after the sleep
+		t.Fatal(err)
+	}
+	if err := b.Take(ctx, Interactive, 1); err != nil {
+		t.Fatal(err)
+	}
+	sleeps := clk.sleepCount()
+	clk.set(time.Unix(w1, 0).Add(BorrowAfter))
+	if err := b.Take(ctx, Bulk, 1); err != nil {
+		t.Fatal(err)
+	}
+	if clk.sleepCount() != sleeps || db.count(w1) != 20 {
+		t.Fatalf("bulk did not borrow the unused reserve: %d tokens in the second, %d sleeps", db.count(w1), clk.sleepCount()-sleeps)
+	}
+	if err := b.Take(ctx, Bulk, 1); err != nil {
+		t.Fatal(err)
+	}
+	if clk.sleepCount() == sleeps || db.count(w1) != 20 {
+		t.Errorf("bulk went past the quota: %d tokens in the second", db.count(w1))
+	}
+}
+
 // TestShards: a large quota is split over items; the classes' limits add up to the
 // quota and the bulk share.
 func TestShards(t *testing.T) {
