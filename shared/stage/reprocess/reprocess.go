@@ -11,6 +11,11 @@
 // redoes at most that batch, finds the work of the units already done, and counts each
 // change once. A finished run appends its counts and the changed record IDs to the audit
 // trail. The same code runs from the CLI, the local API and the ops Lambda (HandleInvoke).
+//
+// A large run is cut into parts (parts.go): contiguous facility ranges of the order, each
+// with its own cursor, announced batch, counts and journal, worked concurrently --
+// goroutines in one process (Run), or one queue message per part on AWS (WorkPart). The
+// run finishes, once, when its last part is done, whoever works it.
 package reprocess
 
 import (
@@ -24,6 +29,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/domain/match"
@@ -70,9 +76,14 @@ type Issuer interface {
 
 // RunStore keeps the state of runs. SaveRun must store doc and the changes in one atomic
 // write: the changes of a batch and the cursor past it are kept together or not at all.
+// The parts of a run are stored as runs of their own (IDs partID(run, i)).
 type RunStore interface {
 	// SaveRun stores doc as run runID's state and records changes (unit ID -> outcome).
 	SaveRun(ctx context.Context, runID string, doc []byte, changes map[string]string) error
+	// SwapRun stores doc as run runID's state if the stored state is prev, byte for byte
+	// (vaxpass.ErrConflict otherwise): the state of a run cut into parts is changed this
+	// way, so that of two workers finishing its last parts at once one finishes it.
+	SwapRun(ctx context.Context, runID string, prev, doc []byte) error
 	// LoadRun returns a run's state (vaxpass.ErrNotFound when there is none).
 	LoadRun(ctx context.Context, runID string) ([]byte, error)
 	// ListRuns returns the state of every run, in run ID (start time) order.
@@ -114,6 +125,16 @@ type Service struct {
 	// MaxConsecutiveFailures ends a run whose units keep failing (the store or a key is
 	// down, not one bad record); default 100.
 	MaxConsecutiveFailures int
+
+	// Parts is the most parts a new run is cut into (default DefaultParts, at most
+	// MaxParts; 1: one cursor); MinPartDoses the fewest doses a part is cut for (default
+	// DefaultMinPartDoses); Workers how many parts Run works at once (default
+	// DefaultWorkers). Facilities lists the facilities a selection without any is cut
+	// along (nil: Doses, when it lists them; otherwise one part).
+	Parts        int
+	MinPartDoses int
+	Workers      int
+	Facilities   FacilityLister
 }
 
 // Errors of a run.
@@ -161,6 +182,20 @@ type Run struct {
 	InFlight *Batch `json:"in_flight,omitempty"`
 	// Audited says the audit entries of the finished run are appended.
 	Audited bool `json:"audited"`
+
+	// Parts is the number of parts the run is cut into (0: one cursor, in this state);
+	// Cuts are the first facility IDs of parts 1, 2, ...: part i scans the facilities
+	// from Cuts[i-1] (the start for part 0) up to Cuts[i] excluded (the end for the last).
+	// While the run is running, Counts are summed from the parts when it is read (GetRun,
+	// ListRuns) and PartsDone says how many are done.
+	Parts     int      `json:"parts,omitempty"`
+	Cuts      []string `json:"cuts,omitempty"`
+	PartsDone int      `json:"parts_done,omitempty"`
+	// PartOf and Part name the run and part whose state this is; Until is the facility
+	// the part's scan stops at ("" at the end).
+	PartOf string `json:"part_of,omitempty"`
+	Part   int    `json:"part,omitempty"`
+	Until  string `json:"until,omitempty"`
 }
 
 // Counts count what a run did.
@@ -256,6 +291,10 @@ type Summary struct {
 	Failures  []Change `json:"failures,omitempty"`
 	// AuditEntries is the number of audit entries the finished run appended.
 	AuditEntries int `json:"audit_entries,omitempty"`
+	// Part is the part a WorkPart call worked (Done: the part is done, Counts: the
+	// part's); RunDone says the run is finished.
+	Part    *int `json:"part,omitempty"`
+	RunDone bool `json:"run_done,omitempty"`
 }
 
 // MaxSummaryChanges bounds Summary.Changed and Summary.Failures.
@@ -284,6 +323,11 @@ func (s *Service) Plan(ctx context.Context, sel Selector) (total, done int64, er
 		return 0, 0, err
 	}
 	if found {
+		if run.Parts > 0 {
+			if run, err = s.partsView(ctx, run); err != nil {
+				return 0, 0, err
+			}
+		}
 		if run.Total > 0 {
 			return run.Total, run.Counts.Scanned, nil
 		}
@@ -328,6 +372,9 @@ func (s *Service) Run(ctx context.Context, sel Selector, opt Options) (Summary, 
 			return Summary{}, err
 		}
 	}
+	if run.Parts > 0 {
+		return s.runParts(ctx, st, run, found, opt)
+	}
 	// A run that has done work before is being resumed (one made by Begin has not).
 	resumed := found && (run.Counts.Scanned > 0 || run.InFlight != nil || run.State != Running)
 	if resumed {
@@ -336,10 +383,11 @@ func (s *Service) Run(ctx context.Context, sel Selector, opt Options) (Summary, 
 			opt.Resumed(run)
 		}
 	}
-	r := &runner{s: s, st: st, run: run, opt: opt, sum: Summary{RunID: run.ID, Stage: run.Stage, Filter: run.Filter, Resumed: resumed}}
+	sum := Summary{RunID: run.ID, Stage: run.Stage, Filter: run.Filter, Resumed: resumed}
+	r := &runner{s: s, st: st, run: run, opt: opt, col: &collector{sum: &sum, opt: opt}}
 	err = r.loop(ctx)
-	r.sum.Counts = r.run.Counts
-	return r.sum, err
+	sum.Counts = r.run.Counts
+	return sum, err
 }
 
 // Begin creates the run sel asks for, or finds the unfinished one it resumes, without
@@ -404,14 +452,19 @@ func (s *Service) locate(ctx context.Context, sel Selector) (Selector, Run, bool
 			if _, err := s.auditRun(ctx, &run); err != nil {
 				return sel, run, false, fmt.Errorf("run %s: audit: %w", run.ID, err)
 			}
-			run.Audited = true
-			if err := s.saveRun(ctx, &run, nil); err != nil {
+			if err := s.markAudited(ctx, &run); err != nil {
 				return sel, run, false, err
 			}
 			continue
 		}
 		open := run.State == Running || (run.State == Done && !run.Audited)
 		if !open || !sameWork(sel.Stage, sel.Filter, run.Stage, run.Filter) {
+			continue
+		}
+		if sel.Restart && run.State == Running && run.Parts > 0 {
+			if err := s.abandonParts(ctx, &run); err != nil {
+				return sel, run, false, err
+			}
 			continue
 		}
 		if sel.Restart && run.State == Running {
@@ -489,6 +542,12 @@ func (s *Service) newRun(ctx context.Context, sel Selector) (Run, error) {
 	}
 	run := Run{ID: id, Stage: sel.Stage, Filter: sel.Filter, Actor: actor, Reason: sel.Reason,
 		State: Running, StartedAt: now, UpdatedAt: now, Total: total}
+	if run.Cuts, err = s.cutRun(ctx, sel.Filter, total); err != nil {
+		return Run{}, err
+	}
+	if len(run.Cuts) > 0 {
+		run.Parts = len(run.Cuts) + 1
+	}
 	if err := s.saveRun(ctx, &run, nil); err != nil {
 		return Run{}, err
 	}
@@ -543,42 +602,69 @@ func decodeRun(doc []byte) (Run, error) {
 	return run, nil
 }
 
+// listRuns returns the stored runs, oldest first, and the stored parts by run ID.
 func (s *Service) listRuns(ctx context.Context) ([]Run, error) {
+	runs, _, err := s.listRunsAndParts(ctx)
+	return runs, err
+}
+
+func (s *Service) listRunsAndParts(ctx context.Context) ([]Run, map[string][]Run, error) {
 	docs, err := s.Runs.ListRuns(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
+		return nil, nil, fmt.Errorf("list runs: %w", err)
 	}
 	runs := make([]Run, 0, len(docs))
+	parts := map[string][]Run{}
 	for _, d := range docs {
 		run, err := decodeRun(d)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if run.PartOf != "" {
+			parts[run.PartOf] = append(parts[run.PartOf], run)
+			continue
 		}
 		runs = append(runs, run)
 	}
 	// Run IDs sort by the second they started; within one second, by start time.
 	slices.SortStableFunc(runs, func(a, b Run) int { return a.StartedAt.Compare(b.StartedAt) })
+	return runs, parts, nil
+}
+
+// ListRuns lists the stored runs, oldest first (a running run's counts summed from its
+// parts).
+func (s *Service) ListRuns(ctx context.Context) ([]Run, error) {
+	runs, parts, err := s.listRunsAndParts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range runs {
+		if runs[i].Parts > 0 {
+			runs[i] = viewParts(runs[i], parts[runs[i].ID])
+		}
+	}
 	return runs, nil
 }
 
-// ListRuns lists the stored runs, oldest first.
-func (s *Service) ListRuns(ctx context.Context) ([]Run, error) { return s.listRuns(ctx) }
-
-// GetRun returns one stored run.
+// GetRun returns one stored run (a running run's counts summed from its parts).
 func (s *Service) GetRun(ctx context.Context, id string) (Run, error) {
 	if !runIDRe.MatchString(id) {
 		return Run{}, fmt.Errorf("%w: run_id: %q is not a run ID", vaxpass.ErrInvalid, id)
 	}
-	return s.loadRun(ctx, id)
+	run, err := s.loadRun(ctx, id)
+	if err != nil || run.Parts == 0 {
+		return run, err
+	}
+	return s.partsView(ctx, run)
 }
 
-// runner drives one call of Run.
+// runner drives one call of Run over one cursor: a run's, or a part's (run.PartOf set).
 type runner struct {
 	s   *Service
 	st  stage
 	run Run
 	opt Options
-	sum Summary
+	col *collector
 	// failStreak counts units failed in a row.
 	failStreak int
 }
@@ -598,9 +684,18 @@ func (r *runner) loop(ctx context.Context) error {
 		if r.outOfTime(ctx) {
 			return nil
 		}
+		if err := r.stillRunning(ctx); err != nil {
+			return err
+		}
 		doses, done, err := s.Doses.ScanDoses(ctx, r.run.Filter.Statuses, r.run.Filter.Facilities, r.run.Cursor, limit)
 		if err != nil {
 			return fmt.Errorf("run %s: scan doses: %w", r.run.ID, err)
+		}
+		if r.run.Until != "" {
+			// The part ends where the next one starts.
+			if i := slices.IndexFunc(doses, func(d vaxpass.Dose) bool { return d.FacilityID >= r.run.Until }); i >= 0 {
+				doses, done = doses[:i], true
+			}
 		}
 		b := Batch{Last: r.run.Cursor, ScanDone: done, Scanned: int64(len(doses))}
 		if len(doses) > 0 {
@@ -632,6 +727,9 @@ func (r *runner) loop(ctx context.Context) error {
 			case <-time.After(s.Pace):
 			}
 		}
+	}
+	if r.run.PartOf != "" {
+		return nil // the run is finished by whoever finds its last part done
 	}
 	return r.finish(ctx)
 }
@@ -670,9 +768,7 @@ func (r *runner) work(ctx context.Context, b Batch) error {
 				c.Failed++
 				c.outcome("failed")
 				r.failStreak++
-				if len(r.sum.Failures) < MaxSummaryChanges {
-					r.sum.Failures = append(r.sum.Failures, Change{ID: u.ID, Outcome: "failed: " + res.err.Error()})
-				}
+				r.col.failure(Change{ID: u.ID, Outcome: "failed: " + res.err.Error()})
 				if r.failStreak >= s.maxFailures() {
 					return fmt.Errorf("run %s: %w: last: %s: %w", r.run.ID, ErrTooManyFailures, u.ID, res.err)
 				}
@@ -711,23 +807,48 @@ func (r *runner) work(ctx context.Context, b Batch) error {
 		return err
 	}
 	for _, ch := range changed {
-		r.note(ch)
+		r.col.change(ch)
 	}
-	if r.opt.Progress != nil {
-		r.opt.Progress.Add(b.Scanned)
-	}
+	r.col.scanned(b.Scanned)
 	return nil
 }
 
-func (r *runner) note(ch Change) {
-	if len(r.sum.Changed) < MaxSummaryChanges {
-		r.sum.Changed = append(r.sum.Changed, ch)
+// collector gathers what the workers of one call found, one at a time: Options'
+// callbacks are never called concurrently.
+type collector struct {
+	mu  sync.Mutex
+	sum *Summary
+	opt Options
+}
+
+func (c *collector) change(ch Change) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.sum.Changed) < MaxSummaryChanges {
+		c.sum.Changed = append(c.sum.Changed, ch)
 	} else {
-		r.sum.Truncated = true
+		c.sum.Truncated = true
 	}
-	if r.opt.OnChange != nil {
-		r.opt.OnChange(ch)
+	if c.opt.OnChange != nil {
+		c.opt.OnChange(ch)
 	}
+}
+
+func (c *collector) failure(ch Change) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.sum.Failures) < MaxSummaryChanges {
+		c.sum.Failures = append(c.sum.Failures, ch)
+	}
+}
+
+func (c *collector) scanned(n int64) {
+	if c.opt.Progress == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.opt.Progress.Add(n)
 }
 
 // finish marks the run done and appends its audit entries (once: a run killed between
@@ -747,13 +868,13 @@ func (r *runner) finish(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("run %s: audit: %w", r.run.ID, err)
 		}
-		r.sum.AuditEntries = n
+		r.col.sum.AuditEntries = n
 		r.run.Audited = true
 		if err := s.saveRun(ctx, &r.run, nil); err != nil {
 			return err
 		}
 	}
-	r.sum.Done = true
+	r.col.sum.Done = true
 	return nil
 }
 
@@ -764,23 +885,32 @@ func (s *Service) auditRun(ctx context.Context, run *Run) (int, error) {
 	if s.Audit == nil {
 		return 0, nil
 	}
-	var doses, uvcis []string
-	after := ""
-	for {
-		ids, outs, err := s.Runs.RunChanges(ctx, run.ID, after, 10_000)
-		if err != nil {
-			return 0, fmt.Errorf("read the run's changes: %w", err)
-		}
-		for i, id := range ids {
-			doses = append(doses, id)
-			if ch := decodeJournal(id, outs[i]); ch.UVCI != "" {
-				uvcis = append(uvcis, ch.UVCI)
+	var all []Change
+	for _, journal := range journals(*run) {
+		after := ""
+		for {
+			ids, outs, err := s.Runs.RunChanges(ctx, journal, after, 10_000)
+			if err != nil {
+				return 0, fmt.Errorf("read the run's changes: %w", err)
 			}
+			for i, id := range ids {
+				all = append(all, decodeJournal(id, outs[i]))
+			}
+			if len(ids) < 10_000 {
+				break
+			}
+			after = ids[len(ids)-1]
 		}
-		if len(ids) < 10_000 {
-			break
+	}
+	// In unit ID order, as one journal lists them (the parts' ranges are contiguous in
+	// dose key order, which is not quite unit ID order).
+	slices.SortFunc(all, func(a, b Change) int { return strings.Compare(a.ID, b.ID) })
+	var doses, uvcis []string
+	for _, ch := range all {
+		doses = append(doses, ch.ID)
+		if ch.UVCI != "" {
+			uvcis = append(uvcis, ch.UVCI)
 		}
-		after = ids[len(ids)-1]
 	}
 	params := map[string]string{"stage": string(run.Stage), "selector": run.Filter.String(), "state": string(run.State)}
 	if run.Resumes > 0 {
@@ -810,7 +940,16 @@ func (s *Service) auditRun(ctx context.Context, run *Run) (int, error) {
 	if at.IsZero() {
 		at = s.now()
 	}
+	// A worker killed between appending and recording it appended: the entries found
+	// (they carry the run's FinishedAt) are not appended again.
+	already, err := s.auditedEntries(ctx, run)
+	if err != nil {
+		return 0, err
+	}
 	for i, p := range parts {
+		if i < already {
+			continue
+		}
 		e := audit.Entry{At: at, Actor: run.Actor, Action: audit.ActionReprocess, Reason: run.Reason, RunID: run.ID,
 			Doses: p.doses, UVCIs: p.uvcis, Params: maps.Clone(params)}
 		if len(parts) > 1 {
@@ -820,10 +959,32 @@ func (s *Service) auditRun(ctx context.Context, run *Run) (int, error) {
 			e.Counts = counts
 		}
 		if err := s.Audit.Append(ctx, e); err != nil {
-			return i, err
+			return i - min(i, already), err
 		}
 	}
-	return len(parts), nil
+	return len(parts) - min(len(parts), already), nil
+}
+
+// auditedEntries counts the audit entries of a finished run already appended, when the
+// trail can be read (0 otherwise).
+func (s *Service) auditedEntries(ctx context.Context, run *Run) (int, error) {
+	r, ok := s.Audit.(audit.Reader)
+	if !ok || run.FinishedAt.IsZero() {
+		return 0, nil
+	}
+	at := run.FinishedAt.UTC()
+	n := 0
+	q := audit.Query{From: at, To: at.Add(time.Millisecond), Action: audit.ActionReprocess}
+	err := audit.All(ctx, r, q, func(e audit.Entry) error {
+		if e.RunID == run.ID {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read the audit trail: %w", err)
+	}
+	return n, nil
 }
 
 // encodeJournal renders a change as the journal keeps it: "outcome" or "outcome uvci".
@@ -841,15 +1002,26 @@ func decodeJournal(id, v string) Change {
 
 // Changes pages through the changes a stored run recorded, after the unit ID after.
 func (s *Service) Changes(ctx context.Context, runID, after string, limit int) ([]Change, error) {
-	ids, outs, err := s.Runs.RunChanges(ctx, runID, after, limit)
+	run, err := s.loadRun(ctx, runID)
+	if errors.Is(err, vaxpass.ErrNotFound) {
+		run, err = Run{ID: runID}, nil // no state: its journal, if any
+	}
 	if err != nil {
-		return nil, fmt.Errorf("run %s changes: %w", runID, err)
+		return nil, err
 	}
-	out := make([]Change, len(ids))
-	for i, id := range ids {
-		out[i] = decodeJournal(id, outs[i])
+	var out []Change
+	// A page of each part's journal, merged: the first limit of them are the run's.
+	for _, journal := range journals(run) {
+		ids, outs, err := s.Runs.RunChanges(ctx, journal, after, limit)
+		if err != nil {
+			return nil, fmt.Errorf("run %s changes: %w", runID, err)
+		}
+		for i, id := range ids {
+			out = append(out, decodeJournal(id, outs[i]))
+		}
 	}
-	return out, nil
+	slices.SortFunc(out, func(a, b Change) int { return strings.Compare(a.ID, b.ID) })
+	return out[:min(len(out), limit)], nil
 }
 
 func (s *Service) batchSize() int {
@@ -868,29 +1040,30 @@ func (s *Service) maxFailures() int {
 
 // dryRun walks the selection like a run and reports what would change, writing nothing.
 func (s *Service) dryRun(ctx context.Context, sel Selector, st stage, opt Options) (Summary, error) {
-	r := &runner{s: s, st: st, opt: opt, sum: Summary{Stage: sel.Stage, Filter: sel.Filter, DryRun: true}}
+	sum := Summary{Stage: sel.Stage, Filter: sel.Filter, DryRun: true}
+	r := &runner{s: s, st: st, opt: opt, col: &collector{sum: &sum, opt: opt}}
 	var c Counts
 	after := vaxpass.DoseKey{}
 	for {
 		if err := ctx.Err(); err != nil {
-			r.sum.Counts = c
-			return r.sum, err
+			sum.Counts = c
+			return sum, err
 		}
 		if r.outOfTime(ctx) {
-			r.sum.Counts = c
-			return r.sum, nil // Done false: the caller's time is up
+			sum.Counts = c
+			return sum, nil // Done false: the caller's time is up
 		}
 		doses, done, err := s.Doses.ScanDoses(ctx, sel.Statuses, sel.Facilities, after, s.batchSize())
 		if err != nil {
-			return r.sum, fmt.Errorf("dry run: scan doses: %w", err)
+			return sum, fmt.Errorf("dry run: scan doses: %w", err)
 		}
 		units, err := st.units(ctx, &sel.Filter, doses)
 		if err != nil {
-			return r.sum, fmt.Errorf("dry run: %w", err)
+			return sum, fmt.Errorf("dry run: %w", err)
 		}
 		results, err := st.apply(ctx, units, true)
 		if err != nil {
-			return r.sum, fmt.Errorf("dry run: %w", err)
+			return sum, fmt.Errorf("dry run: %w", err)
 		}
 		c.Scanned += int64(len(doses))
 		c.Selected += int64(len(units))
@@ -898,33 +1071,29 @@ func (s *Service) dryRun(ctx context.Context, sel Selector, st stage, opt Option
 			switch {
 			case res.err != nil:
 				if errors.Is(res.err, context.Canceled) {
-					return r.sum, res.err
+					return sum, res.err
 				}
 				c.Failed++
 				c.outcome("failed")
-				if len(r.sum.Failures) < MaxSummaryChanges {
-					r.sum.Failures = append(r.sum.Failures, Change{ID: units[i].ID, Outcome: "failed: " + res.err.Error()})
-				}
+				r.col.failure(Change{ID: units[i].ID, Outcome: "failed: " + res.err.Error()})
 			case res.outcome != "":
 				c.Changed++
 				c.outcome(res.outcome)
-				r.note(Change{ID: units[i].ID, Outcome: res.outcome})
+				r.col.change(Change{ID: units[i].ID, Outcome: res.outcome})
 			default:
 				c.Unchanged++
 				c.outcome(res.skip)
 			}
 		}
-		if opt.Progress != nil {
-			opt.Progress.Add(int64(len(doses)))
-		}
+		r.col.scanned(int64(len(doses)))
 		if done || len(doses) == 0 {
 			break
 		}
 		after = doses[len(doses)-1].Key()
 	}
-	r.sum.Counts = c
-	r.sum.Done = true
-	return r.sum, nil
+	sum.Counts = c
+	sum.Done = true
+	return sum, nil
 }
 
 // doseID is the ID of a dose in journals and the audit trail.

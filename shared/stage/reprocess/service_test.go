@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,20 +144,37 @@ func (w *testWorld) loadUpdate(t *testing.T) {
 }
 
 // crashingRuns is the run store of a process that dies after allowing saves: every save
-// after that fails, as nothing more reaches the disk.
+// after that fails, as nothing more reaches the disk (for all of a run's workers).
 type crashingRuns struct {
 	reprocess.RunStore
+	mu    sync.Mutex
 	allow int
 }
 
 var errCrash = errors.New("simulated crash")
 
-func (c *crashingRuns) SaveRun(ctx context.Context, id string, doc []byte, changes map[string]string) error {
+func (c *crashingRuns) take() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.allow <= 0 {
-		return errCrash
+		return false
 	}
 	c.allow--
+	return true
+}
+
+func (c *crashingRuns) SaveRun(ctx context.Context, id string, doc []byte, changes map[string]string) error {
+	if !c.take() {
+		return errCrash
+	}
 	return c.RunStore.SaveRun(ctx, id, doc, changes)
+}
+
+func (c *crashingRuns) SwapRun(ctx context.Context, id string, prev, doc []byte) error {
+	if !c.take() {
+		return errCrash
+	}
+	return c.RunStore.SwapRun(ctx, id, prev, doc)
 }
 
 var matchAll = reprocess.Selector{Stage: reprocess.StageMatch, Filter: reprocess.Filter{Statuses: []match.Status{match.Pending}}, Actor: "cli:test", Reason: "first match"}

@@ -37,7 +37,7 @@ const (
 var reprocessCountChunk = 1 << 20
 
 // ScanDoses implements reprocess.DoseStore: in (facility_id, source_id) byte order after
-// the key after (the zero key: from the start), at most limit doses whose stored match
+// the key after (the zero key: from the start; (f, ""): from facility f on), at most limit doses whose stored match
 // status is one of statuses and whose facility is one of facilities (either list empty:
 // any). With statuses it walks the status index, merging the statuses' ranges of each
 // facility, so a selective status costs what it selects. done is true when nothing of
@@ -48,7 +48,8 @@ func (s *Store) ScanDoses(ctx context.Context, statuses []match.Status, faciliti
 		err = fmt.Errorf("%w: limit %d: must be 1..%d", vaxpass.ErrInvalid, limit, ReprocessMaxScan)
 	}
 	if err == nil && after != (vaxpass.DoseKey{}) {
-		err = storeCheckKey(after)
+		// (facility, ""): from the facility's first dose (where a part of a run starts).
+		err = errors.Join(storeCheckPart("facility_id", after.FacilityID, true), storeCheckPart("source_id", after.SourceID, false))
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("embedded: scan doses: %w", err)

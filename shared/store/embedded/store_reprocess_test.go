@@ -172,7 +172,7 @@ func TestScanDosesRejectsBadInput(t *testing.T) {
 			return err
 		},
 		"NUL in facility":  func() error { _, _, err := s.ScanDoses(ctx, nil, []string{"a\x00b"}, vaxpass.DoseKey{}, 5); return err },
-		"half a cursor":    func() error { _, _, err := s.ScanDoses(ctx, nil, nil, vaxpass.DoseKey{FacilityID: "x"}, 5); return err },
+		"half a cursor":    func() error { _, _, err := s.ScanDoses(ctx, nil, nil, vaxpass.DoseKey{SourceID: "x"}, 5); return err },
 		"empty status":     func() error { _, err := s.CountDoses(ctx, []match.Status{""}, nil); return err },
 		"empty run id":     func() error { return s.SaveRun(ctx, "", []byte("{}"), nil) },
 		"NUL in change id": func() error { return s.SaveRun(ctx, "r", []byte("{}"), map[string]string{"a\x00": "x"}) },

@@ -24,9 +24,9 @@ const (
 	ActionReprocess         = "reprocess"        // selector: start a run (or a dry run)
 	ActionReprocessStatus   = "reprocess-status" // run_id: where a run is
 	ActionReprocessRuns     = "reprocess-runs"   // every run
-	// ActionReprocessRequeue (run_id) queues an unfinished run's work again: for a run
-	// whose work message was lost to the work queue's dead letters, never for one an
-	// invocation works on (that would be two workers on one run).
+	// ActionReprocessRequeue (run_id) queues an unfinished run's work again -- one message
+	// per unfinished part -- for a run whose work messages were lost to the work queue's
+	// dead letters, never for one invocations work on (two workers on one part).
 	ActionReprocessRequeue = "reprocess-requeue"
 )
 
@@ -52,16 +52,21 @@ type OpsResult struct {
 // ErrOpsRequest: an ops event with an unknown action or a missing field.
 var ErrOpsRequest = errors.New("ops request")
 
-// WorkMessage is a message of the ops function's work queue: continue reprocessing run
-// RunID from its stored cursor.
+// WorkMessage is a message of the ops function's work queue: continue part Part of
+// reprocessing run RunID from its stored cursor. Without Part: a run of one cursor is
+// worked; a run cut into parts gets one message per unfinished part (the message
+// StartRun sends: it knows the run's ID only).
 type WorkMessage struct {
 	RunID string `json:"run_id"`
+	Part  *int   `json:"part,omitempty"`
 }
 
-// sqsRunStarter is wire.RunStarter on AWS: a begun run is a message on the work queue; the
-// ops function works on it until its time is nearly up, then sends the next message. A
-// function killed in the middle leaves the message to come back after its visibility
-// timeout: the run resumes from its last stored batch.
+// sqsRunStarter is wire.RunStarter on AWS: a begun run is a message on the work queue,
+// fanned out into one message per part; an invocation works its part until its time is
+// nearly up, then sends the part's next message. The queue's event source mapping
+// (template.yaml, OpsFunction) bounds how many parts are worked at once. A function
+// killed in the middle leaves its message to come back after its visibility timeout: the
+// part resumes from its last stored batch.
 type sqsRunStarter struct{ work *awssqs.Sender }
 
 func (s sqsRunStarter) StartRun(ctx context.Context, runID string, found bool) error {
@@ -72,12 +77,27 @@ func (s sqsRunStarter) StartRun(ctx context.Context, runID string, found bool) e
 		// (vaxpass reprocess --requeue).
 		return nil
 	}
-	body, err := json.Marshal(WorkMessage{RunID: runID})
+	return s.send(ctx, WorkMessage{RunID: runID})
+}
+
+func (s sqsRunStarter) send(ctx context.Context, m WorkMessage) error {
+	body, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
 	_, err = s.work.Send(ctx, body)
 	return err
+}
+
+// queueParts sends one message per part (one SendMessage each: the function's policy
+// grants sqs:SendMessage alone, and a run has at most reprocess.MaxParts).
+func (s sqsRunStarter) queueParts(ctx context.Context, runID string, parts []int) error {
+	for _, p := range parts {
+		if err := s.send(ctx, WorkMessage{RunID: runID, Part: &p}); err != nil {
+			return fmt.Errorf("run %s: queue part %d: %w", runID, p, err)
+		}
+	}
+	return nil
 }
 
 // HandleOps runs one direct-invoke action.
@@ -154,7 +174,14 @@ func (a *Stack) HandleOps(ctx context.Context, req OpsRequest) (OpsResult, error
 			return res, fmt.Errorf("%w: %s is not set", ErrConfig, EnvWorkQueueURL)
 		}
 		res.Run = &run
-		return res, a.runStarter().StartRun(ctx, run.ID, false)
+		if run.Parts == 0 {
+			return res, a.runStarter().StartRun(ctx, run.ID, false)
+		}
+		parts, err := svc.UnfinishedParts(ctx, run)
+		if err != nil {
+			return res, err
+		}
+		return res, a.runStarter().queueParts(ctx, run.ID, parts)
 	case ActionReprocessRuns:
 		svc, err := a.Sys.Reprocessor()
 		if err != nil {
@@ -167,9 +194,10 @@ func (a *Stack) HandleOps(ctx context.Context, req OpsRequest) (OpsResult, error
 	}
 }
 
-// HandleWork is the ops function's work queue: each message continues a reprocessing run
-// for this invocation's time, then queues the rest. A failure is that message's (partial
-// batch response): it comes back and the run resumes from its stored cursor.
+// HandleWork is the ops function's work queue: each message continues a part of a
+// reprocessing run for this invocation's time, then queues the rest. A failure is that
+// message's (partial batch response): it comes back and the part resumes from its stored
+// cursor.
 func (a *Stack) HandleWork(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	ctx = signing.WithPriority(ctx, signing.Bulk) // reprocessing is bulk work in the KMS budget
 	// An empty list, not null: ministack's event source mapping reads null as a failed
@@ -195,6 +223,25 @@ func (a *Stack) work(ctx context.Context, svc *reprocess.Service, body string) e
 		a.cfg.Log.Error("reprocessing work: malformed message dropped", "err", err)
 		return nil
 	}
+	if w.Part != nil {
+		return a.workPart(ctx, svc, w.RunID, *w.Part)
+	}
+	run, err := svc.GetRun(ctx, w.RunID)
+	switch {
+	case errors.Is(err, vaxpass.ErrNotFound), errors.Is(err, vaxpass.ErrInvalid):
+		a.cfg.Log.Info("reprocessing work: nothing to do", "run_id", w.RunID, "err", err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("run %s: %w", w.RunID, err)
+	case run.Parts > 0 && run.State == reprocess.Running:
+		parts, err := svc.UnfinishedParts(ctx, run)
+		if err != nil {
+			return fmt.Errorf("run %s: %w", w.RunID, err)
+		}
+		a.cfg.Log.Info("reprocessing run fanned out", "run_id", w.RunID, "parts", len(parts))
+		return a.runStarter().queueParts(ctx, w.RunID, parts)
+	}
+	// A run of one cursor (or one to audit): worked here.
 	sum, err := svc.Run(ctx, reprocess.Selector{RunID: w.RunID, Actor: "lambda:ops"}, reprocess.Options{StopBefore: reprocess.InvokeMargin})
 	switch {
 	case errors.Is(err, reprocess.ErrRunFinished), errors.Is(err, vaxpass.ErrNotFound):
@@ -206,6 +253,28 @@ func (a *Stack) work(ctx context.Context, svc *reprocess.Service, body string) e
 	a.cfg.Log.Info("reprocessing work", "run_id", w.RunID, "done", sum.Done, "changed", sum.Counts.Changed, "failed", sum.Counts.Failed)
 	if !sum.Done {
 		return a.runStarter().StartRun(ctx, w.RunID, false)
+	}
+	return nil
+}
+
+// workPart works one part of a run for this invocation's time and queues the part again
+// when it is not done.
+func (a *Stack) workPart(ctx context.Context, svc *reprocess.Service, runID string, part int) error {
+	sum, err := svc.WorkPart(ctx, runID, part, reprocess.Options{StopBefore: reprocess.InvokeMargin})
+	switch {
+	case errors.Is(err, reprocess.ErrRunFinished), errors.Is(err, vaxpass.ErrNotFound):
+		a.cfg.Log.Info("reprocessing part: nothing to do", "run_id", runID, "part", part, "err", err)
+		return nil
+	case errors.Is(err, vaxpass.ErrInvalid):
+		a.cfg.Log.Error("reprocessing part: message dropped", "run_id", runID, "part", part, "err", err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("run %s part %d: %w", runID, part, err)
+	}
+	a.cfg.Log.Info("reprocessing part", "run_id", runID, "part", part, "done", sum.Done, "run_done", sum.RunDone,
+		"changed", sum.Counts.Changed, "failed", sum.Counts.Failed)
+	if !sum.Done {
+		return a.runStarter().queueParts(ctx, runID, []int{part})
 	}
 	return nil
 }
