@@ -3,7 +3,8 @@
 // byte for byte -- and stored in place of the old copy (same UVCI), so one revocation of
 // the UVCI covers every renewal (design.md, "Decisions already taken").
 //
-// A run is cut into slices: key ranges of the expiry index (Run.Cuts), each a work item
+// A run is cut into slices: key ranges of the expiry index (Run.Cuts), times the index's
+// partitions when the store has them (Run.Shards, ExpiryShards), each a work item
 // with its own stored state (cursor, batch in progress, counts), worked in parallel --
 // by goroutines in one process (Run), or one slice per queue message on AWS (WorkSlice).
 // The run is finished, with its counts summed, when every slice is done. A run is paced by
@@ -24,8 +25,10 @@
 package renewal
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +54,17 @@ type Certs interface {
 	// ReplaceCertificate with next.UVCI == prev.UVCI renews prev in place, conditional on
 	// prev being the person's active certificate at prev.Version (vaxpass.ErrConflict).
 	ReplaceCertificate(ctx context.Context, next vaxpass.Certificate, prev *vaxpass.Certificate) error
+}
+
+// ExpiryShards is what a Certs may also do: list its expiry index one partition at a
+// time (awsddb spreads each month over partitions by a hash of the UVCI). A run then cuts
+// each time range into one slice per partition, so a slice's page reads one partition
+// and not the whole range's.
+type ExpiryShards interface {
+	// ExpiryShards is the number of partitions, 0 to ExpiryShards-1.
+	ExpiryShards() int
+	// CertificatesExpiringInShard is CertificatesExpiringBetween over one partition.
+	CertificatesExpiringInShard(ctx context.Context, shard int, from, to time.Time, cursor string, limit int) ([]vaxpass.Certificate, string, error)
 }
 
 // Runs stores renewal runs and their slices.
@@ -83,6 +97,13 @@ type Sealer interface {
 // never renewed (verification.Revocations has this shape).
 type Revocations interface {
 	Revoked(ctx context.Context, uvci string) (reason string, revoked bool, err error)
+}
+
+// RevocationsAmong is what a Revocations may also do: tell which of a batch's UVCIs are
+// listed in one read (awsops: a TransactGetItems of up to 100 keys) instead of one each. listed holds the
+// UVCIs as given; one not in it is not listed.
+type RevocationsAmong interface {
+	RevokedAmong(ctx context.Context, uvcis []string) (listed map[string]bool, err error)
 }
 
 // Service runs renewals.
@@ -130,10 +151,14 @@ type Run struct {
 	Cutoff time.Time `json:"cutoff"`
 	// StartedAt (a whole second): the run renews only certificates issued before it.
 	StartedAt time.Time `json:"started_at"`
-	// Cuts are the slices' bounds, increasing: slice i covers expiries in
-	// [Cuts[i-1], Cuts[i]), slice 0 from the start of the index, the last one up to
-	// Cutoff; len(Cuts)+1 slices.
+	// Cuts are the time ranges' bounds, increasing: range r covers expiries in
+	// [Cuts[r-1], Cuts[r]), range 0 from the start of the index, the last one up to
+	// Cutoff; len(Cuts)+1 ranges.
 	Cuts []time.Time `json:"cuts,omitempty"`
+	// Shards, when not 0, is the expiry index's partitions (ExpiryShards) each range is
+	// cut into: slice i reads partition i % Shards of range i / Shards. 0: a slice is a
+	// range, listed whole (a store without partitions, or a run started before them).
+	Shards int `json:"shards,omitempty"`
 	// Counts are the slices' counts summed, stored when the run finishes (Status sums
 	// them while it runs).
 	Counts Counts `json:"counts"`
@@ -144,10 +169,19 @@ type Run struct {
 }
 
 // SliceCount is the number of the run's slices.
-func (r Run) SliceCount() int { return len(r.Cuts) + 1 }
+func (r Run) SliceCount() int { return (len(r.Cuts) + 1) * max(r.Shards, 1) }
 
-// Bounds is slice i's range of expiries: [from, to), from zero for the first slice.
+// Shard is the expiry index partition slice i reads (false: it reads its range whole).
+func (r Run) Shard(i int) (int, bool) {
+	if r.Shards <= 0 {
+		return 0, false
+	}
+	return i % r.Shards, true
+}
+
+// Bounds is slice i's range of expiries: [from, to), from zero for the first range.
 func (r Run) Bounds(i int) (from, to time.Time) {
+	i /= max(r.Shards, 1)
 	if i > 0 {
 		from = r.Cuts[i-1]
 	}
@@ -307,6 +341,9 @@ func (s *Service) Start(ctx context.Context, actor string, window time.Duration)
 	}
 	start := s.Now().UTC().Truncate(time.Second)
 	run := Run{ID: id, Actor: actor, Window: window, StartedAt: start, Cutoff: start.Add(window)}
+	if sh, ok := s.Certs.(ExpiryShards); ok && sh.ExpiryShards() > 1 && sh.ExpiryShards() <= MaxSlices {
+		run.Shards = sh.ExpiryShards()
+	}
 	if run.Cuts, err = s.cuts(ctx, run); err != nil {
 		return Run{}, fmt.Errorf("renewal: start run: %w", err)
 	}
@@ -320,8 +357,14 @@ func (s *Service) Start(ctx context.Context, actor string, window time.Duration)
 // (two reads), into Slices equal time ranges. Certificates already expired all fall into
 // the first slice when later ones exist: they are few (renewal runs daily), and equal
 // ranges over years of them would leave the window itself in one slice.
+//
+// With partitions (Run.Shards) the Slices are shared out: Slices/Shards ranges (rounded,
+// at least 1) of Shards slices each.
 func (s *Service) cuts(ctx context.Context, run Run) ([]time.Time, error) {
 	k := min(max(s.Slices, 1), MaxSlices)
+	if run.Shards > 0 {
+		k = min(max((k+run.Shards/2)/run.Shards, 1), MaxSlices/run.Shards)
+	}
 	if k == 1 {
 		return nil, nil
 	}
@@ -516,9 +559,12 @@ func (s *Service) workSlice(ctx context.Context, run Run, index int, stopAt time
 
 // step plans a batch of the slice (when none is pending) and works it.
 func (s *Service) step(ctx context.Context, run Run, sl *Slice) error {
+	// listed are the page's certificates as the index holds them (every attribute is
+	// projected): the first attempt renews from them, saving a read each. A resumed
+	// batch has only its UVCIs and reads them.
+	var listed map[string]vaxpass.Certificate
 	if sl.Pending == nil {
-		from, to := run.Bounds(sl.Index)
-		page, next, err := s.Certs.CertificatesExpiringBetween(ctx, from, to, sl.Cursor, s.batchSize())
+		page, next, err := s.list(ctx, run, sl.Index, sl.Cursor, s.batchSize())
 		if err != nil {
 			return fmt.Errorf("list expiring certificates: %w", err)
 		}
@@ -527,10 +573,12 @@ func (s *Service) step(ctx context.Context, run Run, sl *Slice) error {
 			return s.saveSlice(ctx, sl)
 		}
 		pending := []string{}
+		listed = make(map[string]vaxpass.Certificate, len(page))
 		for _, c := range page {
 			// Issued at or after the run's start: renewed by this run (or brand new).
 			if c.IssuedAt.Before(run.StartedAt) {
 				pending = append(pending, c.UVCI)
+				listed[c.UVCI] = c
 			}
 		}
 		sl.Pending, sl.PendingLast = pending, next == ""
@@ -546,7 +594,7 @@ func (s *Service) step(ctx context.Context, run Run, sl *Slice) error {
 		}
 	}
 
-	outcomes, err := s.renewAll(ctx, run, sl.Pending)
+	outcomes, err := s.renewAll(ctx, run, sl.Pending, listed)
 	if err != nil {
 		return err
 	}
@@ -596,16 +644,58 @@ func (s *Service) step(ctx context.Context, run Run, sl *Slice) error {
 	return nil
 }
 
+// list reads a page of slice index: its partition of its range, or its range whole.
+func (s *Service) list(ctx context.Context, run Run, index int, cursor string, limit int) ([]vaxpass.Certificate, string, error) {
+	from, to := run.Bounds(index)
+	shard, ok := run.Shard(index)
+	if !ok {
+		return s.Certs.CertificatesExpiringBetween(ctx, from, to, cursor, limit)
+	}
+	sh, ok := s.Certs.(ExpiryShards)
+	if !ok || sh.ExpiryShards() != run.Shards {
+		return nil, "", fmt.Errorf("%w: run %s is cut into %d expiry partitions, the store has others", vaxpass.ErrInvalid, run.ID, run.Shards)
+	}
+	return sh.CertificatesExpiringInShard(ctx, shard, from, to, cursor, limit)
+}
+
 // saveSlice stores sl; on a failure its version stays, so a retry is conditional on the
 // same stored state.
 func (s *Service) saveSlice(ctx context.Context, sl *Slice, notes ...audit.Entry) error {
-	return s.Runs.SaveRenewalSlice(ctx, sl, notes...)
+	err := s.Runs.SaveRenewalSlice(ctx, sl, notes...)
+	if !errors.Is(err, vaxpass.ErrConflict) {
+		return err
+	}
+	// A save whose answer was lost and that the client sent again (the SDK retries) is
+	// refused by its own first attempt: then the stored slice is exactly what this save
+	// wrote, and the worker goes on instead of letting its slice go (it would wait for
+	// the stale-slice requeue).
+	stored, rerr := s.Runs.RenewalSlice(ctx, sl.RunID, sl.Index)
+	if rerr != nil || stored.Version != sl.Version+1 {
+		return err
+	}
+	want := *sl
+	want.Version = stored.Version
+	a, aerr := json.Marshal(stored)
+	b, berr := json.Marshal(want)
+	if aerr != nil || berr != nil || !bytes.Equal(a, b) {
+		return err
+	}
+	sl.Version = stored.Version
+	return nil
 }
 
 // renewAll renews the batch's certificates, InFlight at once, and returns their outcomes
 // in order; its error is the first that stops the run (the others are then cut short).
-func (s *Service) renewAll(ctx context.Context, run Run, ids []string) ([]outcome, error) {
+// listed are the certificates as listed (nil: read each).
+func (s *Service) renewAll(ctx context.Context, run Run, ids []string, listed map[string]vaxpass.Certificate) ([]outcome, error) {
 	out := make([]outcome, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	revoked, err := s.revokedAmong(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	next := make(chan int)
@@ -617,7 +707,11 @@ func (s *Service) renewAll(ctx context.Context, run Run, ids []string) ([]outcom
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				o, err := s.renew(ctx, run, ids[i])
+				var cp *vaxpass.Certificate
+				if c, ok := listed[ids[i]]; ok {
+					cp = &c
+				}
+				o, err := s.renew(ctx, run, ids[i], cp, revoked)
 				if err != nil {
 					once.Do(func() { first = err; cancel() })
 					continue
@@ -744,10 +838,38 @@ const (
 // maxAttempts bounds the retries of one certificate that keeps changing under the run.
 const maxAttempts = 3
 
-// renew renews one certificate of the pending batch. Its error is one that stops the run.
-func (s *Service) renew(ctx context.Context, run Run, uvci string) (outcome, error) {
+// revokedAmong tells which of ids are on the revocation list, in one read when the list
+// can (RevocationsAmong); nil when renew must ask per certificate.
+func (s *Service) revokedAmong(ctx context.Context, ids []string) (map[string]bool, error) {
+	among, ok := s.Revocations.(RevocationsAmong)
+	if !ok {
+		return nil, nil
+	}
+	listed, err := among.RevokedAmong(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("revocation list: %w", err)
+	}
+	if listed == nil {
+		listed = map[string]bool{}
+	}
+	return listed, nil
+}
+
+// renew renews one certificate of the pending batch: from listed (its copy in the expiry
+// index) on the first attempt when given, read again after a conflict. revoked is the
+// batch's revocation check (nil: ask per certificate). Its error is one that stops the
+// run.
+func (s *Service) renew(ctx context.Context, run Run, uvci string, listed *vaxpass.Certificate, revoked map[string]bool) (outcome, error) {
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		c, err := s.Certs.CertificateByUVCI(ctx, uvci)
+		var c vaxpass.Certificate
+		var err error
+		if attempt == 0 && listed != nil {
+			// ReplaceCertificate is conditional on its version: a stale copy (the index
+			// lags) is refused, and the next attempt reads the stored one.
+			c = *listed
+		} else {
+			c, err = s.Certs.CertificateByUVCI(ctx, uvci)
+		}
 		switch {
 		case errors.Is(err, vaxpass.ErrNotFound):
 			return outcomeGone, nil
@@ -762,12 +884,20 @@ func (s *Service) renew(ctx context.Context, run Run, uvci string) (outcome, err
 		case !c.ExpiresAt.Before(run.Cutoff):
 			return outcomeGone, nil
 		}
-		if s.Revocations != nil {
-			_, listed, err := s.Revocations.Revoked(ctx, c.UVCI)
+		switch {
+		case revoked != nil:
+			// Checked for the whole batch before its first signature. A UVCI listed since
+			// then is revoked in the store too (revocation.Service retries on a version
+			// this write moved), as with the check per certificate.
+			if revoked[uvci] {
+				return outcomeRevoked, nil
+			}
+		case s.Revocations != nil:
+			_, onList, err := s.Revocations.Revoked(ctx, c.UVCI)
 			if err != nil {
 				return 0, fmt.Errorf("revocation list: %w", err)
 			}
-			if listed {
+			if onList {
 				return outcomeRevoked, nil
 			}
 		}
@@ -834,9 +964,8 @@ func (s *Service) Remaining(ctx context.Context, run Run) (int64, error) {
 			}
 			cursor = sl.PendingNext
 		}
-		from, to := run.Bounds(i)
 		for {
-			page, next, err := s.Certs.CertificatesExpiringBetween(ctx, from, to, cursor, 1000)
+			page, next, err := s.list(ctx, run, i, cursor, 1000)
 			if err != nil {
 				return 0, fmt.Errorf("renewal: count: %w", err)
 			}

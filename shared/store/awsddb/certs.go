@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +37,20 @@ const (
 )
 
 func certKey(uvci string) string { return strings.ToUpper(uvci) }
+
+// expiryShards is how many by_expiry partitions a month of expiries is spread over, by a
+// hash of the UVCI: a renewal slice's page then reads one of them (a Query reads a whole
+// partition on the emulator, which ignores Limit until after filtering), and a month's
+// new certificates write to 16 partitions, not one hot one (~1,000 WCU/s each on AWS).
+const expiryShards = 16
+
+// expiryPartition is a certificate's by_expiry partition (exp_month): its expiry month,
+// "#" and its shard, one hex digit. Items written before the sharding have the month
+// alone: they are read as one more partition of their month (ExpiryShards), and move to
+// their shard when next written (a renewal rewrites the item).
+func expiryPartition(month, key string) string {
+	return month + "#" + strconv.FormatUint(uint64(hash32(key)%expiryShards), 16)
+}
 
 func itemKey(pk, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: sAttr(pk), attrSK: sAttr(sk)}
@@ -68,10 +84,10 @@ func certItem(c *vaxpass.Certificate) (map[string]types.AttributeValue, []shard,
 	}
 	shards := []shard{{pkShardList, listShard(key)}}
 	if c.Status == vaxpass.CertIssued {
-		month := exp[:len("2006-01")]
-		item[attrExpMonth] = sAttr(month)
+		part := expiryPartition(exp[:len("2006-01")], key)
+		item[attrExpMonth] = sAttr(part)
 		item[attrExpKey] = sAttr(exp + "#" + key)
-		shards = append(shards, shard{pkShardExpiry, month})
+		shards = append(shards, shard{pkShardExpiry, part})
 	}
 	return item, shards, nil
 }
@@ -242,13 +258,27 @@ func (s *Store) FacilitySignatures(ctx context.Context, personID string) ([]vaxp
 		return nil, fmt.Errorf("awsddb: facility signatures: %w", err)
 	}
 	out := []vaxpass.FacilitySignature{}
+	// "SIG#..." sorts right before "STATS": the same read brings the person's metrics item,
+	// kept as a hint for the certificate write that follows (stats_hint.go).
 	err := s.queryAll(ctx, &dynamodb.QueryInput{
-		TableName:                 aws.String(s.tables.Certificates),
-		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :sig)"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": sAttr(pkPerson + personID), ":sig": sAttr(skSig)},
-		ConsistentRead:            aws.Bool(true),
+		TableName:                aws.String(s.tables.Certificates),
+		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :sig AND :stats"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": sAttr(pkPerson + personID), ":sig": sAttr(skSig), ":stats": sAttr(skStats)},
+		ConsistentRead: aws.Bool(true),
 	}, func(item map[string]types.AttributeValue) (bool, error) {
+		switch sk := str(item, attrSK); {
+		case sk == skStats:
+			p, err := personStatsFrom(personID, item)
+			if err != nil {
+				return false, err
+			}
+			s.hints.put(p)
+			return true, nil
+		case !strings.HasPrefix(sk, skSig):
+			return true, nil
+		}
 		var sig vaxpass.FacilitySignature
 		if err := json.Unmarshal([]byte(str(item, attrDoc)), &sig); err != nil {
 			return false, fmt.Errorf("%w: facility signature: %w", ErrCorrupt, err)
@@ -341,9 +371,23 @@ func (s *Store) replace(ctx context.Context, next vaxpass.Certificate, prev *vax
 		if err := s.registerShards(ctx, shards); err != nil {
 			return nil, err
 		}
-		// The dashboard's counters of the person's certificates (stats.go).
-		p, err := s.readPersonStats(ctx, next.PersonID)
-		if err != nil {
+		// The dashboard's counters of the person's certificates (stats.go). A change that
+		// moves no row counter (a renewal whose expiry stays on the same day) needs
+		// neither the person's metrics nor their facilities: at most the country's
+		// issuance moves, and a renewal saves a read.
+		p := personStats{person: next.PersonID, metrics: stats.PersonMetrics{}}
+		hint, hinted := s.hints.take(next.PersonID)
+		if !movesRows(changes) {
+			return append(items, s.certStatsItems(p, certKey(next.UVCI), attempt, changes...)...), nil
+		}
+		// The metrics item read with the person's signatures just before (stats_hint.go),
+		// on a first attempt and where the transaction conditions on it; else read now.
+		if hinted && attempt == 0 {
+			if counted := s.certStatsItems(hint, certKey(next.UVCI), attempt, changes...); conditionsOnPerson(counted, next.PersonID) {
+				return append(items, counted...), nil
+			}
+		}
+		if p, err = s.readPersonStats(ctx, next.PersonID); err != nil {
 			return nil, err
 		}
 		return append(items, s.certStatsItems(p, certKey(next.UVCI), attempt, changes...)...), nil
@@ -352,6 +396,16 @@ func (s *Store) replace(ctx context.Context, next vaxpass.Certificate, prev *vax
 		return fmt.Errorf("%w: %s", vaxpass.ErrConflict, refused.describe())
 	}
 	return err
+}
+
+// movesRows reports whether changes move a row counter (and so the person's metrics).
+func movesRows(changes []stats.CertChange) bool {
+	for _, c := range changes {
+		if len(c.Rows) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // replaceItems are the items of a replacement, the shards they need registered and the
@@ -402,20 +456,19 @@ func (s *Store) replaceItems(ctx context.Context, next vaxpass.Certificate, prev
 		add("the certificate to renew is no longer the active one at its version", &types.Put{Item: ptr,
 			ConditionExpression: aws.String("#u = :u AND #v = :v"), ExpressionAttributeNames: activeNames,
 			ExpressionAttributeValues: map[string]types.AttributeValue{":u": sAttr(nextKey), ":v": nAttr(prev.Version)}}, nil)
-		add("the certificate to renew changed", &types.Put{Item: cert,
-			ConditionExpression: aws.String("#v = :v"), ExpressionAttributeNames: versionNames,
-			ExpressionAttributeValues: map[string]types.AttributeValue{":v": nAttr(prev.Version)}}, sh)
-		// The counters move from the stored certificate, which the version condition
-		// makes the one replaced (when it is not, the transaction fails anyway).
-		old := *prev
-		stored, err := s.getCert(ctx, pkCert+nextKey, skCert)
-		switch {
-		case err == nil && stored.Version == prev.Version:
-			old = stored
-		case err != nil && !errors.Is(err, vaxpass.ErrNotFound):
-			return nil, nil, nil, err
+		// The counters move from prev, without reading the stored certificate: the
+		// condition holds the stored one to prev's version, status and expiry, what its
+		// row counter depends on (renewal passes the copy it listed).
+		prevExp, err := timeKey(prev.ExpiresAt)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("%w: prev expiry: %w", vaxpass.ErrInvalid, err)
 		}
-		changes = append(changes, stats.CertificateChange(&old, &renewed))
+		add("the certificate to renew changed", &types.Put{Item: cert,
+			ConditionExpression:      aws.String("#v = :v AND #s = :issued AND #e = :e"),
+			ExpressionAttributeNames: map[string]string{"#v": attrVersion, "#s": attrStatus, "#e": attrExpiresAt},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":v": nAttr(prev.Version),
+				":issued": sAttr(vaxpass.CertIssued), ":e": sAttr(prevExp)}}, sh)
+		changes = append(changes, stats.CertificateChange(prev, &renewed))
 
 	default: // supersede: revoke the stored prev, next becomes active
 		prevKey := certKey(prev.UVCI)
@@ -545,8 +598,34 @@ func (s *Store) CertificatesExpiringBefore(ctx context.Context, t time.Time, cur
 
 // CertificatesExpiringBetween is CertificatesExpiringBefore(to) from from on: the
 // certificates in status issued with from <= ExpiresAt < to (from zero: no lower bound),
-// read from the months of by_expiry the range covers (renewal's slices).
+// read from the months of by_expiry the range covers, each month's partitions merged
+// (renewal's slices read one partition each: CertificatesExpiringInShard).
 func (s *Store) CertificatesExpiringBetween(ctx context.Context, from, to time.Time, cursor string, limit int) (certs []vaxpass.Certificate, next string, err error) {
+	return s.expiring(ctx, func(string) bool { return true }, from, to, cursor, limit)
+}
+
+// ExpiryShards is how many partitions by_expiry has per month, for
+// CertificatesExpiringInShard: expiryShards by a hash of the UVCI, and one more, the
+// legacy partition (the month alone) of items written before the index was sharded.
+func (s *Store) ExpiryShards() int { return expiryShards + 1 }
+
+// CertificatesExpiringInShard is CertificatesExpiringBetween over one partition of each
+// month (0 <= shard < ExpiryShards): a renewal slice's page reads 1/16 of a month.
+func (s *Store) CertificatesExpiringInShard(ctx context.Context, shard int, from, to time.Time, cursor string, limit int) (certs []vaxpass.Certificate, next string, err error) {
+	if shard < 0 || shard >= s.ExpiryShards() {
+		return nil, "", fmt.Errorf("awsddb: certificates expiring: %w: shard %d of %d", vaxpass.ErrInvalid, shard, s.ExpiryShards())
+	}
+	keep := func(part string) bool { return !strings.Contains(part, "#") } // legacy
+	if shard < expiryShards {
+		suffix := "#" + strconv.FormatUint(uint64(shard), 16)
+		keep = func(part string) bool { return strings.HasSuffix(part, suffix) }
+	}
+	return s.expiring(ctx, keep, from, to, cursor, limit)
+}
+
+// expiring lists the issued certificates with from <= ExpiresAt < to in the by_expiry
+// partitions keep selects (by their value, as registered), by exp_key from cursor.
+func (s *Store) expiring(ctx context.Context, keep func(part string) bool, from, to time.Time, cursor string, limit int) (certs []vaxpass.Certificate, next string, err error) {
 	if err := checkLimit(limit); err != nil {
 		return nil, "", fmt.Errorf("awsddb: certificates expiring: %w", err)
 	}
@@ -574,91 +653,136 @@ func (s *Store) CertificatesExpiringBetween(ctx context.Context, from, to time.T
 	if end <= lower {
 		return nil, "", nil
 	}
-	months, err := s.shardsFrom(ctx, pkShardExpiry, firstMonth, end[:min(len(end), len("2006-01"))])
+	months, err := s.expiryPartitions(ctx, firstMonth, end, keep)
 	if err != nil {
 		return nil, "", fmt.Errorf("awsddb: certificates expiring: %w", err)
 	}
+	type keyed struct {
+		key  string
+		item map[string]types.AttributeValue
+	}
 	var lastKey string
-	for _, month := range months {
-		in := &dynamodb.QueryInput{
-			TableName:                aws.String(s.tables.Certificates),
-			IndexName:                aws.String(IndexByExpiry),
-			KeyConditionExpression:   aws.String("#m = :m AND #k < :end"),
-			ExpressionAttributeNames: map[string]string{"#m": attrExpMonth, "#k": attrExpKey},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":m": sAttr(month), ":end": sAttr(end),
-			},
-			Limit: pageSize(limit + 1 - len(certs)),
-		}
-		if lower != "" && month == firstMonth {
-			// Keys never equal end (they carry "#UVCI"); BETWEEN is inclusive, so the
-			// cursor's own item is skipped below.
-			in.KeyConditionExpression = aws.String("#m = :m AND #k BETWEEN :lower AND :end")
-			in.ExpressionAttributeValues[":lower"] = sAttr(lower)
-		}
-		full := false
-		err := s.queryAll(ctx, in, func(item map[string]types.AttributeValue) (bool, error) {
-			k := str(item, attrExpKey)
-			if after != "" && k == after {
-				return true, nil
+	for _, m := range months {
+		// Each partition's first keys, merged: the month's keys in order.
+		need := limit + 1 - len(certs)
+		var found []keyed
+		for _, part := range m.parts {
+			in := &dynamodb.QueryInput{
+				TableName:                aws.String(s.tables.Certificates),
+				IndexName:                aws.String(IndexByExpiry),
+				KeyConditionExpression:   aws.String("#m = :m AND #k < :end"),
+				ExpressionAttributeNames: map[string]string{"#m": attrExpMonth, "#k": attrExpKey},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":m": sAttr(part), ":end": sAttr(end),
+				},
+				Limit: pageSize(need),
 			}
-			if len(certs) == limit {
-				full = true // one more exists: the page has a next
-				return false, nil
+			if lower != "" && m.month == firstMonth {
+				// Keys never equal end (they carry "#UVCI"); BETWEEN is inclusive, so the
+				// cursor's own item is skipped below.
+				in.KeyConditionExpression = aws.String("#m = :m AND #k BETWEEN :lower AND :end")
+				in.ExpressionAttributeValues[":lower"] = sAttr(lower)
 			}
-			c, err := certFrom(item)
+			n := 0
+			err := s.queryAll(ctx, in, func(item map[string]types.AttributeValue) (bool, error) {
+				k := str(item, attrExpKey)
+				if after != "" && k == after {
+					return true, nil
+				}
+				found = append(found, keyed{k, item})
+				n++
+				return n < need, nil
+			})
 			if err != nil {
-				return false, err
+				return nil, "", fmt.Errorf("awsddb: certificates expiring: %w", err)
+			}
+		}
+		slices.SortFunc(found, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+		for _, f := range found {
+			if len(certs) == limit {
+				// One more exists: the page has a next.
+				return certs, base64.RawURLEncoding.EncodeToString([]byte(lastKey)), nil
+			}
+			c, err := certFrom(f.item)
+			if err != nil {
+				return nil, "", fmt.Errorf("awsddb: certificates expiring: %w", err)
 			}
 			certs = append(certs, c)
-			lastKey = k
-			return true, nil
-		})
-		if err != nil {
-			return nil, "", fmt.Errorf("awsddb: certificates expiring: %w", err)
-		}
-		if full {
-			return certs, base64.RawURLEncoding.EncodeToString([]byte(lastKey)), nil
+			lastKey = f.key
 		}
 	}
 	return certs, "", nil
 }
 
+// expiryMonth is a month of by_expiry and its registered partitions.
+type expiryMonth struct {
+	month string
+	parts []string
+}
+
+// expiryPartitions lists the registered by_expiry partitions keep selects, of the months
+// from first ("" for no bound) to end's, by month. A partition's value is its registry
+// entry: the month alone (legacy) or month + "#" + shard.
+func (s *Store) expiryPartitions(ctx context.Context, first, end string, keep func(part string) bool) ([]expiryMonth, error) {
+	// "$" sorts after "#": every partition of end's month, and no later one.
+	parts, err := s.shardsFrom(ctx, pkShardExpiry, first, end[:min(len(end), len("2006-01"))]+"$")
+	if err != nil {
+		return nil, err
+	}
+	var out []expiryMonth
+	for _, p := range parts {
+		if !keep(p) {
+			continue
+		}
+		month := p[:min(len(p), len("2006-01"))]
+		if len(out) == 0 || out[len(out)-1].month != month {
+			out = append(out, expiryMonth{month: month})
+		}
+		out[len(out)-1].parts = append(out[len(out)-1].parts, p)
+	}
+	return out, nil
+}
+
 // LatestExpiryBefore is the latest ExpiresAt of a certificate in status issued that
 // expires before t (false: none): by_expiry read backwards, month by month from t's,
-// one item each.
+// one item of each of the month's partitions.
 func (s *Store) LatestExpiryBefore(ctx context.Context, t time.Time) (time.Time, bool, error) {
 	end := clampTimeKey(t)
-	months, err := s.shardsFrom(ctx, pkShardExpiry, "", end[:min(len(end), len("2006-01"))])
+	months, err := s.expiryPartitions(ctx, "", end, func(string) bool { return true })
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("awsddb: latest expiry: %w", err)
 	}
 	for i := len(months) - 1; i >= 0; i-- {
-		out, err := s.db.Query(ctx, &dynamodb.QueryInput{
-			TableName:                aws.String(s.tables.Certificates),
-			IndexName:                aws.String(IndexByExpiry),
-			KeyConditionExpression:   aws.String("#m = :m AND #k < :end"),
-			ExpressionAttributeNames: map[string]string{"#m": attrExpMonth, "#k": attrExpKey},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":m": sAttr(months[i]), ":end": sAttr(end),
-			},
-			ScanIndexForward:     aws.Bool(false),
-			Limit:                aws.Int32(1),
-			ProjectionExpression: aws.String("#k"),
-		})
-		if err != nil {
-			return time.Time{}, false, fmt.Errorf("awsddb: latest expiry: %w", err)
+		latest := ""
+		for _, part := range months[i].parts {
+			out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+				TableName:                aws.String(s.tables.Certificates),
+				IndexName:                aws.String(IndexByExpiry),
+				KeyConditionExpression:   aws.String("#m = :m AND #k < :end"),
+				ExpressionAttributeNames: map[string]string{"#m": attrExpMonth, "#k": attrExpKey},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":m": sAttr(part), ":end": sAttr(end),
+				},
+				ScanIndexForward:     aws.Bool(false),
+				Limit:                aws.Int32(1),
+				ProjectionExpression: aws.String("#k"),
+			})
+			if err != nil {
+				return time.Time{}, false, fmt.Errorf("awsddb: latest expiry: %w", err)
+			}
+			if len(out.Items) > 0 {
+				latest = max(latest, str(out.Items[0], attrExpKey))
+			}
 		}
-		if len(out.Items) == 0 {
+		if latest == "" {
 			continue
 		}
-		k := str(out.Items[0], attrExpKey)
-		if !validExpKey(k) {
-			return time.Time{}, false, fmt.Errorf("%w: exp_key %q", ErrCorrupt, k)
+		if !validExpKey(latest) {
+			return time.Time{}, false, fmt.Errorf("%w: exp_key %q", ErrCorrupt, latest)
 		}
-		at, err := time.Parse(timeKeyLayout, k[:len(timeKeyLayout)])
+		at, err := time.Parse(timeKeyLayout, latest[:len(timeKeyLayout)])
 		if err != nil {
-			return time.Time{}, false, fmt.Errorf("%w: exp_key %q", ErrCorrupt, k)
+			return time.Time{}, false, fmt.Errorf("%w: exp_key %q", ErrCorrupt, latest)
 		}
 		return at, true, nil
 	}

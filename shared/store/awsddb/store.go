@@ -32,8 +32,11 @@
 // partition is list_shard, the first 16 characters of the upper-case UVCI ("URN:UVCI:01:VN:"
 // and the first random character: ~32 partitions). Truncation keeps order, so reading the
 // shards in order, each by uvci, is the UVCI order. Renewal's worklist
-// (CertificatesExpiringBefore) reads by_expiry, partitioned by month of expiry, sorted by
-// exp_key = expiry (fixed-width UTC text) + "#" + UVCI. Which shards exist is kept in the
+// (CertificatesExpiringBefore) reads by_expiry, partitioned by month of expiry and one of
+// 16 shards of the UVCI's hash (exp_month "2027-12#a": a month's new certificates write
+// to 16 partitions, and a renewal slice reads one; items written before the shards have
+// the month alone and are read as a 17th partition of it), sorted by exp_key = expiry
+// (fixed-width UTC text) + "#" + UVCI. Which shards exist is kept in the
 // shard registry items (written once per shard, before the first certificate in it), so
 // listing never guesses a range of months or characters.
 //
@@ -124,6 +127,8 @@ type Store struct {
 
 	// shards remembers the shard registry entries known to exist (see the package doc).
 	shards sync.Map
+	// hints: person metrics items read with a person's signatures (stats_hint.go).
+	hints statsHints
 }
 
 // New returns a store over existing tables (see CreateTables for their schemas).

@@ -156,3 +156,22 @@ func revocationDecode(v []byte, e *revocation.Entry) error {
 }
 
 func revocationCountBytes(n int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(n)) }
+
+// RevocationsAmong implements revocation.StoreAmong: which of hs are listed, in one read
+// transaction.
+func (r *RevocationList) RevocationsAmong(ctx context.Context, hs []revocation.Hash) (map[revocation.Hash]bool, error) {
+	out := map[revocation.Hash]bool{}
+	err := r.view(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(revocationBucket)
+		for _, h := range hs {
+			if b.Get(h[:]) != nil {
+				out[h] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded: revocations among: %w", err)
+	}
+	return out, nil
+}

@@ -48,6 +48,7 @@ func RunOps(t *testing.T, open func(t *testing.T) Ops) {
 		{"Revocations/AddOnce", testRevocationAddOnce},
 		{"Revocations/OrderAndPaging", testRevocationOrder},
 		{"Revocations/Invalid", testRevocationInvalid},
+		{"Revocations/Among", testRevocationsAmong},
 		{"Audit/QueryAndPage", testAuditQuery},
 		{"Audit/Invalid", testAuditInvalid},
 	} {

@@ -125,6 +125,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ListCertificatesAndCounts", testListCertificates},
 		{"Facilities", testFacilities},
 		{"Stats/CountersEqualRecount", testStatsCounters},
+		{"Stats/RenewalInPlace", testStatsRenewalInPlace},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, open(t))

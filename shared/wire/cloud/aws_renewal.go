@@ -49,6 +49,9 @@ type RenewalMessage struct {
 // Renewal fan-out settings. The queue's event source mapping (template.yaml,
 // RenewalFunction) runs at most RenewalConcurrency invocations at once; a run is cut
 // into more slices than that, so a slice that is quick leaves its worker for another.
+// On the certificates table's partitioned expiry index (awsddb.ExpiryShards: 16 and the
+// legacy one) RenewalSlices becomes 2 time ranges x 17 partitions, 34 slices: a page then
+// reads 1/16 of a month, not all of it (renewal.Run.Shards).
 // Each invocation keeps RenewalInFlight signatures going: one KMS Sign takes ~20 ms, so
 // 8 x 16 in flight can use a budget of ~3,000 signs/s; the bulk budget is what bounds
 // the rate.
