@@ -190,9 +190,16 @@ func TestDeployedScale(t *testing.T) {
 	// The rate, against the budget, and the KMS calls per certificate from the metrics.
 	took := last.Add(time.Second).Sub(t0).Seconds() // IssuedAt is whole seconds
 	rate := float64(eligible) / took
-	totals, err := awstest.EMFTotals(ctx, cloudwatchlogs.NewFromConfig(s.cfg), "/aws/lambda/", t0.Add(-time.Second))
-	if err != nil {
-		t.Fatal(err)
+	// The last invocations' metric lines reach the logs after their certificates reach
+	// the table: read until they are all there, or 20 s.
+	var totals map[string]float64
+	for wait := time.Now().Add(20 * time.Second); ; time.Sleep(2 * time.Second) {
+		if totals, err = awstest.EMFTotals(ctx, cloudwatchlogs.NewFromConfig(s.cfg), "/aws/lambda/", t0.Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if totals[emf.CertificatesIssued] >= float64(eligible) || time.Now().After(wait) {
+			break
+		}
 	}
 	facilitySigns := totals[emf.SumKey(emf.KMSSign, emf.DimPurpose, emf.PurposeFacility)]
 	centralSigns := totals[emf.SumKey(emf.KMSSign, emf.DimPurpose, emf.PurposeCentral)]
