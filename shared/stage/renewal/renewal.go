@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/vaxpass/vaxpass/shared/stage/audit"
+	"github.com/vaxpass/vaxpass/shared/stage/internal/workpool"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
@@ -438,37 +439,11 @@ func (s *Service) Continue(ctx context.Context, run *Run) error {
 	if workers <= 0 {
 		workers = run.SliceCount()
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	next := make(chan int)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for range min(workers, max(len(todo), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if _, err := s.workSlice(ctx, *run, i, time.Time{}); err != nil {
-					once.Do(func() { first = err; cancel() })
-				}
-			}
-		}()
-	}
-feed:
-	for _, i := range todo {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if first != nil {
-		return fmt.Errorf("renewal run %s: %w", run.ID, first)
-	}
-	if err := ctx.Err(); err != nil {
+	err = workpool.Each(ctx, workers, todo, func(ctx context.Context, i int) error {
+		_, err := s.workSlice(ctx, *run, i, time.Time{})
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("renewal run %s: %w", run.ID, err)
 	}
 	if _, err := s.finishIfDone(ctx, run); err != nil {
@@ -696,45 +671,24 @@ func (s *Service) renewAll(ctx context.Context, run Run, ids []string, listed ma
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	next := make(chan int)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for range min(s.inFlight(), max(len(ids), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				var cp *vaxpass.Certificate
-				if c, ok := listed[ids[i]]; ok {
-					cp = &c
-				}
-				o, err := s.renew(ctx, run, ids[i], cp, revoked)
-				if err != nil {
-					once.Do(func() { first = err; cancel() })
-					continue
-				}
-				out[i] = o
-				s.progress()
-			}
-		}()
+	idx := make([]int, len(ids))
+	for i := range idx {
+		idx[i] = i
 	}
-feed:
-	for i := range ids {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
+	err = workpool.Each(ctx, s.inFlight(), idx, func(ctx context.Context, i int) error {
+		var cp *vaxpass.Certificate
+		if c, ok := listed[ids[i]]; ok {
+			cp = &c
 		}
-	}
-	close(next)
-	wg.Wait()
-	if first != nil {
-		return nil, first
-	}
-	if err := ctx.Err(); err != nil {
+		o, err := s.renew(ctx, run, ids[i], cp, revoked)
+		if err != nil {
+			return err
+		}
+		out[i] = o
+		s.progress()
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil

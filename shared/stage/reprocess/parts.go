@@ -20,8 +20,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
+	"github.com/vaxpass/vaxpass/shared/stage/internal/workpool"
 	"github.com/vaxpass/vaxpass/shared/vaxpass"
 )
 
@@ -432,37 +432,10 @@ func (s *Service) partCounts(ctx context.Context, run Run) Counts {
 // workParts works the parts todo, workers at once; the first failure stops the others
 // (each keeps its state: the next call goes on from there).
 func (s *Service) workParts(ctx context.Context, st stage, run Run, todo []int, col *collector, workers int) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	next := make(chan int)
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
-	for range min(workers, len(todo)) {
-		wg.Go(func() {
-			for i := range next {
-				if _, err := s.workPart(ctx, st, run, i, col, false); err != nil {
-					once.Do(func() { first = err; cancel() })
-				}
-			}
-		})
-	}
-feed:
-	for _, i := range todo {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	return ctx.Err()
+	return workpool.Each(ctx, workers, todo, func(ctx context.Context, i int) error {
+		_, err := s.workPart(ctx, st, run, i, col, false)
+		return err
+	})
 }
 
 // workPart works part i of run until it is done or the call's time is up; it returns the
