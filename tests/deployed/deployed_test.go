@@ -63,6 +63,7 @@ import (
 	"github.com/vaxpass/vaxpass/shared/hc1/trust"
 	"github.com/vaxpass/vaxpass/shared/stage/renewal"
 	"github.com/vaxpass/vaxpass/shared/store/awsddb"
+	"github.com/vaxpass/vaxpass/shared/testkit/cli"
 	"github.com/vaxpass/vaxpass/shared/tool/registry"
 	"github.com/vaxpass/vaxpass/shared/tool/synth"
 	"github.com/vaxpass/vaxpass/shared/wire/cloud"
@@ -110,6 +111,31 @@ func openStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	return &stack{t: t, base: strings.TrimRight(base, "/"), outputs: outputs, cfg: cfg, sys: a.Stack, http: &http.Client{Timeout: time.Minute}}
+}
+
+// operator returns the CLI run against this stack (`--backend aws --stack NAME`) as the
+// operator user: it answers stdout, and fails the test on a non-zero exit.
+func (s *stack) operator(t *testing.T, user string) func(args ...string) string {
+	t.Helper()
+	name := s.outputs["StackName"]
+	if name == "" {
+		t.Fatal("stack output StackName missing")
+	}
+	return func(args ...string) string {
+		t.Helper()
+		r := cli.Runner{Env: []string{"USER=" + user, "VAXPASS_STACK="}}.Run(t, append(args, "--backend", "aws", "--stack", name)...)
+		if r.Code != 0 {
+			t.Fatalf("vaxpass %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
+		}
+		return r.Stdout
+	}
+}
+
+// randomTag is 8 random hex digits: names a test's facilities apart from earlier runs'.
+func randomTag() string {
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	return hex.EncodeToString(rnd[:])
 }
 
 func readOutputs(path string) (map[string]string, error) {
@@ -442,9 +468,7 @@ func TestDeployedStack(t *testing.T) {
 	}
 
 	// A facility of its own (a new KMS key) and a population in the registry table.
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	facility := "e2e-" + hex.EncodeToString(rnd[:])
+	facility := "e2e-" + randomTag()
 	apiKey, err := s.sys.AddFacility(ctx, facility, "End-to-end test site")
 	if err != nil {
 		t.Fatalf("register facility: %v", err)

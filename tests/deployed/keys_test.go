@@ -1,15 +1,12 @@
 package deployed
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/vaxpass/vaxpass/shared/domain/access"
-	"github.com/vaxpass/vaxpass/shared/testkit/cli"
 )
 
 // TestDeployedKeys: a key of each role made with the CLI (`vaxpass key add --backend aws`)
@@ -17,21 +14,8 @@ import (
 // function (facility, ops). A rotated key gives way to its successor at once.
 func TestDeployedKeys(t *testing.T) {
 	s := openStack(t)
-	name := s.outputs["StackName"]
-	if name == "" {
-		t.Fatal("stack output StackName missing")
-	}
-	run := func(args ...string) string {
-		t.Helper()
-		r := cli.Runner{Env: []string{"USER=keys-test", "VAXPASS_STACK="}}.Run(t, append(args, "--backend", "aws", "--stack", name)...)
-		if r.Code != 0 {
-			t.Fatalf("vaxpass %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
-		}
-		return r.Stdout
-	}
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	tag := hex.EncodeToString(rnd[:])
+	run := s.operator(t, "keys-test")
+	tag := randomTag()
 	facility := "keys-" + tag
 	run("facility", "add", "--id", facility, "--name", "Key test site")
 

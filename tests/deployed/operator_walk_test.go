@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -277,9 +276,7 @@ func TestDeployedOperatorWalk(t *testing.T) {
 	w.bin = cli.Bin(t)
 	w.step("CLI built")
 
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	tag := hex.EncodeToString(rnd[:])
+	tag := randomTag()
 	facility := "walk-" + tag
 
 	// A central signing message that can never succeed, sent first so that it is a dead

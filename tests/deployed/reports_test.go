@@ -1,14 +1,10 @@
 package deployed
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/vaxpass/vaxpass/shared/testkit/cli"
 )
 
 // TestDeployedReports: a citizen's report on the deployed stack (the public function)
@@ -16,21 +12,8 @@ import (
 // commune (the facility function); a facility that is not registered is a 400.
 func TestDeployedReports(t *testing.T) {
 	s := openStack(t)
-	name := s.outputs["StackName"]
-	if name == "" {
-		t.Fatal("stack output StackName missing")
-	}
-	run := func(args ...string) string {
-		t.Helper()
-		r := cli.Runner{Env: []string{"USER=reports-test", "VAXPASS_STACK="}}.Run(t, append(args, "--backend", "aws", "--stack", name)...)
-		if r.Code != 0 {
-			t.Fatalf("vaxpass %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
-		}
-		return r.Stdout
-	}
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	tag := hex.EncodeToString(rnd[:])
+	run := s.operator(t, "reports-test")
+	tag := randomTag()
 	facility, commune := "reports-"+tag, digits(tag)
 	run("facility", "add", "--id", facility, "--name", "Report test site")
 	clerk := strings.TrimSpace(run("key", "add", "--role", "clerk", "--subject", commune))

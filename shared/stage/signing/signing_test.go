@@ -230,43 +230,40 @@ func TestTamperedFacilitySignatureRejected(t *testing.T) {
 	}
 }
 
-// interleavedStore lets another worker run between this worker's first read of a
-// person's signatures and the rest of its round: the interleaving that raced in the
-// fault runs when central signing took two queue batches at once.
-type interleavedStore struct {
+// hookStore lets another worker run right after one of this worker's reads: of the
+// active certificate (afterActive) or of the person's signatures (afterSignatures, the
+// interleaving that raced in the fault runs when central signing took two queue batches
+// at once). Each hook runs once.
+type hookStore struct {
 	signing.CentralStore
-	between func()
+	afterActive, afterSignatures func()
 }
 
-func (s *interleavedStore) FacilitySignatures(ctx context.Context, personID string) ([]vaxpass.FacilitySignature, error) {
-	sigs, err := s.CentralStore.FacilitySignatures(ctx, personID)
-	if f := s.between; f != nil {
-		s.between = nil
-		f()
-	}
-	return sigs, err
-}
-
-// activeFirstStore lets another worker run right after this worker's read of the active
-// certificate, before it reads the signatures.
-type activeFirstStore struct {
-	signing.CentralStore
-	between func()
-}
-
-func (s *activeFirstStore) ActiveCertificate(ctx context.Context, personID string) (vaxpass.Certificate, error) {
+func (s *hookStore) ActiveCertificate(ctx context.Context, personID string) (vaxpass.Certificate, error) {
 	c, err := s.CentralStore.ActiveCertificate(ctx, personID)
-	if f := s.between; f != nil {
-		s.between = nil
-		f()
-	}
+	runOnce(&s.afterActive)
 	return c, err
 }
 
-// Worker B runs whole between worker A's read of the (missing) certificate and its read
-// of the signatures: A sees both signatures, its write conditional on no certificate
-// fails, and its next round finds B's certificate saying all it would.
-func TestWorkerBetweenCertificateAndSignatureReads(t *testing.T) {
+func (s *hookStore) FacilitySignatures(ctx context.Context, personID string) ([]vaxpass.FacilitySignature, error) {
+	sigs, err := s.CentralStore.FacilitySignatures(ctx, personID)
+	runOnce(&s.afterSignatures)
+	return sigs, err
+}
+
+func runOnce(hook *func()) {
+	if f := *hook; f != nil {
+		*hook = nil
+		f()
+	}
+}
+
+// raceTwoSites signs one person at two facilities (3 doses) and runs worker A on site-a's
+// signature through store (a hookStore on the rig's store whose hook is set by hook) with
+// worker B issuing from site-b's signature where the hook fires. It returns A's outcome,
+// the rig and both signatures.
+func raceTwoSites(t *testing.T, hook func(s *hookStore, workerB func())) (signing.IssueOutcome, *rig, vaxpass.FacilitySignature, vaxpass.FacilitySignature) {
+	t.Helper()
 	ctx := context.Background()
 	r := newRig(t)
 	r.addVerified(t, "site-a", "a1", "PFIZER", "2021-06-01")
@@ -279,18 +276,26 @@ func TestWorkerBetweenCertificateAndSignatureReads(t *testing.T) {
 	}
 	sigA, sigB := (*r.queue)[0], (*r.queue)[1]
 	var errB error
+	store := &hookStore{CentralStore: r.store}
+	hook(store, func() { _, _, errB = r.issuer.Process(ctx, sigB) })
 	slow := *r.issuer
-	slow.Store = &activeFirstStore{CentralStore: r.store, between: func() {
-		_, _, errB = r.issuer.Process(ctx, sigB)
-	}}
+	slow.Store = store
 	out, _, err := slow.Process(ctx, sigA)
 	if err != nil || errB != nil {
 		t.Fatalf("worker A: %v; worker B: %v", err, errB)
 	}
+	return out, r, sigA, sigB
+}
+
+// Worker B runs whole between worker A's read of the (missing) certificate and its read
+// of the signatures: A sees both signatures, its write conditional on no certificate
+// fails, and its next round finds B's certificate saying all it would.
+func TestWorkerBetweenCertificateAndSignatureReads(t *testing.T) {
+	out, r, _, _ := raceTwoSites(t, func(s *hookStore, workerB func()) { s.afterActive = workerB })
 	if out != signing.Unchanged {
 		t.Errorf("worker A: %s, want unchanged (B's certificate already says 3/3)", out)
 	}
-	cert, err := r.store.ActiveCertificate(ctx, personID)
+	cert, err := r.store.ActiveCertificate(context.Background(), personID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,32 +304,11 @@ func TestWorkerBetweenCertificateAndSignatureReads(t *testing.T) {
 	}
 }
 
+// Worker A stores site-a's signature and reads the person's signatures (only its own);
+// worker B then stores site-b's and issues 3/3; worker A goes on with what it read.
 func TestConcurrentWorkersEndOnAllDoses(t *testing.T) {
 	ctx := context.Background()
-	r := newRig(t)
-	r.addVerified(t, "site-a", "a1", "PFIZER", "2021-06-01")
-	r.addVerified(t, "site-a", "a2", "PFIZER", "2021-07-01")
-	r.addVerified(t, "site-b", "b1", "MODERNA", "2022-01-10")
-	for _, site := range []string{"site-a", "site-b"} {
-		if res, err := r.facility.SignAll(ctx, site); err != nil || res.Signed != 1 {
-			t.Fatalf("%s SignAll = %+v, %v", site, res, err)
-		}
-	}
-	sigA, sigB := (*r.queue)[0], (*r.queue)[1]
-
-	// Worker A stores site-a's signature and reads the person's signatures (only its own);
-	// worker B then stores site-b's and issues 3/3; worker A goes on with what it read.
-	var errB error
-	slow := *r.issuer
-	slow.Store = &interleavedStore{CentralStore: r.store, between: func() {
-		_, _, errB = r.issuer.Process(ctx, sigB)
-	}}
-	if _, _, err := slow.Process(ctx, sigA); err != nil {
-		t.Fatalf("worker A: %v", err)
-	}
-	if errB != nil {
-		t.Fatalf("worker B: %v", errB)
-	}
+	_, r, sigA, sigB := raceTwoSites(t, func(s *hookStore, workerB func()) { s.afterSignatures = workerB })
 	cert, err := r.store.ActiveCertificate(ctx, personID)
 	if err != nil {
 		t.Fatal(err)
